@@ -51,7 +51,7 @@ class Params:
     layer_size: int = 16 * KiB
     tags: int = 2_000
     tags_page: int = 100
-    tags_passes: int = 3
+    tags_passes: int = 10
     mixed_requests: int = 10_000
     mixed_workers: int = 32
     mixed_seed_images: int = 20
@@ -374,16 +374,18 @@ async def manifest_get(ctx: Ctx) -> Result:
     hdrs = {"Accept": MANIFEST_ACCEPT}
     lat: list[float] = []
     errors = 0
+    first_error = ""
 
     async def one(_: int) -> None:
-        nonlocal errors
+        nonlocal errors, first_error
         t = time.perf_counter()
         try:
             r = await ctx.reg.request("GET", path, headers=hdrs)
             if len(r.body) != len(img.manifest):
                 errors += 1
-        except (TimeoutError, RegistryError, OSError, aiohttp.ClientError):
+        except (TimeoutError, RegistryError, OSError, aiohttp.ClientError) as exc:
             errors += 1
+            first_error = first_error or f"{type(exc).__name__}: {exc}"[:200]
         lat.append(time.perf_counter() - t)
 
     n = ctx.params.manifest_gets
@@ -401,6 +403,7 @@ async def manifest_get(ctx: Ctx) -> Result:
             "p50_ms": round(percentile(lat, 0.50) * 1000, 3),
             "p99_ms": round(percentile(lat, 0.99) * 1000, 3),
             "errors": errors,
+            "first_error": first_error,
         },
     )
 
@@ -415,7 +418,8 @@ async def _push_images(ctx: Ctx, repo: str, images: list[Image]) -> tuple[float,
 
     async def one(i: int) -> None:
         nonlocal reqs
-        reqs += await push_image(ctx.reg, repo, images[i])
+        sent = await push_image(ctx.reg, repo, images[i])
+        reqs += sent  # not `reqs += await ...`: that loses concurrent updates
 
     t0 = time.perf_counter()
     await run_workers(ctx.params.image_workers, len(images), one)
@@ -444,7 +448,8 @@ async def pull_images(ctx: Ctx) -> Result:
 
     async def one(i: int) -> None:
         nonlocal reqs
-        reqs += await pull_image(ctx.reg, repo, images[i])
+        sent = await pull_image(ctx.reg, repo, images[i])
+        reqs += sent
 
     t0 = time.perf_counter()
     await run_workers(ctx.params.image_workers, len(images), one)
@@ -539,11 +544,12 @@ async def mixed(ctx: Ctx) -> Result:
     new_blobs = {i: rng.randbytes(p.layer_size) for kind, i in plan if kind == "push-blob"}
     new_digests = {i: sha256_digest(b) for i, b in new_blobs.items()}
     errors = 0
+    first_error = ""
     done = 0
     counts: dict[str, int] = {}
 
     async def one(i: int) -> None:
-        nonlocal errors, done
+        nonlocal errors, done, first_error
         kind, arg = plan[i]
         counts[kind] = counts.get(kind, 0) + 1
         try:
@@ -563,12 +569,14 @@ async def mixed(ctx: Ctx) -> Result:
                 if sha256_digest(r.body) != d:
                     errors += 1
             elif kind == "push-blob":
-                done += await upload_blob(ctx.reg, repo, new_digests[arg], new_blobs[arg])
+                sent = await upload_blob(ctx.reg, repo, new_digests[arg], new_blobs[arg])
+                done += sent
             else:
                 await put_manifest(ctx.reg, repo, f"m{i:06d}", seed[arg].manifest)
                 done += 1
-        except (TimeoutError, RegistryError, OSError, aiohttp.ClientError):
+        except (TimeoutError, RegistryError, OSError, aiohttp.ClientError) as exc:
             errors += 1
+            first_error = first_error or f"{type(exc).__name__}: {exc}"[:200]
 
     t0 = time.perf_counter()
     await run_workers(p.mixed_workers, len(plan), one)
@@ -577,7 +585,13 @@ async def mixed(ctx: Ctx) -> Result:
         planned / dt,
         "req/s",
         dt,
-        {"requests": planned, "ok_requests": done, "errors": errors, "ops": counts},
+        {
+            "requests": planned,
+            "ok_requests": done,
+            "errors": errors,
+            "first_error": first_error,
+            "ops": counts,
+        },
     )
 
 
