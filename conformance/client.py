@@ -57,6 +57,8 @@ class Client:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.verify = verify_tls
+        # Byte-exact bodies and Content-Length checks: no transparent decompression.
+        self.session.headers["Accept-Encoding"] = "identity"
         self._token: str | None = None
         self._scopes: list[str] = []
         self._basic = False
@@ -101,6 +103,9 @@ class Client:
             verify=self.session.verify,
         )
         if r.status_code != 200:
+            # Forget the scopes just added so one refused scope (say, an invalid repository
+            # name probed on purpose) does not poison every later token request.
+            del self._scopes[len(self._scopes) - len(new_scopes) :]
             raise CheckFailed(f"token endpoint {params['realm']} answered {r.status_code}")
         doc = r.json()
         token = doc.get("token") or doc.get("access_token")

@@ -35,6 +35,8 @@ def _rejected(
         unknown = [c for c in got if c not in SPEC_ERROR_CODES and c not in codes]
         expect(not unknown, f"{what}: error codes outside the catalog: {unknown}")
         return None
+    if r.status in (401, 403):
+        return f"refused by authorization ({r.status})"
     if 300 <= r.status < 400:
         # The server refused to act on the path and pointed at its cleaned form (Go's
         # path cleaning does this for '..'); nothing was read or written under the name.
@@ -59,7 +61,13 @@ def _probe_name(ctx: Context, name: str, what: str) -> str | None:
         ("PUT", f"/v2/{name}/manifests/latest", m.body),
     ):
         headers = {"Content-Type": m.media_type} if method == "PUT" else {}
-        r = c.raw_request(method, path, body, headers)
+        try:
+            r = c.raw_request(method, path, body, headers)
+        except CheckFailed as e:
+            if not str(e).startswith("token endpoint"):
+                raise
+            notes.add("token service refused the scope")
+            continue
         note = _rejected(r, f"{what} {method} {path[:80]}", ("NAME_INVALID",))
         if note:
             notes.add(note)
