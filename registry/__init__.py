@@ -1,0 +1,1 @@
+"""HTTP surface and content core of the Wharf registry."""

@@ -1,0 +1,129 @@
+"""The aiohttp application: wiring of config, stores, middleware and routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from wharf.storage.base import Driver
+
+from . import api
+from .config import Settings
+from .content import ContentService
+from .errors import UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
+from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STORE
+from .metadata.base import MetadataStore
+from .metrics import Metrics
+from .routes import NotARoute, parse_route
+from .wiring import make_driver, make_store
+
+log = logging.getLogger("wharf.app")
+
+ROUTE_KEY = "wharf.route"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes an OCI error body; only our own bugs are 500s."""
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    metrics.in_flight += 1
+    status = 500
+    try:
+        response: web.StreamResponse = await handler(request)
+        status = response.status
+    except RegistryError as err:
+        status = err.status
+        response = error_response(err)
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status >= 400 and exc.content_type != "application/json":
+            code = "UNSUPPORTED" if exc.status == 405 else "UNKNOWN"
+            exc.body = error_body(code, exc.reason)
+            exc.content_type = "application/json"
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        response = error_response(RegistryError(UNKNOWN))
+    finally:
+        metrics.in_flight -= 1
+        route = request.get(ROUTE_KEY)
+        endpoint = route.endpoint.value if route is not None else "other"
+        metrics.observe(endpoint, request.method, status, time.perf_counter() - started)
+    response.headers[api.API_VERSION[0]] = api.API_VERSION[1]
+    return response
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    try:
+        route = parse_route(request.raw_path)
+    except NotARoute:
+        return await not_found(request)
+    request[ROUTE_KEY] = route
+    if request.method not in api.ALLOWED_METHODS[route.endpoint]:
+        allowed = ", ".join(sorted(api.ALLOWED_METHODS[route.endpoint]))
+        raise RegistryError(
+            UNSUPPORTED,
+            {"method": request.method},
+            message=f"method {request.method} not allowed here",
+            headers={"Allow": allowed},
+        )
+    response: web.StreamResponse = await api.HANDLERS[route.endpoint](request, route)
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return web.Response(
+        status=404,
+        body=error_body("NOT_FOUND", "no such endpoint", {"path": request.path[:300]}),
+        content_type="application/json",
+    )
+
+
+def create_app(
+    settings: Settings, store: MetadataStore | None = None, driver: Driver | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2 * 8)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        the_store = store or make_store(settings)
+        the_driver = driver or make_driver(settings)
+        await the_store.open()
+        await the_driver.start()
+        app[STORE] = the_store
+        app[DRIVER] = the_driver
+        app[CONTENT] = ContentService(
+            the_store,
+            the_driver,
+            manifest_max_size=settings.manifest_max_size,
+            delete_enabled=settings.delete_enabled,
+        )
+        yield
+        await the_driver.close()
+        await the_store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app

@@ -1,0 +1,206 @@
+"""Configuration: one YAML file, every key overridable by a ``WHARF_*`` variable.
+
+Nested keys join with a double underscore: ``storage.s3.bucket`` is
+``WHARF_STORAGE__S3__BUCKET``. Values from the environment are parsed as YAML
+scalars, so ``true``, ``8`` and ``16MiB`` mean what they look like.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "WHARF_"
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the offending key in the message."""
+
+
+def parse_size(value: Any) -> int:
+    """``16MiB`` → 16777216; plain integers pass through."""
+    if isinstance(value, bool):
+        raise ValueError("a size must be a number of bytes or like 16MiB")
+    if isinstance(value, int):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if match is None:
+        raise ValueError(f"not a size: {value!r} (use bytes or e.g. 16MiB, 1GB)")
+    number, unit = match.groups()
+    unit = (unit or "").upper()
+    if unit.endswith("IB"):
+        factor = 1024 ** "KMGT".index(unit[0]) * 1024
+    elif unit in ("I",):
+        raise ValueError(f"not a size: {value!r}")
+    else:
+        factor = _UNITS[unit.rstrip("B") if unit != "B" else "B"]
+    return int(float(number) * factor)
+
+
+Size = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TLSConfig(Strict):
+    certificate: Path
+    key: Path
+
+
+class FilesystemConfig(Strict):
+    root: Path | None = None  # default: <data_dir>/storage
+    nfs_safe: bool = False
+
+
+class S3Config(Strict):
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    bucket: str
+    prefix: str = ""
+    access_key: str | None = None
+    secret_key: str | None = None
+    path_style: bool = True
+    redirect: bool = False
+    part_size: Size = 16 * 1024 * 1024
+    concurrency: int = Field(8, ge=1, le=256)
+
+
+class StorageConfig(Strict):
+    driver: Literal["filesystem", "s3"] = "filesystem"
+    filesystem: FilesystemConfig = FilesystemConfig()
+    s3: S3Config | None = None
+
+
+class DatabaseConfig(Strict):
+    url: str | None = None  # default: sqlite under data_dir; postgresql://… for HA
+
+
+class LogConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+
+class Settings(Strict):
+    listen: str = "127.0.0.1:5000"
+    workers: int = Field(0, ge=0, le=256)  # 0: one per core
+    data_dir: Path = Path("./data")
+    external_url: str | None = None
+    tls: TLSConfig | None = None
+    storage: StorageConfig = StorageConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    log: LogConfig = LogConfig()
+    manifest_max_size: Size = 4 * 1024 * 1024
+    delete_enabled: bool = True
+    upload_purge_after: int = Field(24 * 3600, ge=60)  # seconds without activity
+    shutdown_timeout: float = Field(30.0, ge=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT")
+        return value
+
+    @field_validator("external_url")
+    @classmethod
+    def _check_external_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not re.match(r"^https?://[^/]+(/.*)?$", value):
+                raise ValueError("must be an absolute http(s) URL")
+            return value.rstrip("/")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.filesystem.root or self.data_dir / "storage"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.data_dir / 'wharf.db').resolve()}"
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: conflicts with another WHARF_ variable")
+            node = child
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node[path[-1]] = value if isinstance(value, (str, int, float, bool, type(None))) else raw
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """File, then WHARF_* environment, then explicit overrides (command-line flags)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data = loaded
+    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{key}: {err['msg']} (or set {_env_name(err['loc'])})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None

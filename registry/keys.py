@@ -1,0 +1,25 @@
+"""Typed keys for what the application and requests carry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from wharf.storage.base import Driver
+
+from .config import Settings
+from .content import ContentService
+from .metadata.base import MetadataStore
+from .metrics import Metrics
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", MetadataStore)
+DRIVER = web.AppKey("driver", Driver)
+CONTENT = web.AppKey("content", ContentService)
+METRICS = web.AppKey("metrics", Metrics)
+
+# Request-scoped: the auth layer sets a predicate telling which repositories the caller may
+# read (for automatic mounts and listings); absent means everything is readable.
+READABLE = "wharf.readable"
+ReadablePredicate = Callable[[str], bool]

@@ -1,0 +1,1 @@
+"""Metadata stores: what exists, what references what. SQLite embedded; PostgreSQL for HA."""
