@@ -90,6 +90,12 @@ class LogConfig(Strict):
     access_log: bool = True
 
 
+class AuthConfig(Strict):
+    """Access control (projects, roles, token auth). Tests of the bare API turn it off."""
+
+    enabled: bool = False
+
+
 class Settings(Strict):
     listen: str = "127.0.0.1:5000"
     workers: int = Field(0, ge=0, le=256)  # 0: one per core
@@ -99,6 +105,7 @@ class Settings(Strict):
     storage: StorageConfig = StorageConfig()
     database: DatabaseConfig = DatabaseConfig()
     log: LogConfig = LogConfig()
+    auth: AuthConfig = AuthConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     upload_purge_after: int = Field(24 * 3600, ge=60)  # seconds without activity
