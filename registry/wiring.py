@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
+from wharf.storage.s3 import S3Driver
 
 from .config import ConfigError, Settings
 from .metadata.base import MetadataStore
@@ -21,4 +22,21 @@ def make_driver(settings: Settings) -> Driver:
     storage = settings.storage
     if storage.driver == "filesystem":
         return FilesystemDriver(settings.storage_root, nfs_safe=storage.filesystem.nfs_safe)
+    if storage.driver == "s3":
+        s3 = storage.s3
+        if s3 is None:
+            raise ConfigError("storage.s3: required when storage.driver is s3")
+        return S3Driver(
+            s3.bucket,
+            endpoint=s3.endpoint,
+            region=s3.region,
+            prefix=s3.prefix,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            path_style=s3.path_style,
+            redirect=s3.redirect,
+            redirect_expiry=s3.redirect_expiry,
+            part_size=s3.part_size,
+            concurrency=s3.concurrency,
+        )
     raise ConfigError(f"storage.driver: {storage.driver!r} is not available yet")

@@ -149,4 +149,13 @@ class Driver(ABC):
     @abstractmethod
     def list(self, prefix: str) -> AsyncIterator[KeyInfo]:
         """Every key under ``prefix`` (a directory-like prefix ending without '/'), in
-        no particular order, paginating internally."""
+        no particular order, paginating internally. Drivers' own temp files are not
+        listed."""
+
+    async def list_stale_temp(self, older_than: float) -> AsyncIterator[KeyInfo]:
+        """Temp files a crash left behind, not modified for ``older_than`` seconds, as
+        keys `delete` accepts (for GC). Upload staging is `list_uploads`' business;
+        drivers without temp files of their own list nothing."""
+        empty: tuple[KeyInfo, ...] = ()
+        for info in empty:
+            yield info

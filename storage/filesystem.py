@@ -3,14 +3,36 @@
 Staging lives in ``<root>/uploads/<id>/data``; a commit publishes a blob with an
 atomic rename into ``<root>/blobs/…`` after fsync of the file, so a reader sees the
 whole blob or none of it. Every blocking call runs in a worker thread.
+
+NFS-safe mode (``nfs_safe=True``, for a tree shared by several hosts/replicas):
+
+* no locks at all (no flock/fcntl: NFS lock managers are unreliable) and nothing
+  depends on mtime precision or on directory mtimes; the core serialises writers of an
+  upload with its own lease, and content addressing makes concurrent commits of the
+  same digest harmless;
+* file data is fsynced, and then the directory, before a blob is announced (commit,
+  put_bytes), so another client that opens it afterwards (close-to-open) sees it whole;
+* a blob is published with ``link(2)`` — atomic and *no-replace* on NFS — then the
+  staging name is unlinked, so an existing blob another replica may be streaming is
+  never swapped under it (which would give that reader ESTALE); filesystems without
+  hard links fall back to ``rename(2)`` in the same tree;
+* temp names are unique per host, process, driver instance and call
+  (``.tmp.<name>.<host>.<pid>.<instance>.<random>``) and created with O_EXCL; they never
+  show in `list`, and `list_stale_temp` finds the ones a crash left behind;
+* races with a concurrent cleanup (a directory removed between mkdir and rename, a
+  ``.nfsXXXX`` silly-rename file keeping a directory non-empty, ESTALE on open) are
+  retried or tolerated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import re
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +50,25 @@ from .base import (
 
 T = TypeVar("T")
 READ_CHUNK = 1 << 20
+TEMP_PREFIX = ".tmp."
+NFS_SILLY_PREFIX = ".nfs"
+_RETRIES = 5
+
+
+def _hidden(name: str) -> bool:
+    """Temp files and NFS silly-rename files are not keys."""
+    return name.startswith(TEMP_PREFIX) or name.startswith(NFS_SILLY_PREFIX)
+
+
+def _open_retry(path: Path | str, flags: int) -> int:
+    """open(2), retrying ESTALE (an NFS file handle replaced under a cached lookup)."""
+    for attempt in range(_RETRIES):
+        try:
+            return os.open(path, flags)
+        except OSError as exc:
+            if exc.errno != errno.ESTALE or attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _run(fn: Callable[..., T], *args: object) -> T:
@@ -92,7 +133,8 @@ class FilesystemDriver(Driver):
     def __init__(self, root: str | Path, *, nfs_safe: bool = False) -> None:
         self.root = Path(root).resolve()
         self.nfs_safe = nfs_safe
-        self._tag = f"{socket.gethostname()}.{os.getpid()}"
+        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+        self._tag = f"{host}.{os.getpid()}.{secrets.token_hex(3)}"
 
     async def start(self) -> None:
         def _start() -> None:
@@ -114,7 +156,49 @@ class FilesystemDriver(Driver):
         return self.root / "uploads" / check_upload_id(upload_id)
 
     def _tmp_name(self, directory: Path, stem: str) -> Path:
-        return directory / f".tmp.{stem}.{self._tag}.{secrets.token_hex(6)}"
+        return directory / f"{TEMP_PREFIX}{stem}.{self._tag}.{secrets.token_hex(6)}"
+
+    def _make_parent(self, target: Path) -> None:
+        """mkdir -p of the target's directory; in NFS-safe mode fsync each directory whose
+        entries changed, so the new path is durable before it is announced."""
+        missing = []
+        parent = target.parent
+        while not parent.exists() and parent != self.root:
+            missing.append(parent)
+            parent = parent.parent
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.nfs_safe:
+            for directory in reversed(missing):
+                _fsync_dir(directory.parent)
+
+    def _publish(self, source: Path, target: Path) -> None:
+        """Move a fully written, fsynced file to ``target``; keep an existing target."""
+        for attempt in range(_RETRIES):
+            self._make_parent(target)
+            try:
+                if self.nfs_safe:
+                    try:
+                        os.link(source, target)
+                    except FileExistsError:
+                        pass  # content addressed: the blob is already there
+                    except OSError as exc:
+                        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                            raise
+                        if not target.exists():
+                            os.rename(source, target)
+                    source.unlink(missing_ok=True)
+                elif target.exists():
+                    source.unlink()
+                else:
+                    os.rename(source, target)
+            except FileNotFoundError:
+                # the directory was removed by a concurrent cleanup: recreate, retry
+                if not source.exists() or attempt == _RETRIES - 1:
+                    raise
+                continue
+            if self.nfs_safe:
+                _fsync_dir(target.parent)
+            return
 
     # --- uploads -------------------------------------------------------------
     async def create_upload(self, upload_id: str) -> str:
@@ -134,7 +218,7 @@ class FilesystemDriver(Driver):
 
         def _open() -> int:
             try:
-                fd = os.open(path, os.O_WRONLY)
+                fd = _open_retry(path, os.O_WRONLY)
             except FileNotFoundError as exc:
                 raise KeyNotFound(upload_id) from exc
             size = os.fstat(fd).st_size
@@ -155,21 +239,22 @@ class FilesystemDriver(Driver):
 
         def _commit() -> None:
             try:
-                fd = os.open(source, os.O_RDWR)
+                fd = _open_retry(source, os.O_RDWR)
             except FileNotFoundError as exc:
                 raise KeyNotFound(upload_id) from exc
             try:
-                if os.fstat(fd).st_size != size:
+                actual = os.fstat(fd).st_size
+                if actual < size:
+                    raise StorageError(f"upload {upload_id} holds {actual} bytes, not {size}")
+                if actual != size:
                     os.ftruncate(fd, size)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                source.unlink()
-            else:
-                os.rename(source, target)
-                _fsync_dir(target.parent)
+            try:
+                self._publish(source, target)
+            except FileNotFoundError as exc:
+                raise KeyNotFound(upload_id) from exc
             self._remove_tree(source.parent)
 
         await _run(_commit)
@@ -182,6 +267,11 @@ class FilesystemDriver(Driver):
             directory.rmdir()
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            # ENOTEMPTY: an NFS silly-rename file (.nfsXXXX, a file still open elsewhere
+            # on this client) or a racing writer; list_uploads reports it for a later purge
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+                raise
 
     async def delete_upload(self, upload_id: str, state: str) -> None:
         await _run(self._remove_tree, self._upload_dir(upload_id))
@@ -234,19 +324,30 @@ class FilesystemDriver(Driver):
         target = self._path(key)
 
         def _put() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp_name(target.parent, target.name)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, target)
-            if self.nfs_safe:
-                _fsync_dir(target.parent)
+            for attempt in range(_RETRIES):
+                self._make_parent(target)
+                tmp = self._tmp_name(target.parent, target.name)
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileNotFoundError:
+                    if attempt == _RETRIES - 1:
+                        raise
+                    continue  # directory removed by a concurrent cleanup
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                try:
+                    os.rename(tmp, target)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                if self.nfs_safe:
+                    _fsync_dir(target.parent)
+                return
 
         await _run(_put)
 
@@ -255,7 +356,7 @@ class FilesystemDriver(Driver):
 
     async def _read_path(self, path: Path, offset: int, length: int | None) -> AsyncIterator[bytes]:
         try:
-            fd = await _run(os.open, path, os.O_RDONLY)
+            fd = await _run(_open_retry, path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise KeyNotFound(str(path.relative_to(self.root))) from exc
         try:
@@ -297,6 +398,8 @@ class FilesystemDriver(Driver):
             batch: list[KeyInfo] = []
             for directory, _dirs, files in os.walk(base):
                 for name in files:
+                    if _hidden(name):
+                        continue
                     full = os.path.join(directory, name)
                     try:
                         st = os.stat(full)
@@ -315,3 +418,29 @@ class FilesystemDriver(Driver):
                 return
             for info in batch:
                 yield info
+
+    async def list_stale_temp(self, older_than: float) -> AsyncIterator[KeyInfo]:
+        """Temp files (``.tmp.*``, left by a crash between create and rename) last
+        modified more than ``older_than`` seconds ago; remove them with `delete`. The
+        threshold should be generous (hours): NFS mtimes come from the server clock."""
+        cutoff = time.time() - older_than
+
+        def _walk() -> list[KeyInfo]:
+            found = []
+            for directory, _dirs, files in os.walk(self.root):
+                for name in files:
+                    if not name.startswith(TEMP_PREFIX):
+                        continue
+                    full = os.path.join(directory, name)
+                    try:
+                        st = os.stat(full)
+                    except FileNotFoundError:
+                        continue
+                    if st.st_mtime < cutoff:
+                        found.append(
+                            KeyInfo(os.path.relpath(full, self.root), st.st_size, st.st_mtime)
+                        )
+            return found
+
+        for info in await _run(_walk):
+            yield info
