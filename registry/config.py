@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "WHARF_"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
@@ -63,22 +71,47 @@ class FilesystemConfig(Strict):
 
 
 class S3Config(Strict):
-    endpoint: str | None = None
+    endpoint: str | None = None  # None: AWS
     region: str = "us-east-1"
-    bucket: str
+    bucket: str = Field(min_length=3, max_length=63)
     prefix: str = ""
-    access_key: str | None = None
+    access_key: str | None = None  # None: the standard AWS credential chain
     secret_key: str | None = None
     path_style: bool = True
-    redirect: bool = False
-    part_size: Size = 16 * 1024 * 1024
+    redirect: bool = False  # blob GETs answer 307 to a presigned URL
+    redirect_expiry: int = Field(1200, ge=60, le=7 * 24 * 3600)  # seconds
+    # S3 allows 10000 parts of 5MiB..5GiB; 16MiB parts cover uploads up to 156GiB
+    part_size: Size = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
     concurrency: int = Field(8, ge=1, le=256)
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if value and any(part in ("", ".", "..") for part in value.split("/")):
+            raise ValueError("must be a relative path without empty, '.' or '..' segments")
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> S3Config:
+        if (self.access_key is None) != (self.secret_key is None):
+            raise ValueError("set both access_key and secret_key, or neither (AWS chain)")
+        return self
 
 
 class StorageConfig(Strict):
     driver: Literal["filesystem", "s3"] = "filesystem"
     filesystem: FilesystemConfig = FilesystemConfig()
     s3: S3Config | None = None
+
+    @model_validator(mode="after")
+    def _check_driver_section(self) -> StorageConfig:
+        if self.driver == "s3" and self.s3 is None:
+            raise ValueError(
+                "storage.driver is s3 but the storage.s3 section is missing "
+                "(at least storage.s3.bucket, or WHARF_STORAGE__S3__BUCKET)"
+            )
+        return self
 
 
 class DatabaseConfig(Strict):
