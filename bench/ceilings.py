@@ -69,8 +69,14 @@ def _serve(port: int, total: int, ready: multiprocessing.synchronize.Event) -> N
             n += len(data)
         return web.Response(text=str(n))
 
+    small = web.Response(body=os.urandom(1024), content_type="application/json")
+
+    async def small_get(request: web.Request) -> web.Response:
+        return web.Response(body=small.body, content_type="application/json")
+
     app = web.Application(client_max_size=total * 2 + 1024)
     app.router.add_get("/blob", download)
+    app.router.add_get("/small", small_get)
     app.router.add_put("/blob", upload)
 
     async def main() -> None:
@@ -118,8 +124,27 @@ async def _loopback(port: int, total: int) -> tuple[float, float]:
     return down, up
 
 
-async def loopback_http_mbps(total: int, port: int) -> tuple[float, float]:
-    """(download MB/s, upload MB/s) of ``total`` bytes over 127.0.0.1 through aiohttp."""
+async def _small_requests(port: int, n: int, conns: int) -> float:
+    """Requests/s of ``n`` 1 KiB GETs over ``conns`` connections: the harness's own ceiling
+    for small requests (trivial single-process aiohttp server + this client, sharing CPU)."""
+    connector = aiohttp.TCPConnector(limit=conns)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as s:
+        it = iter(range(n))
+
+        async def worker() -> None:
+            for _ in it:
+                async with s.get(f"http://127.0.0.1:{port}/small") as r:
+                    await r.read()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conns)))
+        return n / (time.perf_counter() - t0)
+
+
+async def loopback_http(total: int, port: int, small_n: int) -> tuple[float, float, float]:
+    """(download MB/s, upload MB/s) of ``total`` bytes over 127.0.0.1 through aiohttp, and
+    small GETs/s over 64 connections."""
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     proc = ctx.Process(target=_serve, args=(port, total, ready), daemon=True)
@@ -128,17 +153,21 @@ async def loopback_http_mbps(total: int, port: int) -> tuple[float, float]:
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(None, ready.wait, 30):
             raise RuntimeError("loopback ceiling server did not start")
-        return await _loopback(port, total)
+        down, up = await _loopback(port, total)
+        return down, up, await _small_requests(port, small_n, 64)
     finally:
         proc.terminate()
         proc.join(10)
 
 
-async def measure_all(directory: Path, total: int, port: int) -> dict[str, float]:
-    down, up = await loopback_http_mbps(total, port)
+async def measure_all(
+    directory: Path, total: int, port: int, small_n: int = 20_000
+) -> dict[str, float]:
+    down, up, small = await loopback_http(total, port, small_n)
     return {
         "sha256_MBps": round(sha256_mbps(total), 1),
         "disk_write_fsync_MBps": round(disk_write_mbps(directory, total), 1),
         "loopback_http_get_MBps": round(down, 1),
         "loopback_http_put_MBps": round(up, 1),
+        "loopback_http_1KiB_GET_per_s": round(small, 1),
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import ceilings, report, scenarios, servers
+from bench import authcheck, ceilings, report, scenarios, servers
 from bench.client import Registry, RegistryError, is_loopback_url
 from bench.report import RoundResult, Run
 from bench.scenarios import SCENARIOS, BigBlob, Ctx, Params
@@ -160,6 +160,13 @@ async def amain(args: argparse.Namespace) -> int:
             print(f"refusing non-loopback URL {u}", file=sys.stderr)
             return 2
 
+    if args.smoke:
+        try:
+            print(await authcheck.check_bearer(), flush=True)
+        except AssertionError as exc:
+            print(f"error: bearer auth self-check failed: {exc!r}", file=sys.stderr)
+            return 1
+
     workdir = Path(tempfile.mkdtemp(prefix="wharf-bench-", dir=args.workdir))
     procs: list[servers.Server] = []
     targets: list[Target] = []
@@ -189,7 +196,9 @@ async def amain(args: argparse.Namespace) -> int:
         if not args.no_ceilings:
             total = 8 << 20 if args.smoke else 1 << 30
             print(f"measuring machine ceilings over {total:,} bytes ...", flush=True)
-            ceil = await ceilings.measure_all(workdir, total, servers.free_port())
+            ceil = await ceilings.measure_all(
+                workdir, total, servers.free_port(), 500 if args.smoke else params.manifest_gets
+            )
             print(report.ceilings_table(ceil), flush=True)
 
         if any(s in scenarios.NEEDS_BIG_BLOB for s in chosen):
@@ -223,7 +232,7 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"Results ({rounds} round(s), medians; MB = 10^6 bytes):")
         print(report.table(results, names))
         if ceil:
-            print("\nMachine ceilings (MB/s, same run):")
+            print("\nMachine ceilings (same run):")
             print(report.ceilings_table(ceil))
 
         doc = {

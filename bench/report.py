@@ -197,7 +197,7 @@ def table(results: dict[str, dict[str, Run]], names: list[str]) -> str:
 
 
 def ceilings_table(ceil: dict[str, float]) -> str:
-    return "\n".join(f"  {k:<24} {v:>10,.1f}" for k, v in ceil.items())
+    return "\n".join(f"  {k:<30} {v:>10,.1f}" for k, v in ceil.items())
 
 
 def to_json(doc: dict[str, Any]) -> bytes:
