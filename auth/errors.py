@@ -1,0 +1,32 @@
+"""Errors of the auth services; the HTTP layers map them to their own envelopes."""
+
+from __future__ import annotations
+
+
+class AuthError(Exception):
+    code = "UNKNOWN"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(AuthError):
+    code, status = "BAD_REQUEST", 400
+
+
+class Unauthorized(AuthError):
+    code, status = "UNAUTHORIZED", 401
+
+
+class Forbidden(AuthError):
+    code, status = "FORBIDDEN", 403
+
+
+class NotFound(AuthError):
+    code, status = "NOT_FOUND", 404
+
+
+class AlreadyExists(AuthError):
+    code, status = "CONFLICT", 409

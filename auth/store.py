@@ -1,0 +1,149 @@
+"""The storage interface of the auth layer. SQLite implementation in ``sqlite_store``;
+a PostgreSQL one sits behind the same methods."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    offset: int = 0
+    limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    project: str | None = None
+    username: str | None = None
+    operation: str | None = None
+    resource: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+class Conflict(Exception):
+    """A unique name is already taken."""
+
+
+class AuthStore(ABC):
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # --- users ---------------------------------------------------------------
+    @abstractmethod
+    async def create_user(self, user: User) -> User:
+        """Raises Conflict when the username is taken."""
+
+    @abstractmethod
+    async def create_first_admin(self, user: User) -> bool:
+        """Create ``user`` (a system admin) only when no system admin exists; atomic."""
+
+    @abstractmethod
+    async def get_user(self, username: str) -> User | None: ...
+
+    @abstractmethod
+    async def get_user_by_id(self, user_id: int) -> User | None: ...
+
+    @abstractmethod
+    async def list_users(self, query: str | None, page: Page) -> tuple[list[User], int]: ...
+
+    @abstractmethod
+    async def update_user(self, user: User) -> None: ...
+
+    @abstractmethod
+    async def delete_user(self, user_id: int) -> bool: ...
+
+    # --- projects ------------------------------------------------------------
+    @abstractmethod
+    async def create_project(self, project: Project) -> Project:
+        """Raises Conflict when the name is taken."""
+
+    @abstractmethod
+    async def get_project(self, name: str) -> Project | None: ...
+
+    @abstractmethod
+    async def get_project_by_id(self, project_id: int) -> Project | None: ...
+
+    @abstractmethod
+    async def list_projects(
+        self, name: str | None, visible_to: frozenset[str] | None, page: Page
+    ) -> tuple[list[Project], int]:
+        """Projects (substring ``name`` filter); with ``visible_to``, only public ones and
+        those named in it."""
+
+    @abstractmethod
+    async def update_project(self, project: Project) -> None: ...
+
+    @abstractmethod
+    async def delete_project(self, project_id: int) -> bool: ...
+
+    @abstractmethod
+    async def public_projects(self) -> frozenset[str]: ...
+
+    @abstractmethod
+    async def existing_projects(self, names: set[str]) -> frozenset[str]: ...
+
+    # --- members -------------------------------------------------------------
+    @abstractmethod
+    async def add_member(self, member: Member) -> Member:
+        """Raises Conflict when the user is already a member."""
+
+    @abstractmethod
+    async def get_member(self, project_id: int, member_id: int) -> Member | None: ...
+
+    @abstractmethod
+    async def list_members(self, project_id: int) -> list[Member]: ...
+
+    @abstractmethod
+    async def update_member(self, member: Member) -> None: ...
+
+    @abstractmethod
+    async def delete_member(self, project_id: int, member_id: int) -> bool: ...
+
+    @abstractmethod
+    async def memberships(self, user_id: int) -> dict[str, Role]:
+        """project name → role of the user."""
+
+    # --- robots --------------------------------------------------------------
+    @abstractmethod
+    async def create_robot(self, robot: Robot) -> Robot:
+        """Raises Conflict when the name is taken."""
+
+    @abstractmethod
+    async def get_robot(self, name: str) -> Robot | None: ...
+
+    @abstractmethod
+    async def get_robot_by_id(self, robot_id: int) -> Robot | None: ...
+
+    @abstractmethod
+    async def list_robots(self, project: str | None, page: Page) -> tuple[list[Robot], int]: ...
+
+    @abstractmethod
+    async def update_robot(self, robot: Robot) -> None: ...
+
+    @abstractmethod
+    async def delete_robot(self, robot_id: int) -> bool: ...
+
+    # --- audit ---------------------------------------------------------------
+    @abstractmethod
+    async def add_event(self, event: AuditEvent) -> None: ...
+
+    @abstractmethod
+    async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
+        """Newest first."""
+
+    # --- token signing keys --------------------------------------------------
+    @abstractmethod
+    async def add_signing_key(self, key: SigningKey) -> None:
+        """Insert, or do nothing when the kid exists."""
+
+    @abstractmethod
+    async def signing_keys(self) -> list[SigningKey]:
+        """Every key, newest first."""
