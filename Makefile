@@ -33,6 +33,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc
+	$(BIN)/mypy conformance bench
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest -q -ra tests

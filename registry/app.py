@@ -15,7 +15,7 @@ from . import api
 from .config import Settings
 from .content import ContentService
 from .errors import UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
-from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STORE
+from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STOPPING, STORE
 from .metadata.base import MetadataStore
 from .metrics import Metrics
 from .routes import NotARoute, parse_route
@@ -55,6 +55,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         endpoint = route.endpoint.value if route is not None else "other"
         metrics.observe(endpoint, request.method, status, time.perf_counter() - started)
     response.headers[api.API_VERSION[0]] = api.API_VERSION[1]
+    if request.app[STOPPING]:
+        response.force_close()
     return response
 
 
@@ -102,6 +104,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2 * 8)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[STOPPING] = False
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_store = store or make_store(settings)

@@ -127,6 +127,25 @@ class AuthConfig(Strict):
     """Access control (projects, roles, token auth). Tests of the bare API turn it off."""
 
     enabled: bool = False
+    # First start only: the password of the `admin` user (else $WHARF_ADMIN_PASSWORD, else
+    # a random one, logged once and written to <data_dir>/admin-password).
+    admin_password: str | None = None
+    service: str = "wharf"  # the token audience, `service=` of the challenge
+    issuer: str = "wharf-token-service"
+    token_lifetime: int = Field(300, ge=60, le=86400)  # seconds
+    refresh_token_lifetime: int = Field(30 * 86400, ge=60)
+    algorithm: Literal["RS256", "ES256"] = "RS256"
+    # Extra PEM files (public keys or certificates) whose tokens are accepted: key rotation,
+    # an external token issuer; certificates also anchor `x5c` chains.
+    trusted_keys: list[Path] = []
+    accepted_issuers: list[str] = []
+    basic_on_v2: bool = True  # /v2/ also accepts HTTP Basic credentials directly
+    auto_create_projects: bool = False  # a system admin's push creates a missing project
+    public_projects: list[str] = ["library"]  # created (public) at first start
+    # Re-check on every /v2 request that a token's user/robot still exists, is enabled and
+    # still holds the permission (else a disabled user keeps access until the token expires).
+    revalidate_tokens: bool = True
+    project_creation: Literal["everyone", "adminonly"] = "everyone"
 
 
 class Settings(Strict):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from wharf.auth.service import AuthService
 from wharf.storage.base import Driver
 
 from .config import Settings
@@ -18,6 +19,8 @@ STORE = web.AppKey("store", MetadataStore)
 DRIVER = web.AppKey("driver", Driver)
 CONTENT = web.AppKey("content", ContentService)
 METRICS = web.AppKey("metrics", Metrics)
+AUTH = web.AppKey("auth", AuthService)
+STOPPING = web.AppKey("stopping", bool)
 
 # Request-scoped: the auth layer sets a predicate telling which repositories the caller may
 # read (for automatic mounts and listings); absent means everything is readable.

@@ -40,11 +40,11 @@ def parse_range(header: str, size: int) -> ByteRange | None:
             raise Unsatisfiable(header)
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # invalid, so ignored
     if start >= size:
         raise Unsatisfiable(header)
+    end = int(last) if last else size - 1
     return ByteRange(start, min(end, size - 1))
 
 

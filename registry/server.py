@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import Settings
+from .keys import METRICS, STOPPING
 from .logs import AccessLogger
 from .wiring import make_driver, make_store
 
@@ -66,7 +67,21 @@ async def _serve_worker(settings: Settings, reuse_port: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("worker stopping", extra={"pid": os.getpid()})
-    await runner.cleanup()  # stops accepting, lets in-flight requests finish
+    await _drain(runner, app, settings.shutdown_timeout)
+    await runner.cleanup()
+
+
+async def _drain(runner: web.AppRunner, app: web.Application, timeout: float) -> None:
+    """Stop accepting, then let in-flight requests finish before the runner closes the
+    connections (aiohttp's own shutdown stops reading request bodies at once, which would
+    cut off every upload in progress)."""
+    app[STOPPING] = True  # responses from now on close their connection
+    for site in list(runner.sites):
+        await site.stop()
+    metrics = app[METRICS]
+    deadline = time.monotonic() + timeout
+    while metrics.in_flight > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def run_worker(settings: Settings, reuse_port: bool) -> None:
