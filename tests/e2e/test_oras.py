@@ -53,6 +53,7 @@ def push_referrer(
     untagged = reg.get_container(f"{target_repo}:placeholder")
     layer = oras.oci.NewLayer(str(layer_file), media_type=artifact_type)
     layer["annotations"] = {oras.defaults.annotation_title: name}
+    # (oras answers 200 without uploading when the blob is already there.)
     assert reg.upload_blob(str(layer_file), untagged, layer).status_code in (200, 201, 202)
     config = {"mediaType": EMPTY_TYPE, "digest": sha256_digest(b"{}"), "size": 2}
     assert reg.upload_blob(str(empty), untagged, config).status_code in (200, 201, 202)
@@ -65,7 +66,6 @@ def push_referrer(
         "subject": subject,
         "annotations": {"org.opencontainers.image.created": "2026-11-25T00:00:00Z"},
     }
-    # (oras answers 200 without uploading when the blob exists.)
     # requests serialises json= with json.dumps(allow_nan=False): the digest of those bytes.
     body = json.dumps(manifest, allow_nan=False).encode()
     digest = sha256_digest(body)
@@ -149,3 +149,28 @@ def test_oras_artifacts_subject_and_referrers(
     assert [Path(p).name for p in pulled] == ["signature.json"]
     assert Path(pulled[0]).read_bytes() == (tmp_path / "signature.json").read_bytes()
     assert reg.get_manifest(f"{target_repo}@{sig_digest}")["subject"] == subject
+
+    # Deleting a referrer takes it out of the listing.
+    r = requests.delete(f"{e2e_server.url}/v2/{repo}/manifests/{sbom_digest}")
+    assert r.status_code == 202, r.text
+    r = requests.get(f"{e2e_server.url}/v2/{repo}/referrers/{subject_digest}")
+    assert r.status_code == 200, r.text
+    assert [d["digest"] for d in r.json()["manifests"]] == [sig_digest]
+
+
+def test_oras_referrer_before_its_subject(
+    tmp_path: Path, registry: str, e2e_server: Server
+) -> None:
+    """A referrer may be pushed before its subject exists (distribution-spec v1.1)."""
+    reg = oras.provider.Registry(hostname=registry, insecure=True)
+    repo = unique_repo("oras-early")
+    absent = os.urandom(64)
+    subject = {"mediaType": OCI_MANIFEST, "digest": sha256_digest(absent), "size": len(absent)}
+    digest, _, _ = push_referrer(
+        reg, tmp_path, f"{registry}/{repo}", subject, SIGNATURE_TYPE, "early.json"
+    )
+    r = requests.get(f"{e2e_server.url}/v2/{repo}/referrers/{subject['digest']}")
+    assert r.status_code == 200, r.text
+    assert [(d["digest"], d["artifactType"]) for d in r.json()["manifests"]] == [
+        (digest, SIGNATURE_TYPE)
+    ]

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from .clients import Layout, child_digest, make_image, make_index, run, sha256_digest, unique_repo
+from .clients import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    Layout,
+    child_digest,
+    make_image,
+    make_index,
+    run,
+    sha256_digest,
+    unique_repo,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -150,3 +160,66 @@ def test_buildah_build_push_pull(
     finally:
         run([*cmd, "umount", pulled], env=env, check=False)
         run([*cmd, "rm", pulled], env=env, check=False)
+
+
+def test_podman_manifest_push_all_docker_list(
+    tmp_path: Path, podman: tuple[list[str], dict[str, str]], registry: str
+) -> None:
+    """A local manifest list over two images on Wharf, pushed as a Docker manifest list."""
+    cmd, env = podman
+    src, index_digest = make_index(tmp_path / "multi", "v1", ["amd64", "arm64"])
+    parts = unique_repo("podman-parts")
+    for arch in ("amd64", "arm64"):
+        run(
+            [
+                "skopeo",
+                "copy",
+                "--dest-tls-verify=false",
+                f"oci:{src.path}:v1-{arch}",
+                f"docker://{registry}/{parts}:{arch}",
+            ],
+            env=env,
+        )
+    name = f"wharf-e2e-list-{parts.rsplit('-', 1)[-1]}"
+    run([*cmd, "manifest", "create", name], env=env)
+    try:
+        for arch in ("amd64", "arm64"):
+            ref = f"docker://{registry}/{parts}:{arch}"
+            run([*cmd, "manifest", "add", "--tls-verify=false", name, ref], env=env)
+        target = f"{registry}/{unique_repo('podman-list')}:v1"
+        digest_file = tmp_path / "digest"
+        push = [*cmd, "manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false"]
+        run([*push, "--digestfile", str(digest_file), name, f"docker://{target}"], env=env)
+    finally:
+        run([*cmd, "manifest", "rm", name], env=env, check=False)
+
+    raw = remote_raw(env, target)
+    assert sha256_digest(raw) == digest_file.read_text().strip()
+    listing = json.loads(raw)
+    assert listing["mediaType"] == DOCKER_LIST
+    assert sorted(c["platform"]["architecture"] for c in listing["manifests"]) == [
+        "amd64",
+        "arm64",
+    ]
+    repo = target.rsplit(":", 1)[0]
+    for child in listing["manifests"]:
+        assert child["mediaType"] == DOCKER_MANIFEST
+        child_raw = remote_raw(env, f"{repo}@{child['digest']}")
+        assert sha256_digest(child_raw) == child["digest"]
+        assert json.loads(child_raw)["mediaType"] == DOCKER_MANIFEST
+    # A client picks its platform out of the Docker list.
+    out = Layout(tmp_path / "out")
+    run(
+        [
+            "skopeo",
+            "--override-arch",
+            "arm64",
+            "copy",
+            "--src-tls-verify=false",
+            f"docker://{target}",
+            f"oci:{out.path}:v1",
+        ],
+        env=env,
+    )
+    arm64 = src.manifest(child_digest(src.manifest(index_digest)[1], "arm64"))[1]
+    assert out.manifest("v1")[1]["config"]["digest"] == arm64["config"]["digest"]
