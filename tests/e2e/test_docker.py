@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .clients import (
+    DOCKER_LIST,
     DOCKER_MANIFEST,
     child_digest,
     make_image,
@@ -126,3 +127,52 @@ def test_docker_pull_multiarch_index(
     ).stdout.split()
     _, child, _ = src.manifest(amd64)
     assert got == [child["config"]["digest"], "amd64"]
+
+
+def test_docker_manifest_create_push(
+    tmp_path: Path, dockerd: Dockerd, registry: str, client_env: dict[str, str]
+) -> None:
+    """The docker CLI's own registry client: a manifest list over two images, pushed."""
+    src, _ = make_index(tmp_path / "multi", "v1", ["amd64", "arm64"])
+    parts = unique_repo("docker-parts")
+    for arch in ("amd64", "arm64"):
+        run(
+            [
+                "skopeo",
+                "copy",
+                "--format",
+                "v2s2",
+                "--dest-tls-verify=false",
+                f"oci:{src.path}:v1-{arch}",
+                f"docker://{registry}/{parts}:{arch}",
+            ],
+            env=client_env,
+        )
+    target = f"{registry}/{unique_repo('docker-list')}:v1"
+    dockerd.docker(
+        "manifest",
+        "create",
+        "--insecure",
+        target,
+        f"{registry}/{parts}:amd64",
+        f"{registry}/{parts}:arm64",
+    )
+    push = dockerd.docker("manifest", "push", "--insecure", "--purge", target)
+    digest = push.stdout.strip().splitlines()[-1]
+    raw = run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{target}"], env=client_env
+    ).stdout.encode()
+    assert sha256_digest(raw) == digest
+    listing = json.loads(raw)
+    assert listing["mediaType"] == DOCKER_LIST
+    assert sorted(c["platform"]["architecture"] for c in listing["manifests"]) == [
+        "amd64",
+        "arm64",
+    ]
+    inspected = json.loads(dockerd.docker("manifest", "inspect", "--insecure", target).stdout)
+    assert len(inspected["manifests"]) == 2
+    # dockerd pulls its platform's image through the list.
+    pull = dockerd.docker("pull", "--platform", "linux/arm64", target)
+    assert f"Digest: {digest}" in pull.stdout, pull.stdout
+    arch = dockerd.docker("image", "inspect", "--format", "{{.Architecture}}", target).stdout
+    assert arch.strip() == "arm64"
