@@ -124,6 +124,10 @@ def create_app(
         await the_store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    if settings.auth.enabled:
+        from .auth_middleware import install as install_auth
+
+        install_auth(app, settings)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)
     app.router.add_get("/healthz", healthz)

@@ -132,8 +132,8 @@ class AuthConfig(Strict):
     admin_password: str | None = None
     service: str = "wharf"  # the token audience, `service=` of the challenge
     issuer: str = "wharf-token-service"
-    token_lifetime: int = Field(300, ge=60, le=86400)  # seconds
-    refresh_token_lifetime: int = Field(30 * 86400, ge=60)
+    token_lifetime: int = Field(default=300, ge=60, le=86400)  # seconds
+    refresh_token_lifetime: int = Field(default=30 * 86400, ge=60)
     algorithm: Literal["RS256", "ES256"] = "RS256"
     # Extra PEM files (public keys or certificates) whose tokens are accepted: key rotation,
     # an external token issuer; certificates also anchor `x5c` chains.
@@ -201,11 +201,18 @@ class Settings(Strict):
         return self.database.url or f"sqlite:///{(self.data_dir / 'wharf.db').resolve()}"
 
 
+_ENV_ALIASES = {"WHARF_ADMIN_PASSWORD": "WHARF_AUTH__ADMIN_PASSWORD"}
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
             continue
+        if name in _ENV_ALIASES:  # short names documented for operators
+            if _ENV_ALIASES[name] in environ:
+                continue
+            name = _ENV_ALIASES[name]
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         node = tree
         for part in path[:-1]:

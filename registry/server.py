@@ -40,6 +40,9 @@ async def prepare(settings: Settings) -> None:
     await driver.start()
     await driver.close()
     await store.close()
+    from .auth_middleware import bootstrap as bootstrap_auth
+
+    await bootstrap_auth(settings)  # first start: admin user, `library`, token signing key
 
 
 async def _serve_worker(settings: Settings, reuse_port: bool) -> None:

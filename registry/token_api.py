@@ -1,0 +1,141 @@
+"""The Docker token service: ``GET /service/token`` (Basic or anonymous) and the OAuth2
+``POST /service/token`` form (password and refresh_token grants)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from wharf.auth.scopes import parse_scopes
+from wharf.auth.service import Principal
+from wharf.auth.tokens import InvalidToken
+
+from .auth_middleware import TOKEN_PATH, _basic, _client_ip
+from .keys import AUTH, SETTINGS
+
+
+def _json(
+    data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(data),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def _refused(message: str, oauth_error: str = "invalid_grant", status: int = 401) -> web.Response:
+    service = "wharf"
+    body = {"error": oauth_error, "errors": [{"code": "UNAUTHORIZED", "message": message}]}
+    headers = {"WWW-Authenticate": f'Basic realm="{service}"'} if status == 401 else {}
+    return _json(body, status, headers)
+
+
+def _bad(message: str) -> web.Response:
+    body = {"error": "invalid_request", "errors": [{"code": "BAD_REQUEST", "message": message}]}
+    return _json(body, 400)
+
+
+def _check_service(request: web.Request, service: str | None) -> web.Response | None:
+    ours = request.app[SETTINGS].auth.service
+    if service and service != ours:
+        return _bad(f"unknown service {service[:100]!r}; this registry is {ours!r}")
+    return None
+
+
+async def get_token(request: web.Request) -> web.Response:
+    auth = request.app[AUTH]
+    refused = _check_service(request, request.query.get("service"))
+    if refused is not None:
+        return refused
+    principal: Principal
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value.strip():
+        username, password = _basic(value.strip())
+        found = await auth.login(username, password, _client_ip(request))
+        if found is None:
+            return _refused("invalid username or password")
+        principal = found
+    else:
+        principal = await auth.anonymous()
+    scopes = parse_scopes(request.query.getall("scope", []))
+    granted = await auth.grant(principal, scopes)
+    issued = auth.tokens.issue(principal.name, granted)
+    body: dict[str, Any] = {
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": issued.issued_at,
+    }
+    if request.query.get("offline_token") == "true" and principal.authenticated:
+        body["refresh_token"] = auth.tokens.issue_refresh(principal.name)
+    return _json(body)
+
+
+async def post_token(request: web.Request) -> web.Response:
+    auth = request.app[AUTH]
+    form = await request.post()
+
+    def field(name: str) -> str | None:
+        value = form.get(name)
+        return value if isinstance(value, str) else None
+
+    refused = _check_service(request, field("service"))
+    if refused is not None:
+        return refused
+    grant_type = field("grant_type")
+    if not field("client_id"):
+        return _bad("client_id is required")
+    refresh_token: str | None = None
+    principal: Principal | None
+    if grant_type == "password":
+        username, password = field("username"), field("password")
+        if not username or password is None:
+            return _bad("username and password are required")
+        principal = await auth.login(username, password, _client_ip(request))
+        if principal is None:
+            return _refused("invalid username or password")
+        if field("access_type") == "offline":
+            refresh_token = auth.tokens.issue_refresh(principal.name)
+    elif grant_type == "refresh_token":
+        presented = field("refresh_token")
+        if not presented:
+            return _bad("refresh_token is required")
+        try:
+            claims = await auth.tokens.verify(presented, refresh=True)
+        except InvalidToken:
+            return _refused("invalid refresh token")
+        principal = await auth.principal_for_subject(claims.subject) if claims.ours else None
+        if principal is None or not principal.authenticated:
+            return _refused("invalid refresh token")
+        refresh_token = presented
+    else:
+        return _bad("grant_type must be password or refresh_token")
+    scopes = parse_scopes([field("scope") or ""])
+    granted = await auth.grant(principal, scopes)
+    issued = auth.tokens.issue(principal.name, granted)
+    body: dict[str, Any] = {
+        "access_token": issued.token,
+        "token": issued.token,
+        "scope": " ".join(str(s) for s in granted),
+        "expires_in": issued.expires_in,
+        "issued_at": issued.issued_at,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return _json(body)
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """The public keys tokens are signed with (for registries that trust this issuer)."""
+    return _json(request.app[AUTH].tokens.jwks())
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(TOKEN_PATH, get_token)
+    app.router.add_post(TOKEN_PATH, post_token)
+    app.router.add_get("/service/keys", jwks)
