@@ -139,3 +139,32 @@ class MetadataStore(ABC):
     async def referrers(
         self, repo: str, subject: str, artifact_type: str | None
     ) -> list[ManifestRecord]: ...
+
+    # --- management queries (Harbor-style REST API; wharf.registry.management_api) ----
+    # Not abstract so stores written before them keep loading; override them.
+    async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
+        """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``), by name."""
+        raise NotImplementedError
+
+    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
+        """Every manifest of ``repo``, newest first, with its tags; None: no such repo."""
+        raise NotImplementedError
+
+    async def delete_repository(self, repo: str) -> bool:
+        """Forget a repository (manifests, tags, blob links); blobs are left to GC."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryInfo:
+    name: str
+    created: float
+    updated: float
+    artifact_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    record: ManifestRecord
+    created: float
+    tags: list[tuple[str, float]]  # (tag, updated)

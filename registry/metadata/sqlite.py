@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import ManifestRecord, MetadataStore, PutManifestResult, UploadSession
+from .base import (
+    ArtifactInfo,
+    ManifestRecord,
+    MetadataStore,
+    PutManifestResult,
+    RepositoryInfo,
+    UploadSession,
+)
 from .schema import MIGRATIONS
 
 _MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
@@ -377,3 +384,40 @@ class SQLiteStore(MetadataStore):
             params += (artifact_type,)
         rows = self.db.execute(query + " ORDER BY m.created, m.digest", params)
         return [_record(row) for row in rows]
+
+    # --- management queries (Harbor-style REST API) ------------------------------
+    async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.execute(
+            "SELECT r.name, r.created, "
+            "COALESCE((SELECT MAX(m.created) FROM manifests m WHERE m.repo_id = r.id), r.created), "
+            "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
+            "FROM repositories r WHERE r.name LIKE ? ESCAPE '\\' ORDER BY r.name",
+            (like,),
+        )
+        return [
+            RepositoryInfo(name, created, updated, count) for name, created, updated, count in rows
+        ]
+
+    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
+        repo_id = self._repo_id(repo)
+        if repo_id is None:
+            return None
+        rows = self.db.execute(
+            f"SELECT {_MANIFEST_COLUMNS}, m.created FROM manifests m WHERE m.repo_id = ? "
+            "ORDER BY m.created DESC, m.digest",
+            (repo_id,),
+        ).fetchall()
+        tags: dict[str, list[tuple[str, float]]] = {}
+        for name, digest, updated in self.db.execute(
+            "SELECT name, digest, updated FROM tags WHERE repo_id = ? ORDER BY name", (repo_id,)
+        ):
+            tags.setdefault(digest, []).append((name, updated))
+        return [
+            ArtifactInfo(_record(row[:6]), row[6], tags.get(row[0], []))
+            for row in rows
+        ]
+
+    async def delete_repository(self, repo: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM repositories WHERE name = ?", (repo,)).rowcount > 0
