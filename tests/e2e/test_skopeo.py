@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -221,3 +223,58 @@ def test_skopeo_copy_between_repos_mounts_blobs(
     # 1.9 reads the config without recording where it came from, so it may upload that one.
     assert len(mounted) >= 2, f"expected the 2 layers mounted into {repo_b}:\n{shown}"
     assert len(puts) <= 1, f"layer data was uploaded instead of mounted:\n{shown}"
+
+
+def test_skopeo_larger_layers(tmp_path: Path, registry: str, client_env: dict[str, str]) -> None:
+    """Two 1 MiB+ layers (random, so gzip keeps them large), each streamed in one upload."""
+    src = make_image(tmp_path / "src", "v1", layers=2, files_per_layer=1, file_size=1024 * 1024)
+    digest, manifest, raw = src.manifest("v1")
+    assert all(layer["size"] > 1024 * 1024 for layer in manifest["layers"])
+    ref = f"docker://{registry}/{unique_repo('skopeo-large')}:v1"
+    skopeo(client_env, "copy", *NO_TLS, f"oci:{src.path}:v1", ref)
+    assert inspect_raw(client_env, ref) == raw
+    out = Layout(tmp_path / "out")
+    skopeo(client_env, "copy", *NO_TLS, ref, f"oci:{out.path}:v1")
+    assert_same_blobs(src, out, digest)
+
+
+def test_skopeo_concurrent_pushes_of_shared_blobs(
+    tmp_path: Path, registry: str, client_env: dict[str, str]
+) -> None:
+    """Several skopeo processes push the same blobs at once (same repo and other repos)."""
+    src = make_image(tmp_path / "src", "v1", layers=3)
+    digest, _, raw = src.manifest("v1")
+    shared = unique_repo("skopeo-race")
+    targets = [f"{registry}/{shared}:t{n}" for n in range(4)]
+    targets += [f"{registry}/{unique_repo('skopeo-race')}:v1" for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            ["skopeo", "copy", *NO_TLS, f"oci:{src.path}:v1", f"docker://{target}"],
+            env={**os.environ, **client_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for target in targets
+    ]
+    failures = []
+    for target, proc in zip(targets, procs, strict=True):
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            failures.append(f"{target}: timed out\n{err}")
+            continue
+        if proc.returncode != 0:
+            failures.append(f"{target}: exit {proc.returncode}\n{err}")
+    assert not failures, "\n".join(failures)
+    for target in targets:
+        assert inspect_raw(client_env, f"docker://{target}") == raw
+    tags = json.loads(
+        skopeo(client_env, "list-tags", "--tls-verify=false", f"docker://{registry}/{shared}")
+    )
+    assert sorted(tags["Tags"]) == ["t0", "t1", "t2", "t3"]
+    out = Layout(tmp_path / "out")
+    skopeo(client_env, "copy", *NO_TLS, f"docker://{targets[-1]}", f"oci:{out.path}:v1")
+    assert_same_blobs(src, out, digest)
