@@ -8,6 +8,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,9 @@ from .store import AuditQuery, AuthStore, Conflict, Page
 from .tokens import TokenService
 
 log = logging.getLogger("wharf.auth")
+
+# Where the current request comes from; HTTP layers set it, audit events record it.
+CLIENT_IP: ContextVar[str] = ContextVar("wharf_client_ip", default="")
 
 # The distribution name grammar (kept here: auth does not import the HTTP layer).
 _REPO_RE = re.compile(
@@ -659,7 +663,16 @@ class AuthService:
     async def _changed(
         self, actor: Principal, operation: str, kind: str, resource: str, *, project: str = ""
     ) -> None:
-        await self.audit(AuditEvent(actor.audit_name, operation, kind, resource, project=project))
+        await self.audit(
+            AuditEvent(
+                actor.audit_name,
+                operation,
+                kind,
+                resource,
+                project=project,
+                client_ip=CLIENT_IP.get(),
+            )
+        )
 
 
 __all__ = [
