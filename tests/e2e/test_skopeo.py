@@ -278,3 +278,43 @@ def test_skopeo_concurrent_pushes_of_shared_blobs(
     out = Layout(tmp_path / "out")
     skopeo(client_env, "copy", *NO_TLS, f"docker://{targets[-1]}", f"oci:{out.path}:v1")
     assert_same_blobs(src, out, digest)
+
+
+def test_skopeo_sync_repository_both_ways(
+    tmp_path: Path, registry: str, client_env: dict[str, str], e2e_server: Server
+) -> None:
+    """skopeo sync lists a repository's tags, copies each out to dirs and back in elsewhere."""
+    src = make_image(tmp_path / "src", "v1", layers=2)
+    digest, _, raw = src.manifest("v1")
+    repo = unique_repo("skopeo-sync")
+    for tag in ("v1", "v2", "latest"):
+        skopeo(
+            client_env, "copy", *NO_TLS, f"oci:{src.path}:v1", f"docker://{registry}/{repo}:{tag}"
+        )
+
+    out = tmp_path / "synced"
+    sync = ["sync", "--src-tls-verify=false", "--dest-tls-verify=false"]
+    skopeo(client_env, *sync, "--src", "docker", "--dest", "dir", f"{registry}/{repo}", str(out))
+    name = repo.rsplit("/", 1)[-1]
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}:{t}" for t in ("latest", "v1", "v2")]
+    assert (out / f"{name}:v2" / "manifest.json").read_bytes() == raw
+
+    back = unique_repo("skopeo-sync-back")
+    skopeo(
+        client_env,
+        *sync,
+        "--src",
+        "dir",
+        "--dest",
+        "docker",
+        str(out / f"{name}:v1"),
+        f"{registry}/{back}",
+    )
+    # sync appends the source's last path element to the destination.
+    ref = f"docker://{registry}/{back}/{name}"
+    assert json.loads(skopeo(client_env, "list-tags", "--tls-verify=false", ref))["Tags"] == ["v1"]
+    assert inspect_raw(client_env, f"{ref}:v1") == raw
+    assert sha256_digest(raw) == digest
+    catalog = requests.get(f"{e2e_server.url}/v2/_catalog").json()["repositories"]
+    assert repo in catalog
+    assert f"{back}/{name}" in catalog
