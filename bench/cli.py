@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -160,6 +161,13 @@ async def amain(args: argparse.Namespace) -> int:
             print(f"refusing non-loopback URL {u}", file=sys.stderr)
             return 2
 
+    # Ctrl-C / SIGTERM cancel the run, so the finally below still stops the servers.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, main_task.cancel)
+
     if args.smoke:
         try:
             print(await authcheck.check_bearer(), flush=True)
@@ -289,5 +297,6 @@ def main(argv: list[str] | None = None) -> int:
         if uvloop is not None:
             return uvloop.run(amain(args))
         return asyncio.run(amain(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted", file=sys.stderr)
         return 130
