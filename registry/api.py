@@ -3,8 +3,6 @@ content service, shape the response."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,6 +26,7 @@ from .manifests import accepts
 from .names import Digest, parse_digest, parse_reference
 from .ranges import Unsatisfiable, parse_content_range, parse_range
 from .routes import Endpoint, Route
+from .sendfile import send_file
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_PAGE = 10_000
@@ -169,49 +168,16 @@ async def blob(request: web.Request, route: Route) -> web.StreamResponse:
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     if handle.local_path is not None:
-        await _sendfile(request, response, handle, offset, length)
+        try:
+            await send_file(request, response, handle.local_path, offset, length)
+        except FileNotFoundError:
+            raise RegistryError(BLOB_UNKNOWN, {"digest": str(digest)}) from None
     else:
         await response.prepare(request)
         async for chunk in content.read_blob(digest, offset, length):
             await response.write(chunk)
         await response.write_eof()
     return response
-
-
-async def _sendfile(
-    request: web.Request, response: web.StreamResponse, handle: BlobHandle, offset: int, count: int
-) -> None:
-    loop = asyncio.get_running_loop()
-    assert handle.local_path is not None
-    try:
-        fobj = await loop.run_in_executor(None, open, handle.local_path, "rb")
-    except FileNotFoundError:
-        raise RegistryError(BLOB_UNKNOWN, {"digest": str(handle.digest)}) from None
-    try:
-        await response.prepare(request)
-        transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("connection lost")
-        if count:
-            try:
-                await loop.sendfile(transport, fobj, offset, count)
-            except NotImplementedError:
-                await _copy_fallback(response, fobj, offset, count)
-        await response.write_eof()
-    finally:
-        await loop.run_in_executor(None, fobj.close)
-
-
-async def _copy_fallback(response: web.StreamResponse, fobj: Any, offset: int, count: int) -> None:
-    loop = asyncio.get_running_loop()
-    fd = fobj.fileno()
-    while count > 0:
-        chunk = await loop.run_in_executor(None, os.pread, fd, min(STREAM_CHUNK, count), offset)
-        if not chunk:
-            break
-        await response.write(chunk)
-        offset += len(chunk)
-        count -= len(chunk)
 
 
 # --- uploads -------------------------------------------------------------------

@@ -230,7 +230,8 @@ class ContentService:
     async def _claim(self, repo: str, upload_id: str) -> UploadSession:
         session = await self.upload_status(repo, upload_id)
         now = time.time()
-        if not await self.store.claim_upload(upload_id, self._owner, now + LEASE_SECONDS, now):
+        owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"  # one lease per request
+        if not await self.store.claim_upload(upload_id, owner, now + LEASE_SECONDS, now):
             raise RegistryError(
                 BLOB_UPLOAD_INVALID,
                 {"uuid": upload_id},
@@ -241,6 +242,7 @@ class ContentService:
         if fresh is None:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": upload_id})
         del session
+        fresh.lease_owner = owner
         return fresh
 
     async def _release(self, session: UploadSession) -> None:
@@ -248,7 +250,7 @@ class ContentService:
         if previous is None:
             return
         session.updated = time.time()
-        await self.store.release_upload(session, self._owner, previous.offset)
+        await self.store.release_upload(session, session.lease_owner, previous.offset)
 
     @staticmethod
     def _range_error(session: UploadSession) -> RegistryError:
@@ -290,7 +292,9 @@ class ContentService:
                 if time.monotonic() - last_renew > LEASE_SECONDS / 3:
                     last_renew = time.monotonic()
                     now = time.time()
-                    await self.store.claim_upload(session.id, self._owner, now + LEASE_SECONDS, now)
+                    await self.store.claim_upload(
+                        session.id, session.lease_owner, now + LEASE_SECONDS, now
+                    )
             if pending is not None:
                 await pending
                 pending = None

@@ -99,11 +99,13 @@ def test_digest_mismatch_leaves_nothing_behind(wharf: Server, client: Client) ->
 def test_concurrent_patch_on_one_upload_is_refused(wharf: Server, client: Client) -> None:
     repo = unique()
     location = client.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    staged = wharf.data_dir / "storage" / "uploads" / location.rsplit("/", 1)[1] / "data"
     release = threading.Event()
+    first = os.urandom(5 * 1024 * 1024)  # over the write buffer, so it reaches the disk
 
     def slow_body():  # type: ignore[no-untyped-def]
-        yield b"a" * 1000
-        release.wait(10)
+        yield first
+        release.wait(20)
         yield b"b" * 1000
 
     results: list[int] = []
@@ -113,14 +115,16 @@ def test_concurrent_patch_on_one_upload_is_refused(wharf: Server, client: Client
         )
     )
     t.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while staged.stat().st_size < 4 * 1024 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first PATCH holds the upload's lease once it writes
     second = requests.patch(client.url + location, data=b"c" * 10)
     release.set()
     t.join()
     assert results == [202]
     assert second.status_code in (400, 416)
     assert second.json()["errors"][0]["code"] in ("BLOB_UPLOAD_INVALID", "RANGE_INVALID")
-    assert client.request("GET", location).headers["Range"] == "0-1999"
+    assert client.request("GET", location).headers["Range"] == f"0-{len(first) + 999}"
 
 
 def test_interrupted_patch_keeps_previous_offset(client: Client) -> None:

@@ -26,6 +26,7 @@ class UploadSession:
     driver_state: str
     created: float
     updated: float
+    lease_owner: str = ""  # who holds the write lease in this process (not a column read back)
 
 
 @dataclass(frozen=True, slots=True)
