@@ -1,0 +1,148 @@
+"""The upload state machine and manifest rules of the content core, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from wharf.registry.content import ContentService
+from wharf.registry.errors import RegistryError
+from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.names import Digest, parse_digest
+from wharf.storage.filesystem import FilesystemDriver
+
+T = TypeVar("T")
+
+
+def run(tmp_path: Path, scenario: Callable[[ContentService], Awaitable[T]]) -> T:
+    async def main() -> T:
+        store = SQLiteStore(tmp_path / "meta.db")
+        driver = FilesystemDriver(tmp_path / "storage")
+        await store.open()
+        await driver.start()
+        try:
+            return await scenario(ContentService(store, driver))
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def failing(part: bytes) -> AsyncIterator[bytes]:
+    yield part
+    raise ConnectionResetError("client went away")
+
+
+def digest_of(data: bytes) -> Digest:
+    return parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def test_chunked_upload_state_machine(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        session = await svc.start_upload("a/b")
+        assert session.offset == 0
+        s = await svc.append("a/b", session.id, chunks(b"hello "), 0, 6)
+        assert s.offset == 6
+        with pytest.raises(RegistryError) as info:  # out of order
+            await svc.append("a/b", session.id, chunks(b"x"), 3, 1)
+        assert info.value.status == 416
+        assert info.value.headers["Range"] == "0-5"
+        with pytest.raises(RegistryError) as info:  # length disagrees with Content-Range
+            await svc.append("a/b", session.id, chunks(b"abc"), 6, 5)
+        assert info.value.error.code == "SIZE_INVALID"
+        with pytest.raises(ConnectionResetError):  # client vanished mid-chunk
+            await svc.append("a/b", session.id, failing(b"partial"), None, None)
+        assert (await svc.upload_status("a/b", session.id)).offset == 6
+        s = await svc.append("a/b", session.id, chunks(b"wor", b"ld"), 6, 5)
+        assert s.offset == 11
+        await svc.finish_upload("a/b", session.id, digest_of(b"hello world!"), chunks(b"!"))
+        handle = await svc.blob("a/b", digest_of(b"hello world!"))
+        assert handle.size == 12
+        assert handle.local_path is not None
+        assert handle.local_path.read_bytes() == b"hello world!"
+        with pytest.raises(RegistryError) as info:
+            await svc.upload_status("a/b", session.id)
+        assert info.value.error.code == "BLOB_UPLOAD_UNKNOWN"
+
+    run(tmp_path, scenario)
+
+
+def test_wrong_digest_discards_upload(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        session = await svc.start_upload("a/b")
+        await svc.append("a/b", session.id, chunks(b"data"), None, None)
+        with pytest.raises(RegistryError) as info:
+            await svc.finish_upload("a/b", session.id, digest_of(b"other"), None)
+        assert info.value.error.code == "DIGEST_INVALID"
+        with pytest.raises(RegistryError):
+            await svc.upload_status("a/b", session.id)
+        assert not list((tmp_path / "storage" / "blobs").rglob("*"))
+        assert not list((tmp_path / "storage" / "uploads").iterdir())
+
+    run(tmp_path, scenario)
+
+
+def test_lease_blocks_a_second_writer(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        session = await svc.start_upload("a/b")
+        now = time.time()
+        assert await svc.store.claim_upload(session.id, "someone-else", now + 60, now)
+        with pytest.raises(RegistryError) as info:
+            await svc.append("a/b", session.id, chunks(b"x"), None, None)
+        assert info.value.error.code == "BLOB_UPLOAD_INVALID"
+        # an expired lease (a crashed writer) can be taken over
+        assert await svc.store.claim_upload(session.id, "someone-else", now - 1, now)
+        s = await svc.append("a/b", session.id, chunks(b"x"), None, None)
+        assert s.offset == 1
+
+    run(tmp_path, scenario)
+
+
+def test_upload_is_bound_to_its_repository(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        session = await svc.start_upload("a/b")
+        with pytest.raises(RegistryError) as info:
+            await svc.append("c/d", session.id, chunks(b"x"), None, None)
+        assert info.value.error.code == "BLOB_UPLOAD_UNKNOWN"
+
+    run(tmp_path, scenario)
+
+
+def test_manifest_with_missing_blobs_writes_nothing(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        config = b"{}"
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": str(digest_of(config)),
+                "size": 2,
+            },
+            "layers": [],
+        }
+        body = json.dumps(manifest).encode()
+        with pytest.raises(RegistryError) as info:
+            await svc.put_manifest("new/repo", "v1", body, manifest["mediaType"])  # type: ignore[arg-type]
+        assert info.value.error.code == "MANIFEST_BLOB_UNKNOWN"
+        assert await svc.catalog(None, None) == []
+        await svc.upload_whole("new/repo", digest_of(config), chunks(config))
+        outcome = await svc.put_manifest("new/repo", "v1", body, None)
+        assert outcome.digest == str(digest_of(body))
+        stored = await svc.get_manifest("new/repo", "v1")
+        assert stored.content == body
+        assert await svc.list_tags("new/repo", None, None) == ["v1"]
+
+    run(tmp_path, scenario)
