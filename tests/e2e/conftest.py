@@ -114,6 +114,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # --------------------------------------------------------------------------- dockerd
 
 
+def docker_cli() -> str:
+    """The docker CLI to test with: $E2E_DOCKER_CLI (not WHARF_*: Wharf rejects unknown ones),
+    else Debian's (comes with the docker.io daemon, what CI installs), else `docker` on PATH."""
+    chosen = os.environ.get("E2E_DOCKER_CLI")
+    if chosen:
+        return chosen
+    if Path("/usr/bin/docker").exists():
+        return "/usr/bin/docker"
+    return shutil.which("docker") or "docker"
+
+
 @dataclass
 class Dockerd:
     root: Path
@@ -121,9 +132,10 @@ class Dockerd:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     log_path: Path
+    cli: str
 
     def docker(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return run(["docker", *args], env=self.env, timeout=timeout)
+        return run([self.cli, *args], env=self.env, timeout=timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -189,8 +201,9 @@ def _stop_dockerd(process: subprocess.Popen[bytes], root: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def dockerd(registry: str, client_env: dict[str, str]) -> Iterator[Dockerd]:
     """A private dockerd (Debian docker.io) that treats Wharf as an insecure registry."""
-    if shutil.which("dockerd") is None or shutil.which("docker") is None:
-        pytest.fail("dockerd/docker not installed: run `bash tests/system-deps.sh`")
+    cli = docker_cli()
+    if shutil.which("dockerd") is None or shutil.which(cli) is None:
+        pytest.fail(f"dockerd or {cli} not installed: run `bash tests/system-deps.sh`")
     # A short path under /tmp: containerd's unix sockets live under the exec root.
     root = Path(tempfile.mkdtemp(prefix="wharf-e2e-dockerd-", dir="/tmp"))
     sock = root / "docker.sock"
@@ -224,14 +237,14 @@ def dockerd(registry: str, client_env: dict[str, str]) -> Iterator[Dockerd]:
             env={**os.environ, **client_env},
             start_new_session=True,
         )
-    daemon = Dockerd(root, f"unix://{sock}", env, process, log_path)
+    daemon = Dockerd(root, f"unix://{sock}", env, process, log_path, cli)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 pytest.fail(f"dockerd exited with {process.returncode} at start:\n{daemon.log()}")
             probe = subprocess.run(
-                ["docker", "version", "--format", "{{.Server.Version}}"],
+                [cli, "version", "--format", "{{.Server.Version}}"],
                 env={**os.environ, **env},
                 capture_output=True,
                 text=True,

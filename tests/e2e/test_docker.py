@@ -64,7 +64,7 @@ def test_docker_push_pull(
     assert len(manifest["layers"]) == 2
 
     dockerd.docker("rmi", target, local)
-    missing = run(["docker", "image", "inspect", target], env=dockerd.env, check=False)
+    missing = run([dockerd.cli, "image", "inspect", target], env=dockerd.env, check=False)
     assert missing.returncode != 0, "image still present after rmi"
 
     pull = dockerd.docker("pull", target)
@@ -135,19 +135,17 @@ def test_docker_manifest_create_push(
     """The docker CLI's own registry client: a manifest list over two images, pushed."""
     src, _ = make_index(tmp_path / "multi", "v1", ["amd64", "arm64"])
     parts = unique_repo("docker-parts")
+    # The parts are pushed by dockerd itself: docker CLI 20.10's `manifest push` re-encodes
+    # each child manifest in distribution's indented form, so parts pushed by other tools
+    # (compact JSON) end up under new digests and the list PUT fails with MANIFEST_BLOB_UNKNOWN,
+    # against the reference registry as well. CLI 28 pushes the bytes unchanged.
     for arch in ("amd64", "arm64"):
-        run(
-            [
-                "skopeo",
-                "copy",
-                "--format",
-                "v2s2",
-                "--dest-tls-verify=false",
-                f"oci:{src.path}:v1-{arch}",
-                f"docker://{registry}/{parts}:{arch}",
-            ],
-            env=client_env,
-        )
+        archive = tmp_path / f"{arch}.tar"
+        local = f"wharf-e2e-local/{parts.rsplit('/', 1)[-1]}:{arch}"
+        run(["skopeo", "copy", f"oci:{src.path}:v1-{arch}", f"docker-archive:{archive}:{local}"])
+        dockerd.docker("load", "-i", str(archive))
+        dockerd.docker("tag", local, f"{registry}/{parts}:{arch}")
+        dockerd.docker("push", f"{registry}/{parts}:{arch}")
     target = f"{registry}/{unique_repo('docker-list')}:v1"
     dockerd.docker(
         "manifest",
