@@ -219,7 +219,7 @@ async def _authorize(request: web.Request, route: Route, caller: Caller) -> None
 
 
 def _deny(request: web.Request, route: Route, caller: Caller, *, could_get_it: bool) -> Exception:
-    if not caller.principal.authenticated and caller.claims is None:
+    if not caller.principal.authenticated:
         return _unauthorized(request, route)
     if caller.claims is not None and could_get_it:
         return _unauthorized(request, route, "insufficient_scope")
@@ -256,8 +256,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         await _authorize(request, route, caller)
     except RegistryError as err:
-        if kind is not None and err.error is DENIED:
-            await _record(request, caller, route, kind, "denied")
+        denied_kind = kind or ("push" if route.endpoint is Endpoint.UPLOAD_START else None)
+        if denied_kind is not None and err.error is DENIED:
+            await _record(request, caller, route, denied_kind, "denied")
         raise
     readable: Callable[[str], bool]
     if route.endpoint is Endpoint.CATALOG:
