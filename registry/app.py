@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from wharf.storage.base import Driver
+from wharf.storage.base import Driver, StorageError
 
 from . import api
 from .config import Settings
 from .content import ContentService
-from .errors import UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
+from .errors import UNAVAILABLE, UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
 from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STOPPING, STORE
 from .metadata.base import MetadataStore
 from .metrics import Metrics
@@ -46,6 +46,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.body = error_body(code, exc.reason)
             exc.content_type = "application/json"
         raise
+    except StorageError:
+        log.exception("storage failure", extra={"path": request.path, "method": request.method})
+        response = error_response(RegistryError(UNAVAILABLE, message="storage backend failed"))
+        status = response.status
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         response = error_response(RegistryError(UNKNOWN))

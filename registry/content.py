@@ -270,7 +270,15 @@ class ContentService:
     ) -> None:
         """Stream ``chunks`` into the upload, hashing in the same pass. On any failure the
         bytes of this request are dropped and the session is left as it was."""
-        writer = await self.driver.open_upload(session.id, session.driver_state, session.offset)
+        try:
+            writer = await self.driver.open_upload(session.id, session.driver_state, session.offset)
+        except KeyNotFound:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": session.id}) from None
+        except StorageError as exc:
+            log.warning("upload staging damaged", extra={"uuid": session.id, "error": str(exc)})
+            raise RegistryError(
+                BLOB_UPLOAD_INVALID, {"uuid": session.id}, message="upload lost data; restart it"
+            ) from None
         hasher = ResumableHash(session.hash_algorithm, session.hash_state)
         loop = asyncio.get_running_loop()
         written = 0
