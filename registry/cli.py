@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", help="data directory (default ./data)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.set_defaults(func=_cmd_serve)
+
+    from .admin_cli import add_admin_parser
+
+    add_admin_parser(sub)
     return parser
 
 
