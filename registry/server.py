@@ -17,7 +17,7 @@ from aiohttp import web
 from .app import create_app
 from .config import Settings
 from .keys import METRICS, STOPPING
-from .logs import AccessLogger
+from .logs import ACCESS_LOG, AccessLogger
 from .wiring import make_driver, make_store
 
 log = logging.getLogger("wharf.server")
@@ -68,10 +68,13 @@ async def _serve_worker(settings: Settings, reuse_port: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    flusher = asyncio.create_task(ACCESS_LOG.run())
     await stop.wait()
     log.info("worker stopping", extra={"pid": os.getpid()})
     await _drain(runner, app, settings.shutdown_timeout)
     await runner.cleanup()
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
 
 
 async def _drain(runner: web.AppRunner, app: web.Application, grace: float) -> None:
