@@ -128,7 +128,11 @@ class _S3UploadWriter(UploadWriter):
         self._state = state
         self._base_mpu = state.mpu
         self._offset = offset
-        self._buf = bytearray()
+        # the part being filled: allocated once at part_size and handed to the upload
+        # as is (no growth, no copies; same-size blocks keep the allocator from
+        # fragmenting), then a fresh one is started
+        self._part: bytearray | None = None
+        self._fill = 0
         self._inflight: set[asyncio.Task[None]] = set()
         self._new_segs: list[str] = []
 
@@ -136,26 +140,39 @@ class _S3UploadWriter(UploadWriter):
     def offset(self) -> int:
         return self._offset
 
+    def _buffer(self) -> bytearray:
+        if self._part is None:
+            self._part = bytearray(self._d.part_size)
+            self._fill = 0
+        return self._part
+
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._buf += data
-        self._offset += len(data)
         part_size = self._d.part_size
-        if self._state.segs and self._state.segs_size + len(self._buf) >= part_size:
+        if self._state.segs and self._state.segs_size + self._fill + len(data) >= part_size:
             await self._absorb_segments()
-        while len(self._buf) >= part_size:
-            with memoryview(self._buf) as view:
-                body = bytes(view[:part_size])
-            del self._buf[:part_size]
-            await self._start_part(body)
+        self._offset += len(data)
+        with memoryview(data) as view:
+            while view:
+                buffer = self._buffer()
+                n = min(len(view), part_size - self._fill)
+                buffer[self._fill : self._fill + n] = view[:n]
+                self._fill += n
+                view = view[n:]
+                if self._fill == part_size:
+                    self._part, self._fill = None, 0
+                    await self._start_part(buffer)
 
     async def _absorb_segments(self) -> None:
-        """Prepend the persisted tail to the in-memory buffer (it is < part_size)."""
+        """Put the persisted tail (< part_size) in front of the buffered bytes."""
         head = await self._d._read_segments(self._id, self._state.segs)
-        self._buf[:0] = head
+        buffer = self._buffer()
+        buffer[len(head) : len(head) + self._fill] = buffer[: self._fill]
+        buffer[: len(head)] = head
+        self._fill += len(head)
         self._state.drop.extend(str(name) for name, _size in self._state.segs)
         self._state.segs = []
 
-    async def _start_part(self, body: bytes) -> None:
+    async def _start_part(self, body: bytearray) -> None:
         while len(self._inflight) >= self._d.inflight_parts:
             done, _ = await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -185,15 +202,16 @@ class _S3UploadWriter(UploadWriter):
 
     async def close(self) -> str:
         await self._drain()
-        if self._buf:
-            if len(self._state.segs) >= MAX_SEGMENTS:
-                await self._absorb_segments()
-            name = f"seg.{self._offset - len(self._buf)}.{secrets.token_hex(6)}"
-            body = bytes(self._buf)
+        if self._fill and len(self._state.segs) >= MAX_SEGMENTS:
+            await self._absorb_segments()
+        if self._fill:
+            assert self._part is not None
+            body = bytes(self._part[: self._fill])
+            name = f"seg.{self._offset - len(body)}.{secrets.token_hex(6)}"
             self._new_segs.append(name)
             await self._d._put(self._d._upload_key(self._id, name), body)
             self._state.segs.append([name, len(body)])
-            self._buf = bytearray()
+        self._part, self._fill = None, 0
         return self._state.dump()
 
     async def abort(self) -> None:
@@ -201,7 +219,7 @@ class _S3UploadWriter(UploadWriter):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
         self._inflight = set()
-        self._buf = bytearray()
+        self._part, self._fill = None, 0
         keys = [self._d._upload_key(self._id, name) for name in self._new_segs]
         with contextlib.suppress(StorageError):
             await self._d._delete_keys(keys)
@@ -244,8 +262,8 @@ class S3Driver(Driver):
         self.part_size = part_size
         self.concurrency = concurrency
         self.copy_limit = copy_limit
-        # parts buffered in memory per writer: bounded to ~64 MiB whatever part_size is
-        self.inflight_parts = max(1, min(concurrency, (64 * 1024 * 1024) // part_size))
+        # parts uploading at once per writer; memory per writer ~ (this + 1) * part_size
+        self.inflight_parts = max(1, min(concurrency, (32 * 1024 * 1024) // part_size))
         self._pool = ThreadPoolExecutor(max_workers=concurrency * 2 + 2, thread_name_prefix="s3")
         self._client_obj: S3Client | None = None
 
@@ -386,7 +404,9 @@ class S3Driver(Driver):
             raise self._fail("create_multipart_upload", exc) from exc
         return str(response["UploadId"])
 
-    async def _upload_part(self, upload_id: str, mpu: str, number: int, body: bytes) -> str:
+    async def _upload_part(
+        self, upload_id: str, mpu: str, number: int, body: bytes | bytearray
+    ) -> str:
         try:
             response = await self._call(
                 "upload_part",

@@ -77,7 +77,7 @@ def _port_free(port: int) -> bool:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` ports in 12000–22767 whose port+10000 (SeaweedFS gRPC) is free too."""
+    """``count`` ports in 12000-22767 whose port+10000 (SeaweedFS gRPC) is free too."""
     chosen: list[int] = []
     for _ in range(2000):
         port = 12000 + int.from_bytes(os.urandom(2), "big") % 10700
