@@ -156,6 +156,9 @@ class AuthService:
         Returns a message for the operator when a password was generated."""
         await self.tokens.ensure_signing_key()
         message = None
+        if await self.store.get_user("admin") is not None:
+            await self._ensure_public_projects()
+            return None
         password = self.options.admin_password or os.environ.get("WHARF_ADMIN_PASSWORD")
         generated = not password
         secret = password or generate_secret(20)
@@ -163,16 +166,22 @@ class AuthService:
         admin.sysadmin = True
         if await self.store.create_first_admin(admin):
             if generated:
-                message = f"created user 'admin' with a random password: {secret}"
+                # the password goes to the log once (and to a 0600 file); the returned
+                # message for the console only says where it is
+                log.warning(f"created user 'admin' with a random password: {secret}")
+                message = "created user 'admin' with a random password (see the log)"
                 if data_dir is not None:
                     path = data_dir / "admin-password"
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     with os.fdopen(fd, "w") as f:
                         f.write(secret + "\n")
-                    message += f" (also written to {path})"
-                log.warning(message)
+                    message = f"created user 'admin'; its random password is in {path}"
             else:
                 log.info("created user 'admin' with the configured password")
+        await self._ensure_public_projects()
+        return message
+
+    async def _ensure_public_projects(self) -> None:
         first_admin = await self.store.get_user("admin")
         for name in self.options.public_projects:
             if await self.store.get_project(name) is None:
@@ -180,7 +189,6 @@ class AuthService:
                     await self.store.create_project(
                         Project(name, public=True, owner_id=first_admin.id if first_admin else None)
                     )
-        return message
 
     # --- authentication ---------------------------------------------------------
     async def anonymous(self) -> Principal:

@@ -301,7 +301,7 @@ def install(app: web.Application, settings: Settings) -> None:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         auth = build_auth(settings)
         await auth.store.open()
-        await auth.bootstrap(None)  # idempotent; `wharf serve` already did it before forking
+        await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
         app[AUTH] = auth
         yield

@@ -124,9 +124,10 @@ class LogConfig(Strict):
 
 
 class AuthConfig(Strict):
-    """Access control (projects, roles, token auth). Tests of the bare API turn it off."""
+    """Access control (projects, roles, token auth); on by default. Tests of the bare API
+    turn it off."""
 
-    enabled: bool = False
+    enabled: bool = True
     # First start only: the password of the `admin` user (else $WHARF_ADMIN_PASSWORD, else
     # a random one, logged once and written to <data_dir>/admin-password).
     admin_password: str | None = None

@@ -42,3 +42,23 @@ def test_admin_cli_then_server(tmp_path: Path) -> None:
         admin(data, "disable-user", "carol")
         assert requests.get(f"{server.url}/v2/", auth=("carol", "Carol-5678")).status_code == 401
         assert (data / "admin-password").exists() is False  # the configured password was used
+
+
+def test_first_start_generates_an_admin_password(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if "ADMIN_PASSWORD" not in k}
+    saved = os.environ.copy()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with run_wharf(data, auth=True) as server:
+            secret_file = data / "admin-password"
+            assert secret_file.stat().st_mode & 0o777 == 0o600
+            password = secret_file.read_text().strip()
+            assert len(password) >= 16 and password in server.log()  # logged once
+            assert requests.get(f"{server.url}/v2/", auth=("admin", password)).status_code == 200
+            assert requests.get(f"{server.url}/v2/").status_code == 401
+            assert "docker login" in server.log()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
