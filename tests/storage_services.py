@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config
 
 WEED = str(Path(sys.executable).parent / "weed")
@@ -170,3 +171,11 @@ def _stop(process: subprocess.Popen[bytes], ports: list[int]) -> None:
     for path in _sockets(ports):
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A SeaweedFS S3 server for a test module: ``from tests.storage_services import
+    seaweed`` in the module (one server per importing module)."""
+    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint

@@ -30,12 +30,14 @@ from typing import Any
 
 import pytest
 
-from tests.storage_services import S3Endpoint, run_seaweedfs
+from tests.storage_services import S3Endpoint, seaweed
 from wharf.registry.config import ConfigError, load_settings
 from wharf.registry.wiring import make_driver
 from wharf.storage.base import Driver, InvalidKey, KeyNotFound, StorageError, UploadWriter
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
+
+__all__ = ["seaweed"]  # the S3 server fixture
 
 MiB = 1024 * 1024
 S3_PART = 5 * MiB  # the smallest part S3 allows: exercises multipart with small data
@@ -44,12 +46,6 @@ DRIVERS = ["filesystem", "filesystem-nfs", "s3"]
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
-    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
-        yield endpoint
 
 
 def make_s3(endpoint: S3Endpoint, prefix: str, **kwargs: Any) -> S3Driver:
