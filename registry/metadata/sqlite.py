@@ -413,10 +413,7 @@ class SQLiteStore(MetadataStore):
             "SELECT name, digest, updated FROM tags WHERE repo_id = ? ORDER BY name", (repo_id,)
         ):
             tags.setdefault(digest, []).append((name, updated))
-        return [
-            ArtifactInfo(_record(row[:6]), row[6], tags.get(row[0], []))
-            for row in rows
-        ]
+        return [ArtifactInfo(_record(row[:6]), row[6], tags.get(row[0], [])) for row in rows]
 
     async def delete_repository(self, repo: str) -> bool:
         with self._write() as db:
