@@ -41,7 +41,8 @@ __all__ = ["seaweed"]  # the S3 server fixture
 
 MiB = 1024 * 1024
 S3_PART = 5 * MiB  # the smallest part S3 allows: exercises multipart with small data
-DRIVERS = ["filesystem", "filesystem-nfs", "s3"]
+# the S3 runs need a SeaweedFS server: marked `services` (excluded by `make unit`)
+DRIVERS = ["filesystem", "filesystem-nfs", pytest.param("s3", marks=pytest.mark.services)]
 
 
 def run(coro: Any) -> Any:
@@ -549,6 +550,7 @@ def s3pair(seaweed: S3Endpoint) -> Iterator[tuple[S3Driver, S3Driver]]:
     assert not run(finish())
 
 
+@pytest.mark.services
 def test_s3_start_fails_clearly(seaweed: S3Endpoint) -> None:
     async def body() -> None:
         wrong_bucket = S3Driver(
@@ -579,6 +581,7 @@ def test_s3_start_fails_clearly(seaweed: S3Endpoint) -> None:
     run(body())
 
 
+@pytest.mark.services
 def test_s3_abandoned_multipart_uploads_listed_and_aborted(
     s3pair: tuple[S3Driver, S3Driver], seaweed: S3Endpoint
 ) -> None:
@@ -609,6 +612,7 @@ def test_s3_abandoned_multipart_uploads_listed_and_aborted(
     run(body())
 
 
+@pytest.mark.services
 def test_s3_multipart_copy_beyond_copy_limit(seaweed: S3Endpoint) -> None:
     """Commits above CopyObject's 5 GiB limit use UploadPartCopy (limit lowered here)."""
     prefix = f"copy-{secrets.token_hex(4)}"
@@ -630,6 +634,7 @@ def test_s3_multipart_copy_beyond_copy_limit(seaweed: S3Endpoint) -> None:
     run(body())
 
 
+@pytest.mark.services
 def test_s3_redirect_presigned_url(s3pair: tuple[S3Driver, S3Driver]) -> None:
     plain, redirecting = s3pair
     data = os.urandom(4096)
@@ -655,6 +660,7 @@ def test_s3_redirect_presigned_url(s3pair: tuple[S3Driver, S3Driver]) -> None:
     run(plain.delete("blobs/sha256/aa/presign+me"))
 
 
+@pytest.mark.services
 def test_s3_tail_segments_are_bounded(s3pair: tuple[S3Driver, S3Driver]) -> None:
     """Many tiny PATCHes: the tail is merged past MAX_SEGMENTS, superseded segments are
     deleted once the next state is opened, and the result is right."""
