@@ -68,6 +68,7 @@ class Server:
     data_dir: Path
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -89,6 +90,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **self.env},
             )
         except OSError as exc:
             raise ServerStartError(f"{self.name}: cannot exec {self.argv[0]}: {exc}") from exc
@@ -154,7 +156,9 @@ def wharf_server(workdir: Path) -> Server:
     data.mkdir(parents=True, exist_ok=True)
     exe = str(WHARF_BIN) if WHARF_BIN.exists() else (shutil.which("wharf") or str(WHARF_BIN))
     argv = [exe, "serve", "--listen", f"127.0.0.1:{port}", "--data", str(data)]
-    return Server("wharf", argv, port, workdir, data)
+    # The reference runs without auth, so Wharf does too: like is compared with like.
+    env = {"WHARF_AUTH__ENABLED": "false"}
+    return Server("wharf", argv, port, workdir, data, env=env)
 
 
 # --- memory sampling ---------------------------------------------------------------------------
