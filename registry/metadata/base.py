@@ -142,18 +142,17 @@ class MetadataStore(ABC):
     ) -> list[ManifestRecord]: ...
 
     # --- management queries (Harbor-style REST API; wharf.registry.management_api) ----
-    # Not abstract so stores written before them keep loading; override them.
+    @abstractmethod
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
         """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``), by name."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
         """Every manifest of ``repo``, newest first, with its tags; None: no such repo."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def delete_repository(self, repo: str) -> bool:
         """Forget a repository (manifests, tags, blob links); blobs are left to GC."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
