@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from .base import (
     ArtifactInfo,
@@ -22,6 +19,7 @@ from .base import (
     UploadSession,
 )
 from .schema import MIGRATIONS
+from .sqlite_base import SQLiteDatabase, connect
 
 _MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
 
@@ -37,25 +35,12 @@ def _session(row: tuple[object, ...]) -> UploadSession:
 _SESSION_COLUMNS = 'id, repo, "offset", hash_algorithm, hash_state, driver_state, created, updated'
 
 
-class SQLiteStore(MetadataStore):
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("metadata store is not open")
-        return self._db
+class SQLiteStore(SQLiteDatabase, MetadataStore):
+    _label = "metadata store"
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
-        self._db = db
+        self._db = connect(self.path, wal=True)
         self.migrate()
 
     def migrate(self) -> None:
@@ -75,24 +60,8 @@ class SQLiteStore(MetadataStore):
                     (version, time.time()),
                 )
 
-    async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
     async def ping(self) -> None:
         self.db.execute("SELECT 1").fetchone()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def _repo_id(self, repo: str) -> int | None:
         row = self.db.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
