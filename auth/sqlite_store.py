@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from wharf.registry.metadata.sqlite_base import SQLiteDatabase, connect
 
 from .models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
 from .store import AuditQuery, AuthStore, Conflict, Page
@@ -22,97 +22,62 @@ _ROBOT = (
 _EVENT = (
     "id, time, username, operation, resource_type, resource, project, client_ip, result, detail"
 )
+T = TypeVar("T")
+
+
+def _fields(columns: str, row: Any) -> dict[str, Any]:
+    """A row of ``SELECT {columns}`` by column name (the columns are named as the fields)."""
+    return dict(zip(columns.split(", "), row, strict=True))
 
 
 def _user(row: Any) -> User:
-    return User(
-        id=row[0],
-        username=row[1],
-        email=row[2],
-        realname=row[3],
-        password_hash=row[4],
-        sysadmin=bool(row[5]),
-        enabled=bool(row[6]),
-        comment=row[7],
-        created=row[8],
-        updated=row[9],
-    )
+    f = _fields(_USER, row)
+    return User(**{**f, "sysadmin": bool(f["sysadmin"]), "enabled": bool(f["enabled"])})
 
 
 def _project(row: Any) -> Project:
-    return Project(
-        id=row[0], name=row[1], public=bool(row[2]), owner_id=row[3], created=row[4], updated=row[5]
-    )
+    f = _fields(_PROJECT, row)
+    return Project(**{**f, "public": bool(f["public"])})
 
 
 def _robot(row: Any) -> Robot:
-    perms = {p: frozenset(a) for p, a in json.loads(row[5]).items()}
-    return Robot(
-        id=row[0],
-        name=row[1],
-        project=row[2],
-        description=row[3],
-        secret_hash=row[4],
-        permissions=perms,
-        expires_at=row[6],
-        disabled=bool(row[7]),
-        creator=row[8],
-        created=row[9],
-        updated=row[10],
-    )
+    f = _fields(_ROBOT, row)
+    perms = {p: frozenset(a) for p, a in json.loads(f["permissions"]).items()}
+    return Robot(**{**f, "permissions": perms, "disabled": bool(f["disabled"])})
 
 
 def _event(row: Any) -> AuditEvent:
-    return AuditEvent(
-        id=row[0],
-        time=row[1],
-        username=row[2],
-        operation=row[3],
-        resource_type=row[4],
-        resource=row[5],
-        project=row[6],
-        client_ip=row[7],
-        result=row[8],
-        detail=row[9],
-    )
+    return AuditEvent(**_fields(_EVENT, row))
 
 
 def _perms_json(perms: dict[str, frozenset[str]]) -> str:
     return json.dumps({p: sorted(a) for p, a in sorted(perms.items())})
 
 
-class SQLiteAuthStore(AuthStore):
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("auth store is not open")
-        return self._db
+class SQLiteAuthStore(SQLiteDatabase, AuthStore):
+    _label = "auth store"
 
     async def open(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
-        self._db = db
+        self._db = connect(self.path)
 
-    async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+    @staticmethod
+    def _insert(db: sqlite3.Connection, sql: str, args: tuple[Any, ...], name: str) -> int:
+        """Run an INSERT; the new row's id. Conflict(name) when a unique key is taken."""
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            cur = db.execute(sql, args)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(name) from exc
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def _one(self, sql: str, args: tuple[Any, ...], row_to: Callable[[Any], T]) -> T | None:
+        row = self.db.execute(sql, args).fetchone()
+        return None if row is None else row_to(row)
+
+    def _change(self, sql: str, args: tuple[Any, ...]) -> int:
+        """One statement in its own write transaction; how many rows it changed."""
+        with self._write() as db:
+            return db.execute(sql, args).rowcount
 
     def _page(self, sql: str, args: tuple[Any, ...], page: Page) -> tuple[list[Any], int]:
         total = self.db.execute(f"SELECT COUNT(*) FROM ({sql}) AS q", args).fetchone()[0]
@@ -121,26 +86,23 @@ class SQLiteAuthStore(AuthStore):
 
     # --- users ---------------------------------------------------------------
     def _insert_user(self, db: sqlite3.Connection, user: User) -> User:
-        try:
-            cur = db.execute(
-                "INSERT INTO users (username, email, realname, password_hash, sysadmin, enabled, "
-                "comment, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user.username,
-                    user.email,
-                    user.realname,
-                    user.password_hash,
-                    int(user.sysadmin),
-                    int(user.enabled),
-                    user.comment,
-                    user.created,
-                    user.updated,
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(user.username) from exc
-        assert cur.lastrowid is not None
-        user.id = cur.lastrowid
+        user.id = self._insert(
+            db,
+            "INSERT INTO users (username, email, realname, password_hash, sysadmin, enabled, "
+            "comment, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                user.username,
+                user.email,
+                user.realname,
+                user.password_hash,
+                int(user.sysadmin),
+                int(user.enabled),
+                user.comment,
+                user.created,
+                user.updated,
+            ),
+            user.username,
+        )
         return user
 
     async def create_user(self, user: User) -> User:
@@ -157,13 +119,10 @@ class SQLiteAuthStore(AuthStore):
             return True
 
     async def get_user(self, username: str) -> User | None:
-        row = self.db.execute(f"SELECT {_USER} FROM users WHERE username = ?", (username,))
-        found = row.fetchone()
-        return None if found is None else _user(found)
+        return self._one(f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
 
     async def get_user_by_id(self, user_id: int) -> User | None:
-        found = self.db.execute(f"SELECT {_USER} FROM users WHERE id = ?", (user_id,)).fetchone()
-        return None if found is None else _user(found)
+        return self._one(f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
 
     async def list_users(self, query: str | None, page: Page) -> tuple[list[User], int]:
         sql = f"SELECT {_USER} FROM users"
@@ -175,56 +134,47 @@ class SQLiteAuthStore(AuthStore):
         return [_user(r) for r in rows], total
 
     async def update_user(self, user: User) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE users SET email = ?, realname = ?, password_hash = ?, sysadmin = ?, "
-                "enabled = ?, comment = ?, updated = ? WHERE id = ?",
-                (
-                    user.email,
-                    user.realname,
-                    user.password_hash,
-                    int(user.sysadmin),
-                    int(user.enabled),
-                    user.comment,
-                    user.updated,
-                    user.id,
-                ),
-            )
+        self._change(
+            "UPDATE users SET email = ?, realname = ?, password_hash = ?, sysadmin = ?, "
+            "enabled = ?, comment = ?, updated = ? WHERE id = ?",
+            (
+                user.email,
+                user.realname,
+                user.password_hash,
+                int(user.sysadmin),
+                int(user.enabled),
+                user.comment,
+                user.updated,
+                user.id,
+            ),
+        )
 
     async def delete_user(self, user_id: int) -> bool:
-        with self._write() as db:
-            return db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+        return self._change("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
         with self._write() as db:
-            try:
-                cur = db.execute(
-                    "INSERT INTO projects (name, public, owner_id, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        project.name,
-                        int(project.public),
-                        project.owner_id,
-                        project.created,
-                        project.updated,
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(project.name) from exc
-            assert cur.lastrowid is not None
-            project.id = cur.lastrowid
-            return project
+            project.id = self._insert(
+                db,
+                "INSERT INTO projects (name, public, owner_id, created, updated) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    project.name,
+                    int(project.public),
+                    project.owner_id,
+                    project.created,
+                    project.updated,
+                ),
+                project.name,
+            )
+        return project
 
     async def get_project(self, name: str) -> Project | None:
-        found = self.db.execute(f"SELECT {_PROJECT} FROM projects WHERE name = ?", (name,))
-        row = found.fetchone()
-        return None if row is None else _project(row)
+        return self._one(f"SELECT {_PROJECT} FROM projects WHERE name = ?", (name,), _project)
 
     async def get_project_by_id(self, project_id: int) -> Project | None:
-        found = self.db.execute(f"SELECT {_PROJECT} FROM projects WHERE id = ?", (project_id,))
-        row = found.fetchone()
-        return None if row is None else _project(row)
+        return self._one(f"SELECT {_PROJECT} FROM projects WHERE id = ?", (project_id,), _project)
 
     async def list_projects(
         self, name: str | None, visible_to: frozenset[str] | None, page: Page
@@ -245,15 +195,13 @@ class SQLiteAuthStore(AuthStore):
         return [_project(r) for r in rows], total
 
     async def update_project(self, project: Project) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE projects SET public = ?, owner_id = ?, updated = ? WHERE id = ?",
-                (int(project.public), project.owner_id, project.updated, project.id),
-            )
+        self._change(
+            "UPDATE projects SET public = ?, owner_id = ?, updated = ? WHERE id = ?",
+            (int(project.public), project.owner_id, project.updated, project.id),
+        )
 
     async def delete_project(self, project_id: int) -> bool:
-        with self._write() as db:
-            return db.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
+        return self._change("DELETE FROM projects WHERE id = ?", (project_id,)) > 0
 
     async def public_projects(self) -> frozenset[str]:
         rows = self.db.execute("SELECT name FROM projects WHERE public = 1")
@@ -280,22 +228,20 @@ class SQLiteAuthStore(AuthStore):
 
     async def add_member(self, member: Member) -> Member:
         with self._write() as db:
-            try:
-                cur = db.execute(
-                    "INSERT INTO project_members (project_id, user_id, role_id) VALUES (?, ?, ?)",
-                    (member.project_id, member.user_id, int(member.role)),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(str(member.user_id)) from exc
-            assert cur.lastrowid is not None
-            member.id = cur.lastrowid
-            return member
+            member.id = self._insert(
+                db,
+                "INSERT INTO project_members (project_id, user_id, role_id) VALUES (?, ?, ?)",
+                (member.project_id, member.user_id, int(member.role)),
+                str(member.user_id),
+            )
+        return member
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None:
-        row = self.db.execute(
-            f"{self._MEMBER} WHERE m.project_id = ? AND m.id = ?", (project_id, member_id)
-        ).fetchone()
-        return None if row is None else self._member(row)
+        return self._one(
+            f"{self._MEMBER} WHERE m.project_id = ? AND m.id = ?",
+            (project_id, member_id),
+            self._member,
+        )
 
     async def list_members(self, project_id: int) -> list[Member]:
         rows = self.db.execute(
@@ -304,18 +250,13 @@ class SQLiteAuthStore(AuthStore):
         return [self._member(r) for r in rows]
 
     async def update_member(self, member: Member) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE project_members SET role_id = ? WHERE id = ?", (int(member.role), member.id)
-            )
+        self._change(
+            "UPDATE project_members SET role_id = ? WHERE id = ?", (int(member.role), member.id)
+        )
 
     async def delete_member(self, project_id: int, member_id: int) -> bool:
-        with self._write() as db:
-            cur = db.execute(
-                "DELETE FROM project_members WHERE project_id = ? AND id = ?",
-                (project_id, member_id),
-            )
-            return cur.rowcount > 0
+        sql = "DELETE FROM project_members WHERE project_id = ? AND id = ?"
+        return self._change(sql, (project_id, member_id)) > 0
 
     async def memberships(self, user_id: int) -> dict[str, Role]:
         rows = self.db.execute(
@@ -328,37 +269,32 @@ class SQLiteAuthStore(AuthStore):
     # --- robots --------------------------------------------------------------
     async def create_robot(self, robot: Robot) -> Robot:
         with self._write() as db:
-            try:
-                cur = db.execute(
-                    "INSERT INTO robots (name, project, description, secret_hash, permissions, "
-                    "expires_at, disabled, creator, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        robot.name,
-                        robot.project,
-                        robot.description,
-                        robot.secret_hash,
-                        _perms_json(robot.permissions),
-                        robot.expires_at,
-                        int(robot.disabled),
-                        robot.creator,
-                        robot.created,
-                        robot.updated,
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(robot.name) from exc
-            assert cur.lastrowid is not None
-            robot.id = cur.lastrowid
-            return robot
+            robot.id = self._insert(
+                db,
+                "INSERT INTO robots (name, project, description, secret_hash, permissions, "
+                "expires_at, disabled, creator, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    robot.name,
+                    robot.project,
+                    robot.description,
+                    robot.secret_hash,
+                    _perms_json(robot.permissions),
+                    robot.expires_at,
+                    int(robot.disabled),
+                    robot.creator,
+                    robot.created,
+                    robot.updated,
+                ),
+                robot.name,
+            )
+        return robot
 
     async def get_robot(self, name: str) -> Robot | None:
-        row = self.db.execute(f"SELECT {_ROBOT} FROM robots WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _robot(row)
+        return self._one(f"SELECT {_ROBOT} FROM robots WHERE name = ?", (name,), _robot)
 
     async def get_robot_by_id(self, robot_id: int) -> Robot | None:
-        row = self.db.execute(f"SELECT {_ROBOT} FROM robots WHERE id = ?", (robot_id,)).fetchone()
-        return None if row is None else _robot(row)
+        return self._one(f"SELECT {_ROBOT} FROM robots WHERE id = ?", (robot_id,), _robot)
 
     async def list_robots(self, project: str | None, page: Page) -> tuple[list[Robot], int]:
         sql = f"SELECT {_ROBOT} FROM robots"
@@ -370,43 +306,40 @@ class SQLiteAuthStore(AuthStore):
         return [_robot(r) for r in rows], total
 
     async def update_robot(self, robot: Robot) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE robots SET description = ?, secret_hash = ?, permissions = ?, "
-                "expires_at = ?, disabled = ?, updated = ? WHERE id = ?",
-                (
-                    robot.description,
-                    robot.secret_hash,
-                    _perms_json(robot.permissions),
-                    robot.expires_at,
-                    int(robot.disabled),
-                    robot.updated,
-                    robot.id,
-                ),
-            )
+        self._change(
+            "UPDATE robots SET description = ?, secret_hash = ?, permissions = ?, "
+            "expires_at = ?, disabled = ?, updated = ? WHERE id = ?",
+            (
+                robot.description,
+                robot.secret_hash,
+                _perms_json(robot.permissions),
+                robot.expires_at,
+                int(robot.disabled),
+                robot.updated,
+                robot.id,
+            ),
+        )
 
     async def delete_robot(self, robot_id: int) -> bool:
-        with self._write() as db:
-            return db.execute("DELETE FROM robots WHERE id = ?", (robot_id,)).rowcount > 0
+        return self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
 
     # --- audit ---------------------------------------------------------------
     async def add_event(self, event: AuditEvent) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
-                "project, client_ip, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.time,
-                    event.username,
-                    event.operation,
-                    event.resource_type,
-                    event.resource,
-                    event.project,
-                    event.client_ip,
-                    event.result,
-                    event.detail,
-                ),
-            )
+        self._change(
+            "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
+            "project, client_ip, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.time,
+                event.username,
+                event.operation,
+                event.resource_type,
+                event.resource,
+                event.project,
+                event.client_ip,
+                event.result,
+                event.detail,
+            ),
+        )
 
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
@@ -436,19 +369,11 @@ class SQLiteAuthStore(AuthStore):
 
     # --- keys ----------------------------------------------------------------
     async def add_signing_key(self, key: SigningKey) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created, "
-                "active) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
-                (
-                    key.kid,
-                    key.algorithm,
-                    key.private_pem,
-                    key.public_pem,
-                    key.created,
-                    int(key.active),
-                ),
-            )
+        self._change(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created, "
+            "active) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
+            (key.kid, key.algorithm, key.private_pem, key.public_pem, key.created, int(key.active)),
+        )
 
     async def signing_keys(self) -> list[SigningKey]:
         rows = self.db.execute(
