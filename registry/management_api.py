@@ -110,6 +110,13 @@ def _int(value: str, what: str) -> int:
     return int(value)
 
 
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key} must be true or false")
+    return value
+
+
 def _page(request: web.Request) -> Page:
     try:
         page = max(1, int(request.query.get("page", "1")))
@@ -242,26 +249,18 @@ async def set_password(request: web.Request, actor: Principal) -> web.StreamResp
 
 @handler
 async def set_sysadmin(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await _body(request)
-    flag = body.get("sysadmin_flag")
-    if not isinstance(flag, bool):
-        raise BadRequest("sysadmin_flag must be true or false")
-    await _auth(request).update_user(
-        actor, _int(request.match_info["user_id"], "user_id"), sysadmin=flag
-    )
+    flag = _bool(await _body(request), "sysadmin_flag")
+    user_id = _int(request.match_info["user_id"], "user_id")
+    await _auth(request).update_user(actor, user_id, sysadmin=flag)
     return web.Response(status=200)
 
 
 @handler
 async def set_enabled(request: web.Request, actor: Principal) -> web.StreamResponse:
     """Wharf extension: PUT /users/{id}/enabled {"enabled": false} disables a user."""
-    body = await _body(request)
-    flag = body.get("enabled")
-    if not isinstance(flag, bool):
-        raise BadRequest("enabled must be true or false")
-    await _auth(request).update_user(
-        actor, _int(request.match_info["user_id"], "user_id"), enabled=flag
-    )
+    flag = _bool(await _body(request), "enabled")
+    user_id = _int(request.match_info["user_id"], "user_id")
+    await _auth(request).update_user(actor, user_id, enabled=flag)
     return web.Response(status=200)
 
 
