@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from .content import BlobHandle, ContentService
+from .directread import direct_body, direct_body_possible
 from .errors import (
     BLOB_UNKNOWN,
     BLOB_UPLOAD_INVALID,
@@ -62,6 +63,12 @@ def _empty(status: int, headers: dict[str, str]) -> web.Response:
     response = web.Response(status=status, headers=headers)
     response.headers["Content-Length"] = "0"
     return response
+
+
+def _upload_body(request: web.Request) -> AsyncIterator[bytes | bytearray]:
+    if direct_body_possible(request):
+        return direct_body(request)
+    return _body_chunks(request)
 
 
 async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
@@ -213,7 +220,7 @@ async def upload_start(request: web.Request, route: Route) -> web.StreamResponse
             return _blob_created(request, route.name, digest)
     elif "digest" in request.query:
         digest = parse_digest(request.query["digest"])
-        await content.upload_whole(route.name, digest, _body_chunks(request))
+        await content.upload_whole(route.name, digest, _upload_body(request))
         return _blob_created(request, route.name, digest)
     session = await content.start_upload(route.name)
     return _empty(202, _upload_headers(request, route.name, session.id, 0))
@@ -251,7 +258,7 @@ async def upload(request: web.Request, route: Route) -> web.StreamResponse:
     if method == "PATCH":
         start, length = _content_range(request)
         try:
-            session = await content.append(name, upload_id, _body_chunks(request), start, length)
+            session = await content.append(name, upload_id, _upload_body(request), start, length)
         except RegistryError as err:
             if err.error is RANGE_INVALID and "Range" in err.headers:
                 err.headers["Location"] = _url(request, f"/v2/{name}/blobs/uploads/{upload_id}")
@@ -263,7 +270,7 @@ async def upload(request: web.Request, route: Route) -> web.StreamResponse:
             raise RegistryError(DIGEST_INVALID, message="digest query parameter is required")
         digest = parse_digest(raw_digest)
         start, _length = _content_range(request)
-        chunks = _body_chunks(request) if _has_body(request) else None
+        chunks = _upload_body(request) if _has_body(request) else None
         if start is not None and chunks is not None:
             session = await content.upload_status(name, upload_id)
             if start != session.offset:

@@ -14,6 +14,7 @@ from wharf.storage.base import Driver, StorageError
 from . import api
 from .config import Settings
 from .content import ContentService
+from .directread import CLOSE_AFTER
 from .errors import UNAVAILABLE, UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
 from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STOPPING, STORE
 from .metadata.base import MetadataStore
@@ -59,7 +60,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         endpoint = route.endpoint.value if route is not None else "other"
         metrics.observe(endpoint, request.method, status, time.perf_counter() - started)
     response.headers[api.API_VERSION[0]] = api.API_VERSION[1]
-    if request.app[STOPPING]:
+    if request.app[STOPPING] or request.get(CLOSE_AFTER):
         response.force_close()
     return response
 

@@ -42,6 +42,7 @@ from .names import Digest, parse_digest
 log = logging.getLogger("wharf.content")
 
 BUFFER_SIZE = 4 * 1024 * 1024
+Body = AsyncIterator[bytes | bytearray]  # a request body, in pieces
 LEASE_SECONDS = 180.0
 
 
@@ -63,6 +64,11 @@ class StoredManifest:
 class PutManifestOutcome:
     digest: str
     subject: str | None
+
+
+def _hash_chunks(hasher: ResumableHash, chunks: list[bytes | bytearray]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 class ManifestCache:
@@ -170,7 +176,7 @@ class ContentService:
         self,
         repo: str,
         upload_id: str,
-        chunks: AsyncIterator[bytes],
+        chunks: Body,
         start: int | None,
         length: int | None,
     ) -> UploadSession:
@@ -185,7 +191,7 @@ class ContentService:
         return session
 
     async def finish_upload(
-        self, repo: str, upload_id: str, digest: Digest, chunks: AsyncIterator[bytes] | None
+        self, repo: str, upload_id: str, digest: Digest, chunks: Body | None
     ) -> None:
         session = await self._claim(repo, upload_id)
         try:
@@ -201,7 +207,7 @@ class ContentService:
         await self.store.add_blob(repo, str(digest), session.offset)
         await self.store.delete_upload(session.id)
 
-    async def upload_whole(self, repo: str, digest: Digest, chunks: AsyncIterator[bytes]) -> None:
+    async def upload_whole(self, repo: str, digest: Digest, chunks: Body) -> None:
         """A monolithic upload (POST with ?digest=): one request, no session row."""
         upload_id = str(uuid.uuid4())
         driver_state = await self.driver.create_upload(upload_id)
@@ -265,9 +271,7 @@ class ContentService:
             },
         )
 
-    async def _write(
-        self, session: UploadSession, chunks: AsyncIterator[bytes], expected: int | None
-    ) -> None:
+    async def _write(self, session: UploadSession, chunks: Body, expected: int | None) -> None:
         """Stream ``chunks`` into the upload, hashing in the same pass. On any failure the
         bytes of this request are dropped and the session is left as it was."""
         try:
@@ -281,22 +285,30 @@ class ContentService:
             ) from None
         hasher = ResumableHash(session.hash_algorithm, session.hash_state)
         loop = asyncio.get_running_loop()
+
+        def flush(batch: list[bytes | bytearray]) -> asyncio.Future[tuple[None, None]]:
+            # hashing and writing run in two threads at once; the event loop only collects
+            # references to the received chunks, so it never copies the body
+            return asyncio.gather(
+                loop.run_in_executor(None, _hash_chunks, hasher, batch), writer.write_many(batch)
+            )
+
         written = 0
         pending: asyncio.Future[tuple[None, None]] | None = None
-        buffer = bytearray()
+        batch: list[bytes | bytearray] = []
+        batch_size = 0
         last_renew = time.monotonic()
         try:
             async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) < BUFFER_SIZE:
+                batch.append(chunk)
+                batch_size += len(chunk)
+                if batch_size < BUFFER_SIZE:
                     continue
                 if pending is not None:
                     await pending
-                data, buffer = buffer, bytearray()
-                written += len(data)
-                pending = asyncio.gather(
-                    loop.run_in_executor(None, hasher.update, data), writer.write(data)
-                )
+                pending = flush(batch)
+                written += batch_size
+                batch, batch_size = [], 0
                 if time.monotonic() - last_renew > LEASE_SECONDS / 3:
                     last_renew = time.monotonic()
                     now = time.time()
@@ -306,11 +318,9 @@ class ContentService:
             if pending is not None:
                 await pending
                 pending = None
-            if buffer:
-                written += len(buffer)
-                await asyncio.gather(
-                    loop.run_in_executor(None, hasher.update, buffer), writer.write(buffer)
-                )
+            if batch:
+                written += batch_size
+                await flush(batch)
             if expected is not None and written != expected:
                 raise RegistryError(
                     SIZE_INVALID,

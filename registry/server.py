@@ -22,6 +22,8 @@ from .wiring import make_driver, make_store
 
 log = logging.getLogger("wharf.server")
 
+READ_BUFSIZE = 1024 * 1024
+
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if settings.tls is None:
@@ -53,6 +55,9 @@ async def _serve_worker(settings: Settings, reuse_port: bool) -> None:
         access_log=logging.getLogger("wharf.access") if settings.log.access_log else None,
         handle_signals=False,
         shutdown_timeout=settings.shutdown_timeout,
+        # aiohttp pauses the socket whenever a body buffer passes 2 x read_bufsize; at the
+        # default 64 KiB a 1 GiB push pauses and resumes the socket thousands of times.
+        read_bufsize=READ_BUFSIZE,
     )
     await runner.setup()
     site = web.TCPSite(

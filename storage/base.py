@@ -69,6 +69,10 @@ class UploadWriter(ABC):
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append data. Large buffers (MiBs) are expected; drivers may buffer."""
 
+    async def write_many(self, chunks: list[bytes | bytearray]) -> None:
+        """Append several buffers in order (drivers with vectored I/O avoid the join)."""
+        await self.write(b"".join(chunks))
+
     @abstractmethod
     async def close(self) -> str:
         """Flush and make the appended bytes durable; returns the new driver state."""

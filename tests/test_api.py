@@ -383,3 +383,79 @@ def test_tls(tmp_path: Path) -> None:
         r = requests.get(f"{server.url}/v2/", verify=str(cert))
         assert r.status_code == 200
         assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+BIG = 9 * 1024 * 1024  # over directread.MIN_DIRECT_BODY: the body bypasses the event loop
+
+
+def test_large_bodies_read_directly_then_connection_closes(client: Client) -> None:
+    repo = unique()
+    data = os.urandom(BIG)
+    session = requests.Session()
+    r = session.post(
+        f"{client.url}/v2/{repo}/blobs/uploads/", params={"digest": sha256(data)}, data=data
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers.get("Connection", "").lower() == "close"
+    # the same client session goes on working (on a new connection)
+    r = session.get(f"{client.url}/v2/{repo}/blobs/{sha256(data)}")
+    assert r.content == data
+    # chunked upload of big chunks, plus a big final PUT body
+    location = session.post(f"{client.url}/v2/{repo}/blobs/uploads/").headers["Location"]
+    parts = [os.urandom(BIG), os.urandom(BIG + 3), os.urandom(BIG)]
+    offset = 0
+    for part in parts[:2]:
+        r = session.patch(
+            client.url + location,
+            data=part,
+            headers={"Content-Range": f"{offset}-{offset + len(part) - 1}"},
+        )
+        assert r.status_code == 202, r.text
+        offset += len(part)
+        location = r.headers["Location"]
+    whole = b"".join(parts)
+    r = session.put(client.url + location, params={"digest": sha256(whole)}, data=parts[2])
+    assert r.status_code == 201, r.text
+    assert session.head(f"{client.url}/v2/{repo}/blobs/{sha256(whole)}").headers[
+        "Content-Length"
+    ] == str(len(whole))
+
+
+def test_large_body_with_expect_continue(client: Client) -> None:
+    repo = unique()
+    data = os.urandom(BIG)
+    host, port = client.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            f"POST /v2/{repo}/blobs/uploads/?digest={sha256(data)} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(data)
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
+    assert client.request("GET", f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_large_body_cut_short_keeps_upload_intact(wharf: Server, client: Client) -> None:
+    repo = unique()
+    location = client.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    host, port = client.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: {BIG * 2}\r\n\r\n".encode()
+            + os.urandom(BIG)
+        )
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the server notices the reset, then drops the bytes
+        status = client.request("GET", location)
+        if status.headers["Range"] == "0-0":
+            break
+        time.sleep(0.1)
+    data = os.urandom(100)
+    r = client.request("PATCH", location, data=data, headers={"Content-Range": "0-99"})
+    assert r.status_code == 202, r.text
+    r = client.request("PUT", location, params={"digest": sha256(data)})
+    assert r.status_code == 201, r.text
+    assert client.request("GET", "/v2/").status_code == 200
