@@ -35,7 +35,7 @@ def s3_client(s3_wharf: Server) -> Client:
 
 
 def test_monolithic_push_and_range_get(s3_client: Client, seaweed: S3Endpoint) -> None:
-    for size in (0, 1, 1000, 7 * MiB + 3):
+    for size in (0, 1, 1000, 7 * MiB + 3, 13 * MiB + 5):  # the last: read directly off the socket
         data = os.urandom(size)
         digest = s3_client.push_blob("s3/mono", data)
         r = s3_client.request("GET", f"/v2/s3/mono/blobs/{digest}")
