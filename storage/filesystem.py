@@ -64,6 +64,8 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     the fsync at commit finds most of a big upload already written (Linux only)."""
     if _sync_file_range is not None and length > 0:
         _sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+
 IOV_BATCH = 512  # below IOV_MAX (1024)
 TEMP_PREFIX = ".tmp."
 NFS_SILLY_PREFIX = ".nfs"
