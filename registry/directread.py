@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from .errors import BLOB_UPLOAD_INVALID, RegistryError
+
 MIN_DIRECT_BODY = 8 * 1024 * 1024  # smaller bodies gain nothing from the hand-over
 BUFFER = 4 * 1024 * 1024
 STALL_SECONDS = 120.0
@@ -77,7 +79,14 @@ async def direct_body(request: web.Request) -> AsyncIterator[bytes | bytearray]:
     try:
         while remaining > 0:
             size = min(BUFFER, remaining)
-            buf = await loop.run_in_executor(None, _recv_exactly, sock_fd, size)
+            try:
+                buf = await loop.run_in_executor(None, _recv_exactly, sock_fd, size)
+            except TimeoutError:
+                raise RegistryError(
+                    BLOB_UPLOAD_INVALID,
+                    {"missing_bytes": remaining},
+                    message=f"client sent nothing for {STALL_SECONDS:.0f} s mid-body",
+                ) from None
             remaining -= size
             yield buf
     finally:

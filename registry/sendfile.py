@@ -28,7 +28,8 @@ def _sendfile_blocking(sock_fd: int, file_fd: int, offset: int, count: int) -> N
             sent = os.sendfile(sock_fd, file_fd, offset, count)
         except BlockingIOError:
             if not poller.poll(STALL_SECONDS * 1000):
-                raise TimeoutError("client stopped reading") from None
+                # headers are out, so there is no error to answer: drop the connection
+                raise ConnectionResetError("client stopped reading") from None
             continue
         if sent == 0:
             raise ConnectionResetError("file shrank or connection closed")
