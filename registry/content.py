@@ -66,6 +66,29 @@ class PutManifestOutcome:
     subject: str | None
 
 
+def _lease_owner_prefix() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A lease holder on this host whose process is gone (a killed worker or server): its
+    lease need not be waited out. Holders on other hosts are trusted until expiry."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != os.uname().nodename or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # another request of this process: alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _hash_chunks(hasher: ResumableHash, chunks: list[bytes | bytearray]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
@@ -110,7 +133,7 @@ class ContentService:
         self.manifest_max_size = manifest_max_size
         self.delete_enabled = delete_enabled
         self.manifests = ManifestCache(manifest_cache_bytes)
-        self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = f"{_lease_owner_prefix()}:{uuid.uuid4().hex[:8]}"
 
     # --- blobs ---------------------------------------------------------------
     async def blob(self, repo: str, digest: Digest) -> BlobHandle:
@@ -237,7 +260,14 @@ class ContentService:
         session = await self.upload_status(repo, upload_id)
         now = time.time()
         owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"  # one lease per request
-        if not await self.store.claim_upload(upload_id, owner, now + LEASE_SECONDS, now):
+        claimed = await self.store.claim_upload(upload_id, owner, now + LEASE_SECONDS, now)
+        if not claimed:
+            holder = await self.store.upload_lease_owner(upload_id)
+            if holder is not None and _holder_is_dead(holder):
+                claimed = await self.store.claim_upload(
+                    upload_id, owner, now + LEASE_SECONDS, now, replace=holder
+                )
+        if not claimed:
             raise RegistryError(
                 BLOB_UPLOAD_INVALID,
                 {"uuid": upload_id},

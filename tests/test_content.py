@@ -146,3 +146,24 @@ def test_manifest_with_missing_blobs_writes_nothing(tmp_path: Path) -> None:
         assert await svc.list_tags("new/repo", None, None) == ["v1"]
 
     run(tmp_path, scenario)
+
+
+def test_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        import os
+        import subprocess
+
+        dead = subprocess.Popen(["true"])
+        dead.wait()  # a pid that no longer runs
+        session = await svc.start_upload("a/b")
+        now = time.time()
+        holder = f"{os.uname().nodename}:{dead.pid}:abcd:ef"
+        assert await svc.store.claim_upload(session.id, holder, now + 600, now)
+        s = await svc.append("a/b", session.id, chunks(b"x"), None, None)
+        assert s.offset == 1
+        # a live holder on another host is trusted until its lease expires
+        assert await svc.store.claim_upload(session.id, "elsewhere:1:x:y", now + 600, now)
+        with pytest.raises(RegistryError):
+            await svc.append("a/b", session.id, chunks(b"y"), None, None)
+
+    run(tmp_path, scenario)

@@ -89,8 +89,20 @@ class MetadataStore(ABC):
     async def get_upload(self, upload_id: str) -> UploadSession | None: ...
 
     @abstractmethod
-    async def claim_upload(self, upload_id: str, owner: str, until: float, now: float) -> bool:
-        """Take the upload's write lease (free or expired); False when someone holds it."""
+    async def claim_upload(
+        self,
+        upload_id: str,
+        owner: str,
+        until: float,
+        now: float,
+        replace: str | None = None,
+    ) -> bool:
+        """Take the upload's write lease when it is free, expired, or held by ``replace``
+        (a holder known to be dead); False when someone else holds it."""
+
+    @abstractmethod
+    async def upload_lease_owner(self, upload_id: str) -> str | None:
+        """Who holds the upload's write lease (None when nobody does)."""
 
     @abstractmethod
     async def release_upload(

@@ -177,14 +177,28 @@ class SQLiteStore(SQLiteDatabase, MetadataStore):
         ).fetchone()
         return None if row is None else _session(row)
 
-    async def claim_upload(self, upload_id: str, owner: str, until: float, now: float) -> bool:
+    async def claim_upload(
+        self,
+        upload_id: str,
+        owner: str,
+        until: float,
+        now: float,
+        replace: str | None = None,
+    ) -> bool:
         with self._write() as db:
             cur = db.execute(
                 "UPDATE uploads SET lease_owner = ?, lease_until = ? "
-                "WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-                (owner, until, upload_id, owner, now),
+                "WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ? "
+                "OR lease_owner = ?)",
+                (owner, until, upload_id, owner, now, replace),
             )
             return cur.rowcount > 0
+
+    async def upload_lease_owner(self, upload_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT lease_owner FROM uploads WHERE id = ?", (upload_id,)
+        ).fetchone()
+        return None if row is None else row[0]
 
     async def release_upload(
         self, session: UploadSession, owner: str, previous_offset: int
