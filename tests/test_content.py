@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -149,12 +151,10 @@ def test_manifest_with_missing_blobs_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
-    async def scenario(svc: ContentService) -> None:
-        import os
-        import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
 
-        dead = subprocess.Popen(["true"])
-        dead.wait()  # a pid that no longer runs
+    async def scenario(svc: ContentService) -> None:
         session = await svc.start_upload("a/b")
         now = time.time()
         holder = f"{os.uname().nodename}:{dead.pid}:abcd:ef"
