@@ -137,6 +137,10 @@ class RobotCreated:
     secret: str
 
 
+AUDIT_BATCH = 256  # batched events written at once when this many wait
+AUDIT_FLUSH_SECONDS = 0.5
+
+
 class AuthService:
     def __init__(
         self,
@@ -149,6 +153,7 @@ class AuthService:
         self.tokens = tokens
         self.options = options or AuthOptions()
         self.authenticators = authenticators or [DatabaseAuthenticator(store)]
+        self._pending_events: list[AuditEvent] = []
 
     # --- start-up --------------------------------------------------------------
     async def bootstrap(self, data_dir: Path | None) -> str | None:
@@ -305,11 +310,22 @@ class AuthService:
         return True
 
     # --- audit -----------------------------------------------------------------
-    async def audit(self, event: AuditEvent) -> None:
+    async def audit(self, event: AuditEvent, *, batched: bool = False) -> None:
+        """Record an event. ``batched`` events (successful pulls: one per manifest GET, the
+        hot path) wait up to AUDIT_FLUSH_SECONDS to be written together in one transaction;
+        everything else is written before the request is answered."""
+        self._pending_events.append(event)
+        if not batched or len(self._pending_events) >= AUDIT_BATCH:
+            await self.flush_audit()
+
+    async def flush_audit(self) -> None:
+        events, self._pending_events = self._pending_events, []
+        if not events:
+            return
         try:
-            await self.store.add_event(event)
+            await self.store.add_events(events)
         except Exception:  # the audit log must never fail the request it records
-            log.exception("cannot record audit event")
+            log.exception("cannot record audit events", extra={"lost": len(events)})
 
     async def list_events(
         self, actor: Principal, query: AuditQuery, page: Page
@@ -319,6 +335,7 @@ class AuthService:
                 raise Forbidden("only system admins may read the whole audit log")
         else:
             await self._project_with(actor, query.project, LOGS)
+        await self.flush_audit()
         return await self.store.list_events(query, page)
 
     # --- users -----------------------------------------------------------------

@@ -324,22 +324,26 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         return self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
 
     # --- audit ---------------------------------------------------------------
-    async def add_event(self, event: AuditEvent) -> None:
-        self._change(
-            "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
-            "project, client_ip, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.time,
-                event.username,
-                event.operation,
-                event.resource_type,
-                event.resource,
-                event.project,
-                event.client_ip,
-                event.result,
-                event.detail,
-            ),
-        )
+    async def add_events(self, events: list[AuditEvent]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
+                "project, client_ip, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.time,
+                        e.username,
+                        e.operation,
+                        e.resource_type,
+                        e.resource,
+                        e.project,
+                        e.client_ip,
+                        e.result,
+                        e.detail,
+                    )
+                    for e in events
+                ],
+            )
 
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []

@@ -133,7 +133,8 @@ class AuthStore(ABC):
 
     # --- audit ---------------------------------------------------------------
     @abstractmethod
-    async def add_event(self, event: AuditEvent) -> None: ...
+    async def add_events(self, events: list[AuditEvent]) -> None:
+        """Record several audit events in one transaction."""
 
     @abstractmethod
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:

@@ -60,6 +60,9 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenService:
     def __init__(
         self,
@@ -84,6 +87,10 @@ class TokenService:
         self.issuers = [issuer, *accepted_issuers]
         self.leeway = leeway
         self.ring = KeyRing.empty()
+        # Verified tokens by their exact text: a client sends the same token with every
+        # request of a pull, and a signature check plus JSON decoding cost more than the
+        # request. Expiry is still checked on every use.
+        self._verified: dict[tuple[str, bool], Claims] = {}
         self._signing: tuple[SigningKey, PrivateKey] | None = None
         self._reloaded = 0.0
 
@@ -186,6 +193,19 @@ class TokenService:
         raise InvalidToken("unknown signing key")
 
     async def verify(self, token: str, *, refresh: bool = False) -> Claims:
+        cached = self._verified.get((token, refresh))
+        if cached is not None:
+            if cached.expires + self.leeway >= time.time():
+                return cached
+            del self._verified[(token, refresh)]
+            raise InvalidToken("ExpiredSignatureError")
+        claims = await self._verify(token, refresh)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[(token, refresh)] = claims
+        return claims
+
+    async def _verify(self, token: str, refresh: bool) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -15,7 +15,15 @@ from . import api
 from .config import Settings
 from .content import ContentService
 from .directread import CLOSE_AFTER
-from .errors import UNAVAILABLE, UNKNOWN, UNSUPPORTED, RegistryError, error_body, error_response
+from .errors import (
+    BLOB_UPLOAD_INVALID,
+    UNAVAILABLE,
+    UNKNOWN,
+    UNSUPPORTED,
+    RegistryError,
+    error_body,
+    error_response,
+)
 from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STOPPING, STORE
 from .metadata.base import MetadataStore
 from .metrics import Metrics
@@ -47,6 +55,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.body = error_body(code, exc.reason)
             exc.content_type = "application/json"
         raise
+    except ConnectionResetError:
+        # the client went away mid-request: nobody will read an answer, and it is no error
+        # of ours (a 500 here would page someone for a flaky client)
+        log.info("client disconnected", extra={"path": request.path, "method": request.method})
+        status = 400
+        response = error_response(
+            RegistryError(BLOB_UPLOAD_INVALID, message="client closed the connection")
+        )
     except StorageError:
         log.exception("storage failure", extra={"path": request.path, "method": request.method})
         response = error_response(RegistryError(UNAVAILABLE, message="storage backend failed"))

@@ -4,6 +4,7 @@ READABLE predicate for the core, and audit events for pushes, pulls and deletes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from wharf.auth.models import DELETE, PULL, PUSH, AuditEvent, project_of
-from wharf.auth.service import AuthOptions, AuthService, Principal
+from wharf.auth.service import AUDIT_FLUSH_SECONDS, AuthOptions, AuthService, Principal
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import Claims, InvalidToken, TokenService
 
@@ -290,8 +291,15 @@ async def _record(
             client_ip=_client_ip(request),
             result=result,
             detail=f"{request.method} {route.endpoint.value}",
-        )
+        ),
+        batched=kind == PULL and result == "success",
     )
+
+
+async def _flush_audit_periodically(auth: AuthService) -> None:
+    while True:
+        await asyncio.sleep(AUDIT_FLUSH_SECONDS)
+        await auth.flush_audit()
 
 
 def install(app: web.Application, settings: Settings) -> None:
@@ -304,7 +312,11 @@ def install(app: web.Application, settings: Settings) -> None:
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
         app[AUTH] = auth
+        flusher = asyncio.create_task(_flush_audit_periodically(auth))
         yield
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await auth.flush_audit()
         await auth.store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -14,6 +14,8 @@ def wharf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data: Path = tmp_path_factory.mktemp("wharf") / "data"
     with run_wharf(data, workers=2) as server:
         yield server
+    # whatever the tests threw at it, the server never failed on its own account
+    assert '"level":"error"' not in server.log(), server.log()[-5000:]
 
 
 @pytest.fixture
