@@ -1,0 +1,147 @@
+"""Hostile input never gets a 5xx: random requests against every endpoint, through a real
+socket, checked for a 4xx with an OCI error body (or a success)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .helpers import OCI_INDEX, OCI_MANIFEST, Client, Server, run_wharf
+
+names = st.one_of(
+    st.sampled_from(["fuzz/app", "fuzz/other", "a", "Fuzz/App", "..", "a..b", "a/" * 130 + "z"]),
+    st.text(alphabet="abc./_-%2eAZ:", min_size=1, max_size=20),
+)
+digests = st.one_of(
+    st.sampled_from(
+        [
+            "sha256:" + "0" * 64,
+            "sha512:" + "1" * 128,
+            "sha256:" + "A" * 64,
+            "md5:" + "0" * 32,
+            "sha256:..%2f..%2fetc",
+            "",
+        ]
+    ),
+    st.text(alphabet="sha256:0123456789abcdefxyz%/", max_size=80),
+)
+references = st.one_of(digests, st.text(alphabet="latest-_.:vV0123%", min_size=1, max_size=140))
+uuids = st.one_of(st.uuids().map(str), st.text(alphabet="abc-0123%./", max_size=40))
+header_values = st.text(alphabet="bytes=0123456789-,/* abc;", max_size=30)
+bodies = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from(
+        [
+            b"{}",
+            b"[]",
+            b"null",
+            json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST}).encode(),
+            json.dumps({"schemaVersion": 2, "manifests": [{"digest": 1}]}).encode(),
+            json.dumps({"schemaVersion": 2, "config": {}, "layers": [None]}).encode(),
+            json.dumps({"schemaVersion": 2, "subject": "x", "annotations": []}).encode(),
+        ]
+    ),
+)
+
+
+@st.composite
+def requests_(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes, dict[str, str]]:
+    name = draw(names)
+    kind = draw(st.sampled_from(["blob", "manifest", "upload", "start", "tags", "refs", "cat"]))
+    path = {
+        "blob": lambda: f"/v2/{name}/blobs/{draw(digests)}",
+        "manifest": lambda: f"/v2/{name}/manifests/{draw(references)}",
+        "upload": lambda: f"/v2/{name}/blobs/uploads/{draw(uuids)}",
+        "start": lambda: f"/v2/{name}/blobs/uploads/",
+        "tags": lambda: f"/v2/{name}/tags/list",
+        "refs": lambda: f"/v2/{name}/referrers/{draw(digests)}",
+        "cat": lambda: "/v2/_catalog",
+    }[kind]()
+    method = draw(st.sampled_from(["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"]))
+    headers = {}
+    for header in ("Content-Range", "Range", "Content-Type", "Accept"):
+        if draw(st.booleans()):
+            headers[header] = draw(
+                header_values
+                if header.endswith("Range")
+                else st.sampled_from(
+                    [OCI_MANIFEST, OCI_INDEX, "text/plain", "application/json", "*/*", ";;"]
+                )
+            )
+    params = {}
+    for param in ("digest", "mount", "from", "n", "last", "artifactType"):
+        if draw(st.integers(0, 3)) == 0:
+            params[param] = draw(st.text(alphabet="sha256:0a-/.%n5", max_size=70))
+    return method, path, headers, draw(bodies), params
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(requests_())
+def test_no_server_errors(
+    wharf: Server, request: tuple[str, str, dict[str, str], bytes, dict[str, str]]
+) -> None:
+    method, path, headers, body, params = request
+    client = Client(wharf.url)
+    try:
+        r = client.request(method, path, headers=headers, data=body, params=params, timeout=10)
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader):
+        return  # the client library refused to send it
+    assert r.status_code < 500, (method, path, headers, params, r.status_code, r.text[:300])
+    if r.status_code >= 400 and method != "HEAD" and r.content:
+        assert r.json()["errors"][0]["code"], r.text[:300]
+
+
+@pytest.fixture(scope="module")
+def wharf_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("wharf-auth") / "data"
+    with run_wharf(data, workers=1, auth=True, env={"WHARF_ADMIN_PASSWORD": "fuzz-admin"}) as srv:
+        yield srv
+    assert '"level":"error"' not in srv.log(), srv.log()[-5000:]
+
+
+authorizations = st.one_of(
+    st.just(None),
+    st.sampled_from(
+        [
+            "Basic YWRtaW46ZnV6ei1hZG1pbg==",  # admin:fuzz-admin
+            "Basic !!!",
+            "Basic " + "A" * 500,
+            "Bearer ",
+            "Bearer a.b.c",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.",
+            "Negotiate xyz",
+        ]
+    ),
+    st.text(alphabet="BasicBearer abc.=+/", max_size=60),
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(requests_(), authorizations)
+def test_no_server_errors_with_auth(
+    wharf_auth: Server,
+    request: tuple[str, str, dict[str, str], bytes, dict[str, str]],
+    authorization: str | None,
+) -> None:
+    method, path, headers, body, params = request
+    if authorization is not None:
+        headers = {**headers, "Authorization": authorization}
+    client = Client(wharf_auth.url)
+    try:
+        r = client.request(method, path, headers=headers, data=body, params=params, timeout=10)
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader):
+        return
+    assert r.status_code < 500, (method, path, headers, params, r.status_code, r.text[:300])
