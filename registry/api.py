@@ -114,9 +114,9 @@ def _next_link(request: web.Request, items: list[str], limit: int | None) -> dic
 async def catalog(request: web.Request, route: Route) -> web.StreamResponse:
     last, limit = _pagination(request)
     # one extra row tells whether another page exists
-    repos = await _content(request).catalog(last, None if limit is None else limit + 1)
-    readable = _readable(request)
-    repos = [r for r in repos if readable(r)]
+    repos = await _content(request).catalog(
+        last, None if limit is None else limit + 1, _readable(request)
+    )
     more = limit is not None and len(repos) > limit
     page = repos[:limit] if limit is not None else repos
     return _json({"repositories": page}, headers=_next_link(request, page, limit) if more else {})

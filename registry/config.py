@@ -161,7 +161,6 @@ class Settings(Strict):
     auth: AuthConfig = AuthConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
-    upload_purge_after: int = Field(24 * 3600, ge=60)  # seconds without activity
     shutdown_timeout: float = Field(30.0, ge=0)
 
     @field_validator("listen")

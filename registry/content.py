@@ -461,8 +461,24 @@ class ContentService:
             raise RegistryError(NAME_UNKNOWN, {"name": repo})
         return tags
 
-    async def catalog(self, last: str | None, limit: int | None) -> list[str]:
-        return await self.store.list_repos(last, limit)
+    async def catalog(
+        self, last: str | None, limit: int | None, readable: Callable[[str], bool]
+    ) -> list[str]:
+        """Up to ``limit`` repositories after ``last`` that ``readable`` admits. Repositories
+        the caller may not see are skipped in the store's order, so a page is only short
+        when the catalog has run out."""
+        if limit is None:
+            return [name for name in await self.store.list_repos(last, None) if readable(name)]
+        batch = max(limit, 100)
+        found: list[str] = []
+        cursor = last
+        while len(found) < limit:
+            rows = await self.store.list_repos(cursor, batch)
+            found += [name for name in rows if readable(name)]
+            if len(rows) < batch:
+                break
+            cursor = rows[-1]
+        return found[:limit]
 
     async def referrers(self, repo: str, digest: Digest, artifact_type: str | None) -> bytes:
         records = await self.store.referrers(repo, str(digest), artifact_type)

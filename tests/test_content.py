@@ -139,7 +139,7 @@ def test_manifest_with_missing_blobs_writes_nothing(tmp_path: Path) -> None:
         with pytest.raises(RegistryError) as info:
             await svc.put_manifest("new/repo", "v1", body, manifest["mediaType"])  # type: ignore[arg-type]
         assert info.value.error.code == "MANIFEST_BLOB_UNKNOWN"
-        assert await svc.catalog(None, None) == []
+        assert await svc.catalog(None, None, lambda _: True) == []
         await svc.upload_whole("new/repo", digest_of(config), chunks(config))
         outcome = await svc.put_manifest("new/repo", "v1", body, None)
         assert outcome.digest == str(digest_of(body))
@@ -165,5 +165,29 @@ def test_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         assert await svc.store.claim_upload(session.id, "elsewhere:1:x:y", now + 600, now)
         with pytest.raises(RegistryError):
             await svc.append("a/b", session.id, chunks(b"y"), None, None)
+
+    run(tmp_path, scenario)
+
+
+def test_catalog_pages_skip_what_the_caller_may_not_read(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        digest = "sha256:" + "0" * 64
+        names = [f"p{i:03d}/r" for i in range(250)]
+        for name in names:
+            await svc.store.add_blob(name, digest, 1)
+        visible = [n for n in names if int(n[1:4]) % 50 == 0]  # 5 of 250, spread out
+
+        def readable(name: str) -> bool:
+            return name in visible
+
+        pages, last = [], None
+        while True:
+            page = await svc.catalog(last, 2, readable)
+            if not page:
+                break
+            pages.append(page)
+            last = page[-1]
+        assert pages == [visible[0:2], visible[2:4], visible[4:5]]
+        assert await svc.catalog(None, None, readable) == visible
 
     run(tmp_path, scenario)
