@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,15 +25,16 @@ from .errors import (
     error_body,
     error_response,
 )
-from .keys import CONTENT, DRIVER, METRICS, SETTINGS, STOPPING, STORE
+from .keys import CONTENT, DRIVER, METRICS, SETTINGS, SHARED_METRICS, STOPPING, STORE
 from .metadata.base import MetadataStore
-from .metrics import Metrics
+from .metrics import Metrics, SharedMetrics
 from .routes import NotARoute, parse_route
 from .wiring import make_driver, make_store
 
 log = logging.getLogger("wharf.app")
 
 ROUTE_KEY = "wharf.route"
+METRICS_PUBLISH_SECONDS = 1.0
 
 
 @web.middleware
@@ -108,7 +110,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+    combined = request.app[SHARED_METRICS].combined(request.app[METRICS])
+    return web.Response(text=combined.render(), content_type="text/plain")
+
+
+async def _publish_metrics(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(METRICS_PUBLISH_SECONDS)
+        app[SHARED_METRICS].publish(app[METRICS])
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -125,6 +134,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2 * 8)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics")
     app[STOPPING] = False
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -140,7 +150,13 @@ def create_app(
             manifest_max_size=settings.manifest_max_size,
             delete_enabled=settings.delete_enabled,
         )
+        shared = app[SHARED_METRICS]
+        shared.publish(app[METRICS])
+        publisher = asyncio.create_task(_publish_metrics(app))
         yield
+        publisher.cancel()
+        await asyncio.gather(publisher, return_exceptions=True)
+        shared.withdraw()
         await the_driver.close()
         await the_store.close()
 

@@ -12,13 +12,14 @@ from wharf.storage.base import Driver
 from .config import Settings
 from .content import ContentService
 from .metadata.base import MetadataStore
-from .metrics import Metrics
+from .metrics import Metrics, SharedMetrics
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", MetadataStore)
 DRIVER = web.AppKey("driver", Driver)
 CONTENT = web.AppKey("content", ContentService)
 METRICS = web.AppKey("metrics", Metrics)
+SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
 STOPPING = web.AppKey("stopping", bool)
 

@@ -1,9 +1,21 @@
-"""Prometheus metrics in the text exposition format, kept in-process (per worker)."""
+"""Prometheus metrics in the text exposition format.
+
+Each worker process counts its own requests. So that a scrape (which lands on one
+worker) sees the whole server, every worker publishes a snapshot to a shared directory
+once a second, and /metrics sums its own live figures with the other live workers'
+snapshots.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 # Upper bounds of the latency histogram, seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -17,9 +29,8 @@ class Metrics:
             lambda: [0] * (len(BUCKETS) + 1)
         )
         self.latency_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
-        self.bytes_received = 0
-        self.bytes_sent = 0
         self.in_flight = 0
+        self.workers = 1
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests[(endpoint, method, status)] += 1
@@ -31,6 +42,29 @@ class Metrics:
         else:
             counts[-1] += 1
         self.latency_sum[(endpoint, method)] += seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "in_flight": self.in_flight,
+            "requests": [[*key, count] for key, count in self.requests.items()],
+            "latency": [
+                [*key, counts, self.latency_sum[key]] for key, counts in self.latency.items()
+            ],
+        }
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        """Add another worker's snapshot into these figures."""
+        self.started = min(self.started, snapshot["started"])
+        self.in_flight += snapshot["in_flight"]
+        self.workers += 1
+        for endpoint, method, status, count in snapshot["requests"]:
+            self.requests[(endpoint, method, status)] += count
+        for endpoint, method, counts, total in snapshot["latency"]:
+            mine = self.latency[(endpoint, method)]
+            for i, count in enumerate(counts[: len(mine)]):
+                mine[i] += count
+            self.latency_sum[(endpoint, method)] += total
 
     def render(self) -> str:
         lines = [
@@ -68,8 +102,54 @@ class Metrics:
             "# HELP wharf_http_requests_in_flight Requests being served.",
             "# TYPE wharf_http_requests_in_flight gauge",
             f"wharf_http_requests_in_flight {self.in_flight}",
-            "# HELP wharf_process_start_time_seconds Start time of this worker.",
+            "# HELP wharf_process_start_time_seconds Start time of the oldest live worker.",
             "# TYPE wharf_process_start_time_seconds gauge",
             f"wharf_process_start_time_seconds {self.started:.3f}",
+            "# HELP wharf_workers Worker processes whose figures are included.",
+            "# TYPE wharf_workers gauge",
+            f"wharf_workers {self.workers}",
         ]
         return "\n".join(lines) + "\n"
+
+
+class SharedMetrics:
+    """The directory where workers publish their snapshots (one file per pid)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.own = directory / f"{os.getpid()}.json"
+
+    def publish(self, metrics: Metrics) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.own.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(metrics.snapshot()))
+        tmp.replace(self.own)
+
+    def withdraw(self) -> None:
+        self.own.unlink(missing_ok=True)
+
+    def combined(self, metrics: Metrics) -> Metrics:
+        """This worker's live figures plus every other live worker's last snapshot."""
+        total = Metrics()
+        total.workers = 0
+        total.add(metrics.snapshot())
+        try:
+            files = list(self.directory.glob("*.json"))
+        except OSError:
+            files = []
+        for path in files:
+            if path == self.own or not path.stem.isdigit() or not _alive(int(path.stem)):
+                continue
+            with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, ValueError):
+                total.add(orjson.loads(path.read_bytes()))
+        return total
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import ssl
 import sys
@@ -36,6 +37,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 async def prepare(settings: Settings) -> None:
     """Create the data layout and bring the schema up to date, once, before workers fork."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(settings.data_dir / "run", ignore_errors=True)  # a previous run's workers
     store = make_store(settings)
     driver = make_driver(settings)
     await store.open()

@@ -309,12 +309,25 @@ def test_unknown_paths_get_oci_errors(client: Client) -> None:
     assert r.json()["errors"][0]["code"] == "UNSUPPORTED"
 
 
+def base_requests_counted(metrics: str) -> int:
+    return sum(
+        int(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('wharf_http_requests_total{endpoint="base",method="GET"')
+    )
+
+
 def test_health_and_metrics(client: Client) -> None:
     assert client.request("GET", "/healthz").json() == {"status": "ok"}
-    client.request("GET", "/v2/")
-    metrics = client.request("GET", "/metrics").text
-    assert "wharf_http_requests_total" in metrics
-    assert "wharf_http_request_duration_seconds_bucket" in metrics
+    before = base_requests_counted(requests.get(f"{client.url}/metrics").text)
+    for _ in range(40):  # new connections, so both workers serve some
+        requests.get(f"{client.url}/v2/", headers={"Connection": "close"})
+    time.sleep(1.5)  # each worker publishes its figures every second
+    for _ in range(6):  # whichever worker answers the scrape, it reports both
+        metrics = requests.get(f"{client.url}/metrics", headers={"Connection": "close"}).text
+        assert "wharf_workers 2" in metrics
+        assert "wharf_http_request_duration_seconds_bucket" in metrics
+        assert base_requests_counted(metrics) >= before + 40
 
 
 def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
