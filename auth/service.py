@@ -129,6 +129,7 @@ class AuthOptions:
     public_projects: tuple[str, ...] = ("library",)
     revalidate_tokens: bool = True
     project_creation: str = "everyone"  # or "adminonly"
+    audit_retention_days: int = 90  # 0: keep everything
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,13 @@ class AuthService:
         self._pending_events.append(event)
         if not batched or len(self._pending_events) >= AUDIT_BATCH:
             await self.flush_audit()
+
+    async def purge_audit(self, now: float) -> int:
+        """Apply the retention period; returns how many events were deleted."""
+        days = self.options.audit_retention_days
+        if days <= 0:
+            return 0
+        return await self.store.purge_events(now - days * 86400)
 
     async def flush_audit(self) -> None:
         events, self._pending_events = self._pending_events, []

@@ -345,6 +345,9 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
                 ],
             )
 
+    async def purge_events(self, before: float) -> int:
+        return self._change("DELETE FROM audit_events WHERE time < ?", (before,))
+
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
         args: list[Any] = []

@@ -137,6 +137,10 @@ class AuthStore(ABC):
         """Record several audit events in one transaction."""
 
     @abstractmethod
+    async def purge_events(self, before: float) -> int:
+        """Delete events older than ``before`` (epoch seconds); how many went."""
+
+    @abstractmethod
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         """Newest first."""
 

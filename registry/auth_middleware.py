@@ -9,6 +9,7 @@ import base64
 import binascii
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from .routes import Endpoint, NotARoute, Route, parse_route
 log = logging.getLogger("wharf.auth")
 
 TOKEN_PATH = "/service/token"
+AUDIT_PURGE_SECONDS = 3600.0
 
 
 def build_auth(settings: Settings) -> AuthService:
@@ -54,6 +56,7 @@ def build_auth(settings: Settings) -> AuthService:
         public_projects=tuple(cfg.public_projects),
         revalidate_tokens=cfg.revalidate_tokens,
         project_creation=cfg.project_creation,
+        audit_retention_days=cfg.audit_retention_days,
     )
     return AuthService(store, tokens, options)
 
@@ -297,9 +300,20 @@ async def _record(
 
 
 async def _flush_audit_periodically(auth: AuthService) -> None:
+    next_purge = 0.0
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
         await auth.flush_audit()
+        now = time.time()
+        if now >= next_purge:  # every worker purges; the DELETE is idempotent
+            next_purge = now + AUDIT_PURGE_SECONDS
+            try:
+                purged = await auth.purge_audit(now)
+            except Exception:
+                log.exception("cannot purge old audit events")
+            else:
+                if purged:
+                    log.info("purged old audit events", extra={"count": purged})
 
 
 def install(app: web.Application, settings: Settings) -> None:

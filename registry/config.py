@@ -147,6 +147,8 @@ class AuthConfig(Strict):
     # still holds the permission (else a disabled user keeps access until the token expires).
     revalidate_tokens: bool = True
     project_creation: Literal["everyone", "adminonly"] = "everyone"
+    # Audit events older than this are deleted (every pull is one event); 0 keeps them all.
+    audit_retention_days: int = Field(default=90, ge=0)
 
 
 class Settings(Strict):

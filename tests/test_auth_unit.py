@@ -309,3 +309,33 @@ def test_trusted_external_keys_by_thumbprint_and_x5c(
     ring = KeyRing.empty()
     with pytest.raises(Exception):  # noqa: B017
         ring.key_for_chain(x5c)
+
+
+# --- audit batching and retention --------------------------------------------------
+
+
+def test_audit_batching_and_retention(tokens: tuple[TokenService, AuthService]) -> None:
+    service, auth = tokens
+    loop = service.loop  # type: ignore[attr-defined]
+    from wharf.auth.models import AuditEvent
+    from wharf.auth.service import AUDIT_BATCH
+    from wharf.auth.store import AuditQuery, Page
+
+    def count() -> int:
+        return int(auth.store.db.execute("SELECT COUNT(*) FROM audit_events").fetchone()[0])  # type: ignore[attr-defined]
+
+    start = count()
+    old = AuditEvent("u", "pull", "artifact", "p/r", time=time.time() - 100 * 86400)
+    loop.run_until_complete(auth.audit(old, batched=True))
+    assert count() == start  # waits for the periodic flush
+    loop.run_until_complete(auth.audit(AuditEvent("u", "delete", "artifact", "p/r")))
+    assert count() == start + 2  # an unbatched event flushes what waited before it
+    for _ in range(AUDIT_BATCH):
+        loop.run_until_complete(
+            auth.audit(AuditEvent("u", "pull", "artifact", "p/r"), batched=True)
+        )
+    assert count() == start + 2 + AUDIT_BATCH  # a full batch is written at once
+    assert loop.run_until_complete(auth.purge_audit(time.time())) == 1  # 90 days by default
+    events, total = loop.run_until_complete(auth.store.list_events(AuditQuery(), Page(0, 10)))
+    assert total == start + 1 + AUDIT_BATCH
+    assert all(e.time > time.time() - 86400 for e in events)
