@@ -66,10 +66,6 @@ class PutManifestOutcome:
     subject: str | None
 
 
-def _lease_owner_prefix() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"
-
-
 def _holder_is_dead(holder: str) -> bool:
     """A lease holder on this host whose process is gone (a killed worker or server): its
     lease need not be waited out. Holders on other hosts are trusted until expiry."""
@@ -133,7 +129,8 @@ class ContentService:
         self.manifest_max_size = manifest_max_size
         self.delete_enabled = delete_enabled
         self.manifests = ManifestCache(manifest_cache_bytes)
-        self._owner = f"{_lease_owner_prefix()}:{uuid.uuid4().hex[:8]}"
+        # lease owners read "host:pid:…" so a dead holder on this host can be recognised
+        self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # --- blobs ---------------------------------------------------------------
     async def blob(self, repo: str, digest: Digest) -> BlobHandle:
@@ -205,18 +202,20 @@ class ContentService:
     ) -> UploadSession:
         """Append a PATCH body. ``start`` (from Content-Range) must be the current offset."""
         session = await self._claim(repo, upload_id)
+        claimed_offset = session.offset
         try:
             if start is not None and start != session.offset:
                 raise self._range_error(session)
             await self._write(session, chunks, length)
         finally:
-            await self._release(session)
+            await self._release(session, claimed_offset)
         return session
 
     async def finish_upload(
         self, repo: str, upload_id: str, digest: Digest, chunks: Body | None
     ) -> None:
         session = await self._claim(repo, upload_id)
+        claimed_offset = session.offset
         try:
             if chunks is not None:
                 await self._write(session, chunks, None)
@@ -225,7 +224,7 @@ class ContentService:
                 session.id, session.driver_state, session.offset, digest.key
             )
         except BaseException:
-            await self._release(session)
+            await self._release(session, claimed_offset)
             raise
         await self.store.add_blob(repo, str(digest), session.offset)
         await self.store.delete_upload(session.id)
@@ -257,7 +256,7 @@ class ContentService:
         await self.store.add_blob(repo, str(digest), session.offset)
 
     async def _claim(self, repo: str, upload_id: str) -> UploadSession:
-        session = await self.upload_status(repo, upload_id)
+        await self.upload_status(repo, upload_id)  # exists, and in this repository
         now = time.time()
         owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"  # one lease per request
         claimed = await self.store.claim_upload(upload_id, owner, now + LEASE_SECONDS, now)
@@ -277,16 +276,14 @@ class ContentService:
         fresh = await self.store.get_upload(upload_id)
         if fresh is None:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": upload_id})
-        del session
         fresh.lease_owner = owner
         return fresh
 
-    async def _release(self, session: UploadSession) -> None:
-        previous = await self.store.get_upload(session.id)
-        if previous is None:
-            return
+    async def _release(self, session: UploadSession, claimed_offset: int) -> None:
+        """Save the session (offset, hash and driver state) and drop the lease; a no-op when
+        the upload is gone or another writer took over an expired lease meanwhile."""
         session.updated = time.time()
-        await self.store.release_upload(session, session.lease_owner, previous.offset)
+        await self.store.release_upload(session, session.lease_owner, claimed_offset)
 
     @staticmethod
     def _range_error(session: UploadSession) -> RegistryError:
