@@ -31,7 +31,6 @@ from .sendfile import send_file
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_PAGE = 10_000
-STREAM_CHUNK = 1 << 20
 
 Handler = Callable[[web.Request, Route], Awaitable[web.StreamResponse]]
 
@@ -210,7 +209,7 @@ def _blob_created(request: web.Request, name: str, digest: Digest) -> web.Respon
 
 async def upload_start(request: web.Request, route: Route) -> web.StreamResponse:
     if request.method != "POST":
-        raise _unsupported(request, "POST")
+        raise method_not_allowed(request, "POST")
     content = _content(request)
     mount = request.query.get("mount")
     if mount:
@@ -277,7 +276,7 @@ async def upload(request: web.Request, route: Route) -> web.StreamResponse:
                 raise RegistryError(RANGE_INVALID, {"offset": session.offset})
         await content.finish_upload(name, upload_id, digest, chunks)
         return _blob_created(request, name, digest)
-    raise _unsupported(request, "GET, HEAD, PATCH, PUT, DELETE")
+    raise method_not_allowed(request, "GET, HEAD, PATCH, PUT, DELETE")
 
 
 # --- manifests -----------------------------------------------------------------
@@ -314,7 +313,7 @@ async def manifest(request: web.Request, route: Route) -> web.StreamResponse:
         await content.delete_manifest(route.name, reference)
         return _empty(202, {})
     if method not in ("GET", "HEAD"):
-        raise _unsupported(request, "GET, HEAD, PUT, DELETE")
+        raise method_not_allowed(request, "GET, HEAD, PUT, DELETE")
     stored = await content.get_manifest(route.name, reference)
     record = stored.record
     if not accepts(request.headers.getall("Accept", []), record.media_type):
@@ -337,7 +336,7 @@ async def manifest(request: web.Request, route: Route) -> web.StreamResponse:
 
 async def referrers(request: web.Request, route: Route) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
-        raise _unsupported(request, "GET, HEAD")
+        raise method_not_allowed(request, "GET, HEAD")
     digest = parse_digest(route.arg)
     artifact_type = request.query.get("artifactType") or None
     body = await _content(request).referrers(route.name, digest, artifact_type)
@@ -347,7 +346,7 @@ async def referrers(request: web.Request, route: Route) -> web.StreamResponse:
     return web.Response(status=200, body=body, headers=headers)
 
 
-def _unsupported(request: web.Request, allowed: str) -> RegistryError:
+def method_not_allowed(request: web.Request, allowed: str) -> RegistryError:
     return RegistryError(
         UNSUPPORTED,
         {"method": request.method},

@@ -20,7 +20,6 @@ from .errors import (
     BLOB_UPLOAD_INVALID,
     UNAVAILABLE,
     UNKNOWN,
-    UNSUPPORTED,
     RegistryError,
     error_body,
     error_response,
@@ -90,12 +89,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await not_found(request)
     request[ROUTE_KEY] = route
     if request.method not in api.ALLOWED_METHODS[route.endpoint]:
-        allowed = ", ".join(sorted(api.ALLOWED_METHODS[route.endpoint]))
-        raise RegistryError(
-            UNSUPPORTED,
-            {"method": request.method},
-            message=f"method {request.method} not allowed here",
-            headers={"Allow": allowed},
+        raise api.method_not_allowed(
+            request, ", ".join(sorted(api.ALLOWED_METHODS[route.endpoint]))
         )
     response: web.StreamResponse = await api.HANDLERS[route.endpoint](request, route)
     return response
