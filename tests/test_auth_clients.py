@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,9 +92,6 @@ def _creds(pair: tuple[str, str]) -> str:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(
-    shutil.which("skopeo") is None or shutil.which("umoci") is None, reason="needs skopeo and umoci"
-)
 def test_skopeo_through_the_token_flow(server: Server, tmp_path: Path) -> None:
     host = server.url.split("://", 1)[1]
     env = {
