@@ -145,3 +145,98 @@ def test_no_server_errors_with_auth(
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader):
         return
     assert r.status_code < 500, (method, path, headers, params, r.status_code, r.text[:300])
+
+
+MANAGEMENT_PATHS = [
+    "/users",
+    "/users/current",
+    "/users/{id}",
+    "/users/{id}/password",
+    "/users/{id}/sysadmin",
+    "/users/{id}/enabled",
+    "/projects",
+    "/projects/{name}",
+    "/projects/{name}/members",
+    "/projects/{name}/members/{id}",
+    "/projects/{name}/logs",
+    "/projects/{name}/repositories",
+    "/projects/{name}/repositories/{name}",
+    "/projects/{name}/repositories/{name}/artifacts",
+    "/projects/{name}/repositories/{name}/artifacts/{name}",
+    "/robots",
+    "/robots/{id}",
+    "/audit-logs",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**12) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+management_bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=60),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "username": st.text(max_size=20),
+            "email": st.text(max_size=20),
+            "password": st.text(max_size=20),
+            "project_name": st.text(alphabet="abc-_.A1", max_size=12),
+            "metadata": st.dictionaries(st.sampled_from(["public"]), json_values, max_size=1),
+            "role_id": json_values,
+            "member_user": st.dictionaries(st.sampled_from(["username", "user_id"]), json_values),
+            "name": st.text(max_size=12),
+            "duration": json_values,
+            "level": st.text(max_size=8),
+            "permissions": json_values,
+            "sysadmin_flag": json_values,
+            "enabled": json_values,
+            "new_password": st.text(max_size=12),
+        },
+    ).map(lambda d: json.dumps(d).encode()),
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(MANAGEMENT_PATHS),
+    st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+    st.text(alphabet="abc0123-_%./", min_size=1, max_size=12),
+    management_bodies,
+    st.dictionaries(
+        st.sampled_from(["page", "page_size", "q", "project_name", "name", "sort"]),
+        st.text(alphabet="0123456789-=abc,~ ", max_size=12),
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_management_api_has_no_server_errors(
+    wharf_auth: Server,
+    template: str,
+    method: str,
+    ident: str,
+    body: bytes,
+    params: dict[str, str],
+    as_admin: bool,
+) -> None:
+    path = "/api/v2.0" + template.replace("{id}", ident).replace("{name}", ident)
+    auth = ("admin", "fuzz-admin") if as_admin else None
+    try:
+        r = requests.request(
+            method,
+            wharf_auth.url + path,
+            data=body,
+            params=params,
+            auth=auth,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader):
+        return
+    assert r.status_code < 500, (method, path, params, body[:200], r.status_code, r.text[:300])
