@@ -240,3 +240,47 @@ def test_management_api_has_no_server_errors(
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader):
         return
     assert r.status_code < 500, (method, path, params, body[:200], r.status_code, r.text[:300])
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(["GET", "POST"]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "service",
+                "scope",
+                "account",
+                "grant_type",
+                "refresh_token",
+                "username",
+                "password",
+                "client_id",
+                "offline_token",
+            ]
+        ),
+        st.one_of(
+            st.text(alphabet="repository:library/x:pull,push*registry:catalog wharf", max_size=40),
+            st.sampled_from(["password", "refresh_token", "true", "wharf", "admin", "fuzz-admin"]),
+        ),
+        max_size=5,
+    ),
+    authorizations,
+)
+def test_token_endpoint_has_no_server_errors(
+    wharf_auth: Server, method: str, fields: dict[str, str], authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    url = f"{wharf_auth.url}/service/token"
+    try:
+        if method == "GET":
+            r = requests.get(url, params=fields, headers=headers, timeout=10)
+        else:
+            r = requests.post(url, data=fields, headers=headers, timeout=10)
+    except requests.exceptions.InvalidHeader:
+        return
+    assert r.status_code < 500, (method, fields, authorization, r.status_code, r.text[:300])
