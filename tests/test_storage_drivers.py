@@ -26,7 +26,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -62,20 +62,12 @@ def make_s3(endpoint: S3Endpoint, prefix: str, **kwargs: Any) -> S3Driver:
     )
 
 
-@pytest.fixture(params=DRIVERS)
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Driver, Driver]]:
-    kind: str = request.param
-    drivers: tuple[Driver, Driver]
-    if kind == "s3":
-        endpoint: S3Endpoint = request.getfixturevalue("seaweed")
-        prefix = f"test-{secrets.token_hex(4)}"
-        drivers = (make_s3(endpoint, prefix), make_s3(endpoint, prefix))
-    else:
-        nfs = kind == "filesystem-nfs"
-        drivers = (
-            FilesystemDriver(tmp_path / "store", nfs_safe=nfs),
-            FilesystemDriver(tmp_path / "store", nfs_safe=nfs),
-        )
+D = TypeVar("D", bound=Driver)
+
+
+def started(drivers: tuple[D, D]) -> Iterator[tuple[D, D]]:
+    """Start both drivers, hand them to the test, close them, and fail if any upload
+    staging was left behind."""
 
     async def start() -> None:
         for d in drivers:
@@ -91,6 +83,24 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Drive
     yield drivers
     left = run(finish())
     assert not left, f"upload staging left behind: {left}"
+
+
+@pytest.fixture(params=DRIVERS)
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Driver, Driver]]:
+    kind: str = request.param
+    drivers: tuple[Driver, Driver]
+    if kind == "s3":
+        endpoint: S3Endpoint = request.getfixturevalue("seaweed")
+        prefix = f"test-{secrets.token_hex(4)}"
+        drivers = (make_s3(endpoint, prefix), make_s3(endpoint, prefix))
+    else:
+        nfs = kind == "filesystem-nfs"
+        drivers = (
+            FilesystemDriver(tmp_path / "store", nfs_safe=nfs),
+            FilesystemDriver(tmp_path / "store", nfs_safe=nfs),
+        )
+
+    yield from started(drivers)
 
 
 async def collect(stream: AsyncIterator[bytes]) -> bytes:
@@ -535,19 +545,7 @@ def s3pair(seaweed: S3Endpoint) -> Iterator[tuple[S3Driver, S3Driver]]:
     prefix = f"s3-{secrets.token_hex(4)}"
     drivers = (make_s3(seaweed, prefix), make_s3(seaweed, prefix, redirect=True))
 
-    async def start() -> None:
-        for d in drivers:
-            await d.start()
-
-    async def finish() -> list[str]:
-        left = [info.key async for info in drivers[0].list_uploads()]
-        for d in drivers:
-            await d.close()
-        return left
-
-    run(start())
-    yield drivers
-    assert not run(finish())
+    yield from started(drivers)
 
 
 @pytest.mark.services
