@@ -8,9 +8,9 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 
-from .models import User
-from .passwords import verify_password
-from .store import AuthStore
+from wharf.auth.models import User
+from wharf.auth.passwords import verify_password
+from wharf.auth.store import AuthStore
 
 
 class Authenticator(ABC):

@@ -12,9 +12,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .authenticators import Authenticator, DatabaseAuthenticator
-from .errors import AlreadyExists, BadRequest, Forbidden, NotFound
-from .models import (
+from wharf.auth.authenticators import Authenticator, DatabaseAuthenticator
+from wharf.auth.errors import AlreadyExists, BadRequest, Forbidden, NotFound
+from wharf.auth.models import (
     ALL_PERMISSIONS,
     DELETE,
     LIST,
@@ -37,16 +37,16 @@ from .models import (
     now,
     project_of,
 )
-from .passwords import (
+from wharf.auth.passwords import (
     generate_secret,
     hash_password,
     hash_secret,
     password_acceptable,
     verify_password,
 )
-from .scopes import Scope
-from .store import AuditQuery, AuthStore, Conflict, Page
-from .tokens import TokenService
+from wharf.auth.scopes import Scope
+from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page
+from wharf.auth.tokens import TokenService
 
 log = logging.getLogger("wharf.auth")
 

@@ -8,10 +8,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from wharf.registry.metadata.sqlite_base import SQLiteDatabase, connect
-
-from .models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
-from .store import AuditQuery, AuthStore, Conflict, Page
+from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page
+from wharf.db.sqlite import SQLiteDatabase, connect
 
 _USER = "id, username, email, realname, password_hash, sysadmin, enabled, comment, created, updated"
 _PROJECT = "id, name, public, owner_id, created, updated"

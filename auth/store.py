@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from .models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from .keys import (
+from wharf.auth.keys import (
     SUPPORTED_ALGORITHMS,
     KeyError_,
     KeyRing,
@@ -24,9 +24,9 @@ from .keys import (
     generate_signing_key,
     load_private_key,
 )
-from .models import SigningKey
-from .scopes import Scope
-from .store import AuthStore
+from wharf.auth.models import SigningKey
+from wharf.auth.scopes import Scope
+from wharf.auth.store import AuthStore
 
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "nbf", "iat"]
 REFRESH_CLAIM = "wharf_refresh"
@@ -129,7 +129,7 @@ class TokenService:
         return self._signing[0].kid
 
     def jwks(self) -> dict[str, Any]:
-        from .keys import jwk_thumbprint, libtrust_kid, public_jwk
+        from wharf.auth.keys import jwk_thumbprint, libtrust_kid, public_jwk
 
         seen: dict[str, dict[str, str]] = {}
         for key in self.ring.by_kid.values():

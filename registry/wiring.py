@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from wharf.registry.config import ConfigError, Settings
+from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
-
-from .config import ConfigError, Settings
-from .metadata.base import MetadataStore
-from .metadata.sqlite import SQLiteStore
 
 
 def make_store(settings: Settings) -> MetadataStore:

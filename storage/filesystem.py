@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from .base import (
+from wharf.storage.base import (
     Driver,
     InvalidKey,
     KeyInfo,

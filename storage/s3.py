@@ -49,7 +49,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .base import (
+from wharf.storage.base import (
     Driver,
     KeyInfo,
     KeyNotFound,

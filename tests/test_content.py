@@ -14,10 +14,10 @@ from typing import TypeVar
 
 import pytest
 
-from wharf.registry.content import ContentService
-from wharf.registry.errors import RegistryError
+from wharf.registry.content.service import ContentService
 from wharf.registry.metadata.sqlite import SQLiteStore
-from wharf.registry.names import Digest, parse_digest
+from wharf.registry.oci.errors import RegistryError
+from wharf.registry.oci.names import Digest, parse_digest
 from wharf.storage.filesystem import FilesystemDriver
 
 T = TypeVar("T")

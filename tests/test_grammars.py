@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wharf.registry.errors import RegistryError
-from wharf.registry.names import (
+from wharf.registry.http.v2.routes import Endpoint, NotARoute, parse_route
+from wharf.registry.oci.errors import RegistryError
+from wharf.registry.oci.names import (
     Digest,
     is_valid_name,
     is_valid_tag,
     parse_digest,
     parse_reference,
 )
-from wharf.registry.ranges import ByteRange, Unsatisfiable, parse_content_range, parse_range
-from wharf.registry.routes import Endpoint, NotARoute, parse_route
+from wharf.registry.oci.ranges import ByteRange, Unsatisfiable, parse_content_range, parse_range
 
 SPEC_NAME = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
 SPEC_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wharf.registry.hashing import ResumableHash
+from wharf.registry.content.hashing import ResumableHash
 
 
 @settings(max_examples=50)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from wharf.registry.errors import RegistryError
-from wharf.registry.manifests import (
+from wharf.registry.oci.errors import RegistryError
+from wharf.registry.oci.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from .base import (
+from wharf.db.sqlite import SQLiteDatabase, connect
+from wharf.registry.metadata.base import (
     ArtifactInfo,
     ManifestRecord,
     MetadataStore,
@@ -18,8 +19,7 @@ from .base import (
     RepositoryInfo,
     UploadSession,
 )
-from .schema import MIGRATIONS
-from .sqlite_base import SQLiteDatabase, connect
+from wharf.registry.metadata.schema import MIGRATIONS
 
 _MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
 

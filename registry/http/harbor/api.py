@@ -28,11 +28,10 @@ from wharf.auth.models import (
 )
 from wharf.auth.service import CLIENT_IP, AuthService, Principal
 from wharf.auth.store import AuditQuery, Page
-
-from .auth_middleware import _client_ip, authenticate
-from .errors import RegistryError
-from .keys import AUTH, CONTENT, STORE
-from .names import parse_digest
+from wharf.registry.http.access import _client_ip, authenticate
+from wharf.registry.http.keys import AUTH, CONTENT, STORE
+from wharf.registry.oci.errors import RegistryError
+from wharf.registry.oci.names import parse_digest
 
 PREFIX = "/api/v2.0"
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .errors import BLOB_UPLOAD_INVALID, RegistryError
+from wharf.registry.oci.errors import BLOB_UPLOAD_INVALID, RegistryError
 
 MIN_DIRECT_BODY = 8 * 1024 * 1024  # smaller bodies gain nothing from the hand-over
 BUFFER = 4 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import DIGEST_INVALID, NAME_INVALID, TAG_INVALID, RegistryError
+from wharf.registry.oci.errors import DIGEST_INVALID, NAME_INVALID, TAG_INVALID, RegistryError
 
 NAME_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import orjson
 
-from wharf.storage.base import Driver, KeyNotFound, StorageError
-
-from .errors import (
+from wharf.registry.content.hashing import ResumableHash
+from wharf.registry.metadata.base import ManifestRecord, MetadataStore, UploadSession
+from wharf.registry.oci.errors import (
     BLOB_UNKNOWN,
     BLOB_UPLOAD_INVALID,
     BLOB_UPLOAD_UNKNOWN,
@@ -34,10 +34,9 @@ from .errors import (
     UNSUPPORTED,
     RegistryError,
 )
-from .hashing import ResumableHash
-from .manifests import OCI_INDEX, parse_manifest
-from .metadata.base import ManifestRecord, MetadataStore, UploadSession
-from .names import Digest, parse_digest
+from wharf.registry.oci.manifests import OCI_INDEX, parse_manifest
+from wharf.registry.oci.names import Digest, parse_digest
+from wharf.storage.base import Driver, KeyNotFound, StorageError
 
 log = logging.getLogger("wharf.content")
 

@@ -9,9 +9,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .content import BlobHandle, ContentService
-from .directread import direct_body, direct_body_possible
-from .errors import (
+from wharf.registry.content.service import BlobHandle, ContentService
+from wharf.registry.http.keys import CONTENT, READABLE, SETTINGS
+from wharf.registry.http.transport.directread import direct_body, direct_body_possible
+from wharf.registry.http.transport.sendfile import send_file
+from wharf.registry.http.v2.routes import Endpoint, Route
+from wharf.registry.oci.errors import (
     BLOB_UNKNOWN,
     BLOB_UPLOAD_INVALID,
     DIGEST_INVALID,
@@ -22,12 +25,9 @@ from .errors import (
     UNSUPPORTED,
     RegistryError,
 )
-from .keys import CONTENT, READABLE, SETTINGS
-from .manifests import accepts
-from .names import Digest, parse_digest, parse_reference
-from .ranges import Unsatisfiable, parse_content_range, parse_range
-from .routes import Endpoint, Route
-from .sendfile import send_file
+from wharf.registry.oci.manifests import accepts
+from wharf.registry.oci.names import Digest, parse_digest, parse_reference
+from wharf.registry.oci.ranges import Unsatisfiable, parse_content_range, parse_range
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_PAGE = 10_000

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from aiohttp import web
 
 from wharf.auth.service import AuthService
+from wharf.registry.config import Settings
+from wharf.registry.content.service import ContentService
+from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.metadata.base import MetadataStore
 from wharf.storage.base import Driver
-
-from .config import Settings
-from .content import ContentService
-from .metadata.base import MetadataStore
-from .metrics import Metrics, SharedMetrics
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", MetadataStore)

@@ -20,12 +20,11 @@ from wharf.auth.models import DELETE, PULL, PUSH, AuditEvent, project_of
 from wharf.auth.service import AUDIT_FLUSH_SECONDS, AuthOptions, AuthService, Principal
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import Claims, InvalidToken, TokenService
-
-from .config import ConfigError, Settings
-from .errors import DENIED, UNAUTHORIZED, RegistryError
-from .keys import AUTH, READABLE
-from .keys import SETTINGS as SETTINGS_KEY
-from .routes import Endpoint, NotARoute, Route, parse_route
+from wharf.registry.config import ConfigError, Settings
+from wharf.registry.http.keys import AUTH, READABLE
+from wharf.registry.http.keys import SETTINGS as SETTINGS_KEY
+from wharf.registry.http.v2.routes import Endpoint, NotARoute, Route, parse_route
+from wharf.registry.oci.errors import DENIED, UNAUTHORIZED, RegistryError
 
 log = logging.getLogger("wharf.auth")
 
@@ -318,7 +317,8 @@ async def _flush_audit_periodically(auth: AuthService) -> None:
 
 def install(app: web.Application, settings: Settings) -> None:
     """Hook access control into the app (called by create_app when auth is enabled)."""
-    from . import management_api, token_api
+    from wharf.registry.http import token
+    from wharf.registry.http.harbor import api as management_api
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         auth = build_auth(settings)
@@ -335,5 +335,5 @@ def install(app: web.Application, settings: Settings) -> None:
 
     app.cleanup_ctx.append(lifecycle)
     app.middlewares.append(auth_middleware)
-    token_api.add_routes(app)
+    token.add_routes(app)
     management_api.add_routes(app)

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ConfigError, load_settings
-from .logs import setup_logging
+from wharf.registry.config import ConfigError, load_settings
+from wharf.registry.logs import setup_logging
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
@@ -22,7 +22,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     setup_logging(settings.log.level)
-    from .server import serve
+    from wharf.registry.http.server import serve
 
     return serve(settings)
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.set_defaults(func=_cmd_serve)
 
-    from .admin_cli import add_admin_parser
+    from wharf.registry.cli.admin import add_admin_parser
 
     add_admin_parser(sub)
     return parser

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from .errors import MANIFEST_INVALID, RegistryError
-from .names import DIGEST_RE, Digest, parse_digest
+from wharf.registry.oci.errors import MANIFEST_INVALID, RegistryError
+from wharf.registry.oci.names import DIGEST_RE, Digest, parse_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

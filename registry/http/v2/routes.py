@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from .errors import NAME_INVALID, RegistryError
-from .names import parse_name
+from wharf.registry.oci.errors import NAME_INVALID, RegistryError
+from wharf.registry.oci.names import parse_name
 
 
 class Endpoint(Enum):

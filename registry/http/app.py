@@ -10,13 +10,23 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from wharf.storage.base import Driver, StorageError
-
-from . import api
-from .config import Settings
-from .content import ContentService
-from .directread import CLOSE_AFTER
-from .errors import (
+from wharf.registry.config import Settings
+from wharf.registry.content.service import ContentService
+from wharf.registry.http.keys import (
+    CONTENT,
+    DRIVER,
+    METRICS,
+    SETTINGS,
+    SHARED_METRICS,
+    STOPPING,
+    STORE,
+)
+from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.http.transport.directread import CLOSE_AFTER
+from wharf.registry.http.v2 import handlers as api
+from wharf.registry.http.v2.routes import NotARoute, parse_route
+from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.oci.errors import (
     BLOB_UPLOAD_INVALID,
     UNAVAILABLE,
     UNKNOWN,
@@ -24,11 +34,8 @@ from .errors import (
     error_body,
     error_response,
 )
-from .keys import CONTENT, DRIVER, METRICS, SETTINGS, SHARED_METRICS, STOPPING, STORE
-from .metadata.base import MetadataStore
-from .metrics import Metrics, SharedMetrics
-from .routes import NotARoute, parse_route
-from .wiring import make_driver, make_store
+from wharf.registry.wiring import make_driver, make_store
+from wharf.storage.base import Driver, StorageError
 
 log = logging.getLogger("wharf.app")
 
@@ -157,7 +164,7 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     if settings.auth.enabled:
-        from .auth_middleware import install as install_auth
+        from wharf.registry.http.access import install as install_auth
 
         install_auth(app, settings)
     app.router.add_route("*", "/v2", dispatch)

@@ -14,10 +14,9 @@ from typing import Any
 from wharf.auth.errors import AuthError
 from wharf.auth.models import ROLE_NAMES, Role
 from wharf.auth.service import SYSTEM_PRINCIPAL, AuthService
-
-from .auth_middleware import build_auth
-from .config import Settings, load_settings
-from .wiring import make_store
+from wharf.registry.config import Settings, load_settings
+from wharf.registry.http.access import build_auth
+from wharf.registry.wiring import make_store
 
 Command = Callable[[AuthService, argparse.Namespace], Awaitable[int]]
 

@@ -15,11 +15,11 @@ import time
 
 from aiohttp import web
 
-from .app import create_app
-from .config import Settings
-from .keys import METRICS, STOPPING
-from .logs import ACCESS_LOG, AccessLogger
-from .wiring import make_driver, make_store
+from wharf.registry.config import Settings
+from wharf.registry.http.app import create_app
+from wharf.registry.http.keys import METRICS, STOPPING
+from wharf.registry.logs import ACCESS_LOG, AccessLogger
+from wharf.registry.wiring import make_driver, make_store
 
 log = logging.getLogger("wharf.server")
 
@@ -44,7 +44,7 @@ async def prepare(settings: Settings) -> None:
     await driver.start()
     await driver.close()
     await store.close()
-    from .auth_middleware import bootstrap as bootstrap_auth
+    from wharf.registry.http.access import bootstrap as bootstrap_auth
 
     await bootstrap_auth(settings)  # first start: admin user, `library`, token signing key
 

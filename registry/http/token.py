@@ -11,9 +11,8 @@ from aiohttp import web
 from wharf.auth.scopes import parse_scopes
 from wharf.auth.service import Principal
 from wharf.auth.tokens import InvalidToken
-
-from .auth_middleware import TOKEN_PATH, _basic, _client_ip
-from .keys import AUTH, SETTINGS
+from wharf.registry.http.access import TOKEN_PATH, _basic, _client_ip
+from wharf.registry.http.keys import AUTH, SETTINGS
 
 
 def _json(

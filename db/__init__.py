@@ -1,0 +1,1 @@
+"""wharf.db: SQL plumbing shared by the metadata and auth stores."""
