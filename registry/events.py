@@ -1,0 +1,128 @@
+"""Typed domain events the content core emits, and the bus that hands them to subscribers
+(the audit log now; webhooks and replication triggers later).
+
+Subscribers are awaited in order before the core's call returns, so what they record is
+on disk before the client gets its answer; a subscriber that wants to batch (the audit
+log batches pulls) does so itself. A failing subscriber is logged and never fails the
+operation that already happened."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("wharf.events")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked for a change or a read, and from where (for the audit log)."""
+
+    name: str
+    client_ip: str = ""
+
+
+SYSTEM = Actor("system")
+ANONYMOUS = Actor("anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestPushed:
+    actor: Actor
+    repo: str
+    digest: str
+    media_type: str
+    tag: str | None
+    previous_digest: str | None  # the digest the tag pointed at before, if it moved
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestPulled:
+    actor: Actor
+    repo: str
+    digest: str
+    reference: str  # the tag or digest asked for
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDeleted:
+    actor: Actor
+    repo: str
+    digest: str
+    tags: tuple[str, ...]  # the tags that went with it
+
+
+@dataclass(frozen=True, slots=True)
+class TagDeleted:
+    actor: Actor
+    repo: str
+    tag: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobMounted:
+    actor: Actor
+    repo: str
+    digest: str
+    source: str | None  # None: an automatic mount from any readable repository
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUnlinked:
+    actor: Actor
+    repo: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryDeleted:
+    actor: Actor
+    repo: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDeleted:
+    actor: Actor
+    project: str
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """An operation the policy gate or access control refused (audited as ``denied``)."""
+
+    actor: Actor
+    operation: str  # push, pull, delete
+    repo: str
+    reference: str
+    reason: str
+
+
+Event = (
+    ManifestPushed
+    | ManifestPulled
+    | ManifestDeleted
+    | TagDeleted
+    | BlobMounted
+    | BlobUnlinked
+    | RepositoryDeleted
+    | ProjectDeleted
+    | Denied
+)
+Subscriber = Callable[[Event], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            try:
+                await subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed", extra={"event": type(event).__name__})

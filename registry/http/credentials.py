@@ -1,0 +1,116 @@
+"""Who is calling: the credentials of a request (Bearer token, HTTP Basic, none), the
+client's address and the Bearer challenge. Shared by every API surface; it imports none
+of them, and raises its own `BadCredentials` that each surface renders in its own format."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from wharf.auth.models import PULL
+from wharf.auth.service import Principal
+from wharf.auth.tokens import Claims, InvalidToken
+from wharf.registry.http.keys import AUTH, SETTINGS
+
+log = logging.getLogger("wharf.auth")
+
+TOKEN_PATH = "/service/token"
+
+
+class BadCredentials(Exception):
+    """The request carried credentials that do not check out. ``error`` is the RFC 6750
+    error code for a Bearer challenge (``invalid_token``), or None."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__(error or "invalid credentials")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    claims: Claims | None = None  # set for Bearer callers
+    basic: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        return self.principal.authenticated or self.claims is not None
+
+    def actions(self, repo: str) -> frozenset[str]:
+        """What this request may do on ``repo``: a token's grants (narrowed to the
+        subject's current rights when the subject was re-validated), or the rights."""
+        if self.claims is None:
+            return self.principal.repo_actions(repo)
+        granted = self.claims.actions("repository", repo)
+        if self.principal.kind != "external":
+            granted &= self.principal.repo_actions(repo)
+        return granted
+
+    def can_pull(self, repo: str) -> bool:
+        if PULL in self.actions(repo):
+            return True
+        return self.principal.kind != "external" and self.principal.can_pull(repo)
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or ""
+
+
+def realm(request: web.Request) -> str:
+    base = request.app[SETTINGS].external_url or f"{request.scheme}://{request.host}"
+    return base + TOKEN_PATH
+
+
+def bearer_challenge(request: web.Request, scope: str | None, error: str | None = None) -> str:
+    service = request.app[SETTINGS].auth.service
+    parts = [f'Bearer realm="{realm(request)}"', f'service="{service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return ",".join(parts)
+
+
+def parse_basic(value: str) -> tuple[str, str]:
+    """(username, password) of a Basic credential; ("", "") when it does not decode."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+async def authenticate(request: web.Request, *, basic_allowed: bool = True) -> Caller:
+    """The caller of a request; anonymous when it carries no credentials. Raises
+    BadCredentials for credentials that don't check out (or Basic where it is refused)."""
+    auth = request.app[AUTH]
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        try:
+            claims = await auth.tokens.verify(value)
+        except InvalidToken as exc:
+            log.info("token refused", extra={"reason": str(exc), "ip": client_ip(request)})
+            raise BadCredentials("invalid_token") from None
+        if claims.ours and auth.options.revalidate_tokens:
+            principal = await auth.principal_for_subject(claims.subject)
+            if principal is None:
+                raise BadCredentials("invalid_token")
+        else:
+            principal = Principal("external", claims.subject)
+        return Caller(principal, claims)
+    if scheme == "basic" and value:
+        if not basic_allowed:
+            raise BadCredentials()
+        username, password = parse_basic(value)
+        found = await auth.login(username, password, client_ip(request))
+        if found is None:
+            raise BadCredentials()
+        return Caller(found, basic=True)
+    return Caller(await auth.anonymous())

@@ -1,0 +1,1 @@
+"""The policy gate: rules the content core asks before it changes anything."""

@@ -1,0 +1,80 @@
+"""The policy gate the content core asks before a tag overwrite, a delete or an upload
+commit. Rules are small objects with one method per kind of change; the first rule that
+refuses wins. Quotas and immutable tags plug in here later without touching a handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from wharf.registry.events import Actor
+
+
+class Refusal(Enum):
+    """Why a change was refused: each surface maps it to its own status and error code."""
+
+    DISABLED = "disabled"  # the operation is turned off on this registry (405 UNSUPPORTED)
+    READ_ONLY = "read_only"  # the registry is in read-only mode (405 UNSUPPORTED)
+    FORBIDDEN = "forbidden"  # a rule of the project forbids it (403 DENIED)
+
+
+class PolicyRefused(Exception):
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TagWrite:
+    actor: Actor
+    repo: str
+    tag: str
+    digest: str
+    previous_digest: str | None  # None: a new tag
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    actor: Actor
+    kind: str  # manifest, tag, blob, repository, project
+    repo: str  # the repository, or the project's name for a project
+    reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadCommit:
+    actor: Actor
+    repo: str
+    digest: str
+    size: int
+
+
+Change = TagWrite | Deletion | UploadCommit
+
+
+class Rule:
+    """A policy rule; the default allows everything."""
+
+    async def check(self, change: Change) -> None:
+        """Raise PolicyRefused to refuse ``change``."""
+
+
+class DeletesDisabled(Rule):
+    async def check(self, change: Change) -> None:
+        if isinstance(change, Deletion):
+            raise PolicyRefused(Refusal.DISABLED, "deletes are disabled on this registry")
+
+
+class ReadOnly(Rule):
+    async def check(self, change: Change) -> None:
+        raise PolicyRefused(Refusal.READ_ONLY, "the registry is in read-only mode")
+
+
+class PolicyGate:
+    def __init__(self, rules: list[Rule] | None = None) -> None:
+        self.rules = list(rules or [])
+
+    async def check(self, change: Change) -> None:
+        for rule in self.rules:
+            await rule.check(change)
