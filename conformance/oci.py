@@ -39,9 +39,6 @@ SPEC_ERROR_CODES: frozenset[str] = frozenset(
         "TOOMANYREQUESTS",
     }
 )
-#: Codes outside the catalog that the Docker registry API defined and that remain in
-#: wide use; accepted where noted (TAG_INVALID for bad tags).
-LEGACY_ERROR_CODES: frozenset[str] = frozenset({"TAG_INVALID"})
 
 EMPTY_JSON = b"{}"
 

@@ -142,6 +142,20 @@ def get_unknown_manifest(ctx: Context) -> None:
     expect_status(r, 404)
 
 
+@check(WF, "GET/HEAD/DELETE of a reference that is neither tag nor digest -> 404 MANIFEST_UNKNOWN")
+def get_invalid_reference(ctx: Context) -> None:
+    # the official suite asks for `.INVALID_MANIFEST_NAME`: it names no manifest, so the
+    # answer is "unknown", not "invalid" (only a PUT under such a name is a 400)
+    ctx.image()
+    for reference in (".INVALID_MANIFEST_NAME", "-dash", "sha256:short"):
+        r = ctx.client.get_manifest(ctx.repo, reference)
+        expect_error(r, 404, "MANIFEST_UNKNOWN")
+        r = ctx.client.get_manifest(ctx.repo, reference, "HEAD")
+        expect_status(r, 404)
+        r = ctx.client.request("DELETE", f"/v2/{ctx.repo}/manifests/{reference}")
+        expect_error(r, 404, "MANIFEST_UNKNOWN")
+
+
 @check(WF, "pulled manifest references pullable blobs")
 def pull_whole_image(ctx: Context) -> None:
     m = ctx.image()

@@ -163,6 +163,7 @@ class Settings(Strict):
     auth: AuthConfig = AuthConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
+    read_only: bool = False  # refuse every change (pushes, deletes); pulls go on
     shutdown_timeout: float = Field(30.0, ge=0)
 
     @field_validator("listen")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from wharf.registry.config import ConfigError, Settings
-from wharf.registry.metadata.base import MetadataStore
-from wharf.registry.metadata.sqlite import SQLiteStore
 import sys
 
 from wharf.auth.service import AuthOptions, AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import TokenService
+from wharf.registry.config import ConfigError, Settings
+from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
@@ -79,7 +79,7 @@ async def bootstrap(settings: Settings) -> None:
     after the metadata store has migrated the schema."""
     if not settings.auth.enabled:
         return
-    auth = build_auth(settings)
+    auth = make_auth(settings)
     await auth.store.open()
     try:
         message = await auth.bootstrap(settings.data_dir)

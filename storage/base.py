@@ -25,6 +25,10 @@ class StorageError(Exception):
     """A driver failure that is not the caller's fault (I/O error, backend down)."""
 
 
+class StorageFull(StorageError):
+    """The backend has no room left (ENOSPC, a quota): writes fail, reads go on."""
+
+
 class KeyNotFound(StorageError):
     """The key (or upload) does not exist."""
 

@@ -123,7 +123,7 @@ def test_concurrent_patch_on_one_upload_is_refused(wharf: Server, client: Client
     t.join()
     assert results == [202]
     assert second.status_code in (400, 416)
-    assert second.json()["errors"][0]["code"] in ("BLOB_UPLOAD_INVALID", "RANGE_INVALID")
+    assert second.json()["errors"][0]["code"] in ("BLOB_UPLOAD_INVALID",)
     assert client.request("GET", location).headers["Range"] == f"0-{len(first) + 999}"
 
 
@@ -196,7 +196,7 @@ def test_ranges(client: Client) -> None:
     r = client.request("GET", url, headers={"Range": f"bytes={len(data)}-"})
     assert r.status_code == 416
     assert r.headers["Content-Range"] == f"bytes */{len(data)}"
-    assert r.json()["errors"][0]["code"] == "RANGE_INVALID"
+    assert r.json()["errors"][0]["code"] == "SIZE_INVALID"
     r = client.request("GET", url, headers={"Range": "bytes=0-1,4-5"})
     assert r.status_code == 200 and r.content == data
     head = client.request("HEAD", url)

@@ -15,6 +15,7 @@ from typing import TypeVar
 import pytest
 
 from wharf.registry.content.service import ContentService
+from wharf.registry.events import SYSTEM
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import Digest, parse_digest
@@ -53,29 +54,31 @@ def digest_of(data: bytes) -> Digest:
 
 def test_chunked_upload_state_machine(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.start_upload("a/b")
+        session = await svc.uploads.start("a/b")
         assert session.offset == 0
-        s = await svc.append("a/b", session.id, chunks(b"hello "), 0, 6)
+        s = await svc.uploads.append("a/b", session.id, chunks(b"hello "), 0, 6)
         assert s.offset == 6
         with pytest.raises(RegistryError) as info:  # out of order
-            await svc.append("a/b", session.id, chunks(b"x"), 3, 1)
+            await svc.uploads.append("a/b", session.id, chunks(b"x"), 3, 1)
         assert info.value.status == 416
         assert info.value.headers["Range"] == "0-5"
         with pytest.raises(RegistryError) as info:  # length disagrees with Content-Range
-            await svc.append("a/b", session.id, chunks(b"abc"), 6, 5)
+            await svc.uploads.append("a/b", session.id, chunks(b"abc"), 6, 5)
         assert info.value.error.code == "SIZE_INVALID"
         with pytest.raises(ConnectionResetError):  # client vanished mid-chunk
-            await svc.append("a/b", session.id, failing(b"partial"), None, None)
-        assert (await svc.upload_status("a/b", session.id)).offset == 6
-        s = await svc.append("a/b", session.id, chunks(b"wor", b"ld"), 6, 5)
+            await svc.uploads.append("a/b", session.id, failing(b"partial"), None, None)
+        assert (await svc.uploads.status("a/b", session.id)).offset == 6
+        s = await svc.uploads.append("a/b", session.id, chunks(b"wor", b"ld"), 6, 5)
         assert s.offset == 11
-        await svc.finish_upload("a/b", session.id, digest_of(b"hello world!"), chunks(b"!"))
-        handle = await svc.blob("a/b", digest_of(b"hello world!"))
+        await svc.uploads.finish(
+            "a/b", session.id, digest_of(b"hello world!"), chunks(b"!"), SYSTEM
+        )
+        handle = await svc.blobs.get("a/b", digest_of(b"hello world!"))
         assert handle.size == 12
         assert handle.local_path is not None
         assert handle.local_path.read_bytes() == b"hello world!"
         with pytest.raises(RegistryError) as info:
-            await svc.upload_status("a/b", session.id)
+            await svc.uploads.status("a/b", session.id)
         assert info.value.error.code == "BLOB_UPLOAD_UNKNOWN"
 
     run(tmp_path, scenario)
@@ -83,13 +86,13 @@ def test_chunked_upload_state_machine(tmp_path: Path) -> None:
 
 def test_wrong_digest_discards_upload(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.start_upload("a/b")
-        await svc.append("a/b", session.id, chunks(b"data"), None, None)
+        session = await svc.uploads.start("a/b")
+        await svc.uploads.append("a/b", session.id, chunks(b"data"), None, None)
         with pytest.raises(RegistryError) as info:
-            await svc.finish_upload("a/b", session.id, digest_of(b"other"), None)
+            await svc.uploads.finish("a/b", session.id, digest_of(b"other"), None, SYSTEM)
         assert info.value.error.code == "DIGEST_INVALID"
         with pytest.raises(RegistryError):
-            await svc.upload_status("a/b", session.id)
+            await svc.uploads.status("a/b", session.id)
         assert not list((tmp_path / "storage" / "blobs").rglob("*"))
         assert not list((tmp_path / "storage" / "uploads").iterdir())
 
@@ -98,15 +101,15 @@ def test_wrong_digest_discards_upload(tmp_path: Path) -> None:
 
 def test_lease_blocks_a_second_writer(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.start_upload("a/b")
+        session = await svc.uploads.start("a/b")
         now = time.time()
         assert await svc.store.claim_upload(session.id, "someone-else", now + 60, now)
         with pytest.raises(RegistryError) as info:
-            await svc.append("a/b", session.id, chunks(b"x"), None, None)
+            await svc.uploads.append("a/b", session.id, chunks(b"x"), None, None)
         assert info.value.error.code == "BLOB_UPLOAD_INVALID"
         # an expired lease (a crashed writer) can be taken over
         assert await svc.store.claim_upload(session.id, "someone-else", now - 1, now)
-        s = await svc.append("a/b", session.id, chunks(b"x"), None, None)
+        s = await svc.uploads.append("a/b", session.id, chunks(b"x"), None, None)
         assert s.offset == 1
 
     run(tmp_path, scenario)
@@ -114,9 +117,9 @@ def test_lease_blocks_a_second_writer(tmp_path: Path) -> None:
 
 def test_upload_is_bound_to_its_repository(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.start_upload("a/b")
+        session = await svc.uploads.start("a/b")
         with pytest.raises(RegistryError) as info:
-            await svc.append("c/d", session.id, chunks(b"x"), None, None)
+            await svc.uploads.append("c/d", session.id, chunks(b"x"), None, None)
         assert info.value.error.code == "BLOB_UPLOAD_UNKNOWN"
 
     run(tmp_path, scenario)
@@ -137,15 +140,15 @@ def test_manifest_with_missing_blobs_writes_nothing(tmp_path: Path) -> None:
         }
         body = json.dumps(manifest).encode()
         with pytest.raises(RegistryError) as info:
-            await svc.put_manifest("new/repo", "v1", body, manifest["mediaType"])  # type: ignore[arg-type]
+            await svc.manifests.put("new/repo", "v1", body, manifest["mediaType"], SYSTEM)  # type: ignore[arg-type]
         assert info.value.error.code == "MANIFEST_BLOB_UNKNOWN"
-        assert await svc.catalog(None, None, lambda _: True) == []
-        await svc.upload_whole("new/repo", digest_of(config), chunks(config))
-        outcome = await svc.put_manifest("new/repo", "v1", body, None)
+        assert await svc.listing.catalog(None, None, lambda _: True) == []
+        await svc.uploads.whole("new/repo", digest_of(config), chunks(config), SYSTEM)
+        outcome = await svc.manifests.put("new/repo", "v1", body, None, SYSTEM)
         assert outcome.digest == str(digest_of(body))
-        stored = await svc.get_manifest("new/repo", "v1")
+        stored = await svc.manifests.get("new/repo", "v1", SYSTEM)
         assert stored.content == body
-        assert await svc.list_tags("new/repo", None, None) == ["v1"]
+        assert await svc.listing.tags("new/repo", None, None) == ["v1"]
 
     run(tmp_path, scenario)
 
@@ -155,16 +158,16 @@ def test_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     dead.wait()  # a pid that no longer runs
 
     async def scenario(svc: ContentService) -> None:
-        session = await svc.start_upload("a/b")
+        session = await svc.uploads.start("a/b")
         now = time.time()
         holder = f"{os.uname().nodename}:{dead.pid}:abcd:ef"
         assert await svc.store.claim_upload(session.id, holder, now + 600, now)
-        s = await svc.append("a/b", session.id, chunks(b"x"), None, None)
+        s = await svc.uploads.append("a/b", session.id, chunks(b"x"), None, None)
         assert s.offset == 1
         # a live holder on another host is trusted until its lease expires
         assert await svc.store.claim_upload(session.id, "elsewhere:1:x:y", now + 600, now)
         with pytest.raises(RegistryError):
-            await svc.append("a/b", session.id, chunks(b"y"), None, None)
+            await svc.uploads.append("a/b", session.id, chunks(b"y"), None, None)
 
     run(tmp_path, scenario)
 
@@ -182,12 +185,12 @@ def test_catalog_pages_skip_what_the_caller_may_not_read(tmp_path: Path) -> None
 
         pages, last = [], None
         while True:
-            page = await svc.catalog(last, 2, readable)
+            page = await svc.listing.catalog(last, 2, readable)
             if not page:
                 break
             pages.append(page)
             last = page[-1]
         assert pages == [visible[0:2], visible[2:4], visible[4:5]]
-        assert await svc.catalog(None, None, readable) == visible
+        assert await svc.listing.catalog(None, None, readable) == visible
 
     run(tmp_path, scenario)

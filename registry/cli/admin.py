@@ -15,8 +15,7 @@ from wharf.auth.errors import AuthError
 from wharf.auth.models import ROLE_NAMES, Role
 from wharf.auth.service import SYSTEM_PRINCIPAL, AuthService
 from wharf.registry.config import Settings, load_settings
-from wharf.registry.http.access import build_auth
-from wharf.registry.wiring import make_store
+from wharf.registry.wiring import make_auth, make_store
 
 Command = Callable[[AuthService, argparse.Namespace], Awaitable[int]]
 
@@ -103,7 +102,7 @@ def _run(settings: Settings, command: Command, args: argparse.Namespace) -> int:
         store = make_store(settings)
         await store.open()  # brings the schema up to date
         await store.close()
-        auth = build_auth(settings)
+        auth = make_auth(settings)
         await auth.store.open()
         try:
             await auth.bootstrap(settings.data_dir)

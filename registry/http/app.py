@@ -1,20 +1,29 @@
-"""The aiohttp application: wiring of config, stores, middleware and routes."""
+"""Where the application is assembled: the stores, driver, content core and auth service
+on the root app, and one sub-application per API surface, each with its own error format:
+/v2 (OCI errors), /service (token errors), /api/v2.0 (Harbor errors)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from wharf.auth.service import AUDIT_FLUSH_SECONDS, AuthService
+from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
+from wharf.registry.content.cache import SharedGenerations
 from wharf.registry.content.service import ContentService
+from wharf.registry.http import token
+from wharf.registry.http.harbor import api as harbor
 from wharf.registry.http.keys import (
+    AUTH,
     CONTENT,
     DRIVER,
+    ENDPOINT,
     METRICS,
     SETTINGS,
     SHARED_METRICS,
@@ -23,83 +32,40 @@ from wharf.registry.http.keys import (
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.transport.directread import CLOSE_AFTER
-from wharf.registry.http.v2 import handlers as api
-from wharf.registry.http.v2.routes import NotARoute, parse_route
+from wharf.registry.http.v2.access import access_middleware
+from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
-from wharf.registry.oci.errors import (
-    BLOB_UPLOAD_INVALID,
-    UNAVAILABLE,
-    UNKNOWN,
-    RegistryError,
-    error_body,
-    error_response,
-)
-from wharf.registry.wiring import make_driver, make_store
-from wharf.storage.base import Driver, StorageError
+from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
+from wharf.registry.wiring import make_auth, make_driver, make_store
+from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
 
-ROUTE_KEY = "wharf.route"
 METRICS_PUBLISH_SECONDS = 1.0
+AUDIT_PURGE_SECONDS = 3600.0
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes an OCI error body; only our own bugs are 500s."""
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request; close connections while stopping (and after a body
+    read straight off the socket)."""
     metrics = request.app[METRICS]
     started = time.perf_counter()
     metrics.in_flight += 1
     status = 500
     try:
-        response: web.StreamResponse = await handler(request)
+        response = await handler(request)
         status = response.status
-    except RegistryError as err:
-        status = err.status
-        response = error_response(err)
     except web.HTTPException as exc:
         status = exc.status
-        if exc.status >= 400 and exc.content_type != "application/json":
-            code = "UNSUPPORTED" if exc.status == 405 else "UNKNOWN"
-            exc.body = error_body(code, exc.reason)
-            exc.content_type = "application/json"
         raise
-    except ConnectionResetError:
-        # the client went away mid-request: nobody will read an answer, and it is no error
-        # of ours (a 500 here would page someone for a flaky client)
-        log.info("client disconnected", extra={"path": request.path, "method": request.method})
-        status = 400
-        response = error_response(
-            RegistryError(BLOB_UPLOAD_INVALID, message="client closed the connection")
-        )
-    except StorageError:
-        log.exception("storage failure", extra={"path": request.path, "method": request.method})
-        response = error_response(RegistryError(UNAVAILABLE, message="storage backend failed"))
-        status = response.status
-    except Exception:
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
-        response = error_response(RegistryError(UNKNOWN))
     finally:
         metrics.in_flight -= 1
-        route = request.get(ROUTE_KEY)
-        endpoint = route.endpoint.value if route is not None else "other"
-        metrics.observe(endpoint, request.method, status, time.perf_counter() - started)
-    response.headers[api.API_VERSION[0]] = api.API_VERSION[1]
+        metrics.observe(
+            request.get(ENDPOINT, "other"), request.method, status, time.perf_counter() - started
+        )
     if request.app[STOPPING] or request.get(CLOSE_AFTER):
         response.force_close()
-    return response
-
-
-async def dispatch(request: web.Request) -> web.StreamResponse:
-    try:
-        route = parse_route(request.raw_path)
-    except NotARoute:
-        return await not_found(request)
-    request[ROUTE_KEY] = route
-    if request.method not in api.ALLOWED_METHODS[route.endpoint]:
-        raise api.method_not_allowed(
-            request, ", ".join(sorted(api.ALLOWED_METHODS[route.endpoint]))
-        )
-    response: web.StreamResponse = await api.HANDLERS[route.endpoint](request, route)
     return response
 
 
@@ -116,42 +82,51 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(text=combined.render(), content_type="text/plain")
 
 
+async def not_found(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]}, status=404
+    )
+
+
 async def _publish_metrics(app: web.Application) -> None:
     while True:
         await asyncio.sleep(METRICS_PUBLISH_SECONDS)
         app[SHARED_METRICS].publish(app[METRICS])
 
 
-async def not_found(request: web.Request) -> web.Response:
-    return web.Response(
-        status=404,
-        body=error_body("NOT_FOUND", "no such endpoint", {"path": request.path[:300]}),
-        content_type="application/json",
-    )
+def policy_rules(settings: Settings) -> list[Rule]:
+    rules: list[Rule] = []
+    if settings.read_only:
+        rules.append(ReadOnly())
+    if not settings.delete_enabled:
+        rules.append(DeletesDisabled())
+    return rules
 
 
 def create_app(
     settings: Settings, store: MetadataStore | None = None, driver: Driver | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2 * 8)
+    app = web.Application(middlewares=[observe_middleware], client_max_size=1024**2 * 8)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics")
     app[STOPPING] = False
 
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+    async def core(app: web.Application) -> AsyncIterator[None]:
         the_store = store or make_store(settings)
         the_driver = driver or make_driver(settings)
         await the_store.open()
         await the_driver.start()
         app[STORE] = the_store
         app[DRIVER] = the_driver
-        app[CONTENT] = ContentService(
+        content = ContentService(
             the_store,
             the_driver,
+            gate=PolicyGate(policy_rules(settings)),
+            generations=SharedGenerations(settings.data_dir / "run" / "generations"),
             manifest_max_size=settings.manifest_max_size,
-            delete_enabled=settings.delete_enabled,
         )
+        app[CONTENT] = content
         shared = app[SHARED_METRICS]
         shared.publish(app[METRICS])
         publisher = asyncio.create_task(_publish_metrics(app))
@@ -159,17 +134,56 @@ def create_app(
         publisher.cancel()
         await asyncio.gather(publisher, return_exceptions=True)
         shared.withdraw()
+        content.close()
         await the_driver.close()
         await the_store.close()
 
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(core)
     if settings.auth.enabled:
-        from wharf.registry.http.access import install as install_auth
-
-        install_auth(app, settings)
-    app.router.add_route("*", "/v2", dispatch)
-    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+        app.cleanup_ctx.append(_access_control(settings))
+        app.add_subapp("/v2", create_v2_app(access=access_middleware))
+        token.add_routes(app)
+        harbor.add_routes(app)
+    else:
+        app.add_subapp("/v2", create_v2_app())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+def _access_control(
+    settings: Settings,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        auth = make_auth(settings)
+        await auth.store.open()
+        await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
+        await auth.tokens.load()
+        app[AUTH] = auth
+        app[CONTENT].events.subscribe(AuditSubscriber(auth))
+        flusher = asyncio.create_task(_flush_audit_periodically(auth))
+        yield
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await auth.flush_audit()
+        await auth.store.close()
+
+    return lifecycle
+
+
+async def _flush_audit_periodically(auth: AuthService) -> None:
+    next_purge = 0.0
+    while True:
+        await asyncio.sleep(AUDIT_FLUSH_SECONDS)
+        await auth.flush_audit()
+        now = time.time()
+        if now >= next_purge:  # every worker purges; the DELETE is idempotent
+            next_purge = now + AUDIT_PURGE_SECONDS
+            try:
+                purged = await auth.purge_audit(now)
+            except Exception:
+                log.exception("cannot purge old audit events")
+            else:
+                if purged:
+                    log.info("purged old audit events", extra={"count": purged})

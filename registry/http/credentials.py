@@ -61,12 +61,12 @@ def client_ip(request: web.Request) -> str:
 
 
 def realm(request: web.Request) -> str:
-    base = request.app[SETTINGS].external_url or f"{request.scheme}://{request.host}"
+    base = request.config_dict[SETTINGS].external_url or f"{request.scheme}://{request.host}"
     return base + TOKEN_PATH
 
 
 def bearer_challenge(request: web.Request, scope: str | None, error: str | None = None) -> str:
-    service = request.app[SETTINGS].auth.service
+    service = request.config_dict[SETTINGS].auth.service
     parts = [f'Bearer realm="{realm(request)}"', f'service="{service}"']
     if scope:
         parts.append(f'scope="{scope}"')
@@ -88,7 +88,7 @@ def parse_basic(value: str) -> tuple[str, str]:
 async def authenticate(request: web.Request, *, basic_allowed: bool = True) -> Caller:
     """The caller of a request; anonymous when it carries no credentials. Raises
     BadCredentials for credentials that don't check out (or Basic where it is refused)."""
-    auth = request.app[AUTH]
+    auth = request.config_dict[AUTH]
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     scheme = scheme.lower()
     value = value.strip()

@@ -22,7 +22,9 @@ SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
 STOPPING = web.AppKey("stopping", bool)
 
-# Request-scoped: the auth layer sets a predicate telling which repositories the caller may
-# read (for automatic mounts and listings); absent means everything is readable.
-READABLE = "wharf.readable"
 ReadablePredicate = Callable[[str], bool]
+# Request-scoped: which repositories the caller may read (automatic mounts, listings);
+# absent means everything is readable (access control off).
+READABLE: web.RequestKey[ReadablePredicate] = web.RequestKey("readable")
+# The metrics label of the endpoint a request reached (set by the surface that served it).
+ENDPOINT = web.RequestKey("endpoint", str)

@@ -19,7 +19,7 @@ from wharf.registry.config import Settings
 from wharf.registry.http.app import create_app
 from wharf.registry.http.keys import METRICS, STOPPING
 from wharf.registry.logs import ACCESS_LOG, AccessLogger
-from wharf.registry.wiring import make_driver, make_store
+from wharf.registry.wiring import bootstrap_auth, make_driver, make_store
 
 log = logging.getLogger("wharf.server")
 
@@ -44,8 +44,6 @@ async def prepare(settings: Settings) -> None:
     await driver.start()
     await driver.close()
     await store.close()
-    from wharf.registry.http.access import bootstrap as bootstrap_auth
-
     await bootstrap_auth(settings)  # first start: admin user, `library`, token signing key
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from wharf.auth.scopes import parse_scopes
 from wharf.auth.service import Principal
 from wharf.auth.tokens import InvalidToken
-from wharf.registry.http.access import TOKEN_PATH, _basic, _client_ip
+from wharf.registry.http.credentials import TOKEN_PATH, client_ip, parse_basic
 from wharf.registry.http.keys import AUTH, SETTINGS
 
 
@@ -39,14 +39,14 @@ def _bad(message: str) -> web.Response:
 
 
 def _check_service(request: web.Request, service: str | None) -> web.Response | None:
-    ours = request.app[SETTINGS].auth.service
+    ours = request.config_dict[SETTINGS].auth.service
     if service and service != ours:
         return _bad(f"unknown service {service[:100]!r}; this registry is {ours!r}")
     return None
 
 
 async def get_token(request: web.Request) -> web.Response:
-    auth = request.app[AUTH]
+    auth = request.config_dict[AUTH]
     refused = _check_service(request, request.query.get("service"))
     if refused is not None:
         return refused
@@ -54,8 +54,8 @@ async def get_token(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic" and value.strip():
-        username, password = _basic(value.strip())
-        found = await auth.login(username, password, _client_ip(request))
+        username, password = parse_basic(value.strip())
+        found = await auth.login(username, password, client_ip(request))
         if found is None:
             return _refused("invalid username or password")
         principal = found
@@ -76,7 +76,7 @@ async def get_token(request: web.Request) -> web.Response:
 
 
 async def post_token(request: web.Request) -> web.Response:
-    auth = request.app[AUTH]
+    auth = request.config_dict[AUTH]
     form = await request.post()
 
     def field(name: str) -> str | None:
@@ -95,7 +95,7 @@ async def post_token(request: web.Request) -> web.Response:
         username, password = field("username"), field("password")
         if not username or password is None:
             return _bad("username and password are required")
-        principal = await auth.login(username, password, _client_ip(request))
+        principal = await auth.login(username, password, client_ip(request))
         if principal is None:
             return _refused("invalid username or password")
         if field("access_type") == "offline":
@@ -131,7 +131,7 @@ async def post_token(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     """The public keys tokens are signed with (for registries that trust this issuer)."""
-    return _json(request.app[AUTH].tokens.jwks())
+    return _json(request.config_dict[AUTH].tokens.jwks())
 
 
 def add_routes(app: web.Application) -> None:

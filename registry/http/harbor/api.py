@@ -28,7 +28,8 @@ from wharf.auth.models import (
 )
 from wharf.auth.service import CLIENT_IP, AuthService, Principal
 from wharf.auth.store import AuditQuery, Page
-from wharf.registry.http.access import _client_ip, authenticate
+from wharf.registry.events import Actor
+from wharf.registry.http.credentials import BadCredentials, authenticate, client_ip
 from wharf.registry.http.keys import AUTH, CONTENT, STORE
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import parse_digest
@@ -64,10 +65,10 @@ def handler(fn: Callable[[web.Request, Principal], Awaitable[web.StreamResponse]
     """Authenticate, run, and turn service errors into Harbor's error envelope."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        CLIENT_IP.set(_client_ip(request))
+        CLIENT_IP.set(client_ip(request))
         try:
-            caller = await authenticate(request, None)
-        except RegistryError:
+            caller = await authenticate(request)
+        except BadCredentials:
             return _error(
                 401,
                 "UNAUTHORIZED",
@@ -89,8 +90,12 @@ def handler(fn: Callable[[web.Request, Principal], Awaitable[web.StreamResponse]
     return wrapped
 
 
+def _actor(request: web.Request, principal: Principal) -> Actor:
+    return Actor(principal.audit_name, client_ip(request))
+
+
 def _auth(request: web.Request) -> AuthService:
-    return request.app[AUTH]
+    return request.config_dict[AUTH]
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -281,7 +286,7 @@ def _public_flag(body: dict[str, Any], default: bool | None) -> bool | None:
 
 
 async def _project_doc(request: web.Request, actor: Principal, project: Project) -> dict[str, Any]:
-    repos = await request.app[STORE].repositories_under(project.name + "/")
+    repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     role = actor.roles.get(project.name)
     return {
         "project_id": project.id,
@@ -342,10 +347,10 @@ async def update_project(request: web.Request, actor: Principal) -> web.StreamRe
 async def delete_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     auth = _auth(request)
     project = await auth.get_project(actor, _project_ref(request))
-    repos = await request.app[STORE].repositories_under(project.name + "/")
+    repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     repos += [
         r
-        for r in await request.app[STORE].repositories_under(project.name)
+        for r in await request.config_dict[STORE].repositories_under(project.name)
         if r.name == project.name
     ]
     try:
@@ -583,7 +588,7 @@ def _repo_name(request: web.Request, project: str) -> str:
 @handler
 async def list_repositories(request: web.Request, actor: Principal) -> web.StreamResponse:
     project = await _auth(request).require_project(actor, _project_ref(request), LIST)
-    repos = await request.app[STORE].repositories_under(project.name + "/")
+    repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     name = request.query.get("name") or ""
     repos = [r for r in repos if name in r.name]
     page = _page(request)
@@ -605,18 +610,12 @@ async def delete_repository(request: web.Request, actor: Principal) -> web.Strea
     auth = _auth(request)
     project = await auth.require_project(actor, _project_ref(request), DELETE)
     repo = _repo_name(request, project.name)
-    if not await request.app[STORE].delete_repository(repo):
-        raise NotFound(f"repository {repo} not found")
-    await auth.audit(
-        AuditEvent(
-            actor.audit_name,
-            "delete",
-            "repository",
-            repo,
-            project=project.name,
-            client_ip=_client_ip(request),
-        )
-    )
+    try:
+        await request.config_dict[CONTENT].repositories.delete(repo, _actor(request, actor))
+    except RegistryError as exc:
+        if exc.error.code == "NAME_UNKNOWN":
+            raise NotFound(f"repository {repo} not found") from None
+        raise
     return web.Response(status=200)
 
 
@@ -626,7 +625,7 @@ async def list_artifacts(request: web.Request, actor: Principal) -> web.StreamRe
     if LIST not in actor.permissions(project.name):
         raise Forbidden("permission denied")
     repo = _repo_name(request, project.name)
-    artifacts = await request.app[STORE].artifacts(repo)
+    artifacts = await request.config_dict[STORE].artifacts(repo)
     if artifacts is None:
         raise NotFound(f"repository {repo} not found")
     page = _page(request)
@@ -653,22 +652,12 @@ async def delete_artifact(request: web.Request, actor: Principal) -> web.StreamR
     project = await auth.require_project(actor, _project_ref(request), DELETE)
     repo = _repo_name(request, project.name)
     reference = urllib.parse.unquote(request.match_info["reference"])
-    content = request.app[CONTENT]
+    manifests = request.config_dict[CONTENT].manifests
     if ":" in reference:
         digest = parse_digest(reference)
     else:
-        digest = parse_digest((await content.find_manifest(repo, reference)).digest)
-    await content.delete_manifest(repo, digest)
-    await auth.audit(
-        AuditEvent(
-            actor.audit_name,
-            "delete",
-            "artifact",
-            f"{repo}@{digest}",
-            project=project.name,
-            client_ip=_client_ip(request),
-        )
-    )
+        digest = parse_digest((await manifests.find(repo, reference)).digest)
+    await manifests.delete(repo, digest, _actor(request, actor))
     return web.Response(status=200)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
+from aiohttp import web
+
 from wharf.registry.oci.errors import NAME_INVALID, RegistryError
 from wharf.registry.oci.names import parse_name
 
@@ -31,6 +33,10 @@ class Route:
     endpoint: Endpoint
     name: str = ""
     arg: str = ""
+
+
+# The route of a /v2 request, parsed once by the entry middleware.
+ROUTE = web.RequestKey("route", Route)
 
 
 class NotARoute(Exception):

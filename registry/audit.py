@@ -1,0 +1,67 @@
+"""The audit log as a subscriber of the core's domain events: pushes, pulls, deletes and
+refusals become audit events. Successful pulls (the hot path) are batched by the auth
+service; everything else is written before the operation's answer goes out."""
+
+from __future__ import annotations
+
+from wharf.auth.models import AuditEvent, project_of
+from wharf.auth.service import AuthService
+from wharf.registry.events import (
+    BlobUnlinked,
+    Denied,
+    Event,
+    ManifestDeleted,
+    ManifestPulled,
+    ManifestPushed,
+    RepositoryDeleted,
+    TagDeleted,
+)
+
+
+def _artifact(repo: str, reference: str) -> str:
+    return f"{repo}@{reference}" if ":" in reference else f"{repo}:{reference}"
+
+
+class AuditSubscriber:
+    def __init__(self, auth: AuthService) -> None:
+        self.auth = auth
+
+    async def __call__(self, event: Event) -> None:
+        record = _record(event)
+        if record is not None:
+            await self.auth.audit(record, batched=isinstance(event, ManifestPulled))
+
+
+def _record(event: Event) -> AuditEvent | None:
+    """The audit event for a domain event; None for what the log does not keep (mounts;
+    project deletes are recorded by the auth service that owns projects)."""
+    result = "success"
+    match event:
+        case ManifestPulled(actor, repo, _digest, reference):
+            what = ("pull", "artifact", _artifact(repo, reference), "manifest")
+        case ManifestPushed(actor, repo, digest, _media, tag, _previous):
+            what = ("push", "artifact", _artifact(repo, tag or digest), "manifest")
+        case ManifestDeleted(actor, repo, digest, _tags):
+            what = ("delete", "artifact", f"{repo}@{digest}", "manifest")
+        case TagDeleted(actor, repo, tag, _digest):
+            what = ("delete", "tag", f"{repo}:{tag}", "tag")
+        case BlobUnlinked(actor, repo, digest):
+            what = ("delete", "blob", f"{repo}@{digest}", "blob")
+        case RepositoryDeleted(actor, repo):
+            what = ("delete", "repository", repo, "repository")
+        case Denied(actor, operation, repo, reference, reason):
+            resource = _artifact(repo, reference) if reference else repo
+            what, result = (operation, "artifact", resource, reason), "denied"
+        case _:
+            return None
+    operation, resource_type, resource, detail = what
+    return AuditEvent(
+        actor.name,
+        operation,
+        resource_type,
+        resource,
+        project=project_of(repo),
+        client_ip=actor.client_ip,
+        result=result,
+        detail=detail,
+    )

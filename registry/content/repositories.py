@@ -1,0 +1,46 @@
+"""Whole repositories and projects: deleting them goes through the gate and the events
+like every other change."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from wharf.registry.content.cache import GenerationCache
+from wharf.registry.content.gatekeeping import ask
+from wharf.registry.events import Actor, EventBus, ProjectDeleted, RepositoryDeleted
+from wharf.registry.metadata.base import ManifestRecord, MetadataStore
+from wharf.registry.oci.errors import NAME_UNKNOWN, RegistryError
+from wharf.registry.policy.gate import Deletion, PolicyGate
+
+
+class Repositories:
+    def __init__(
+        self,
+        store: MetadataStore,
+        gate: PolicyGate,
+        events: EventBus,
+        lookups: GenerationCache[str, ManifestRecord],
+    ) -> None:
+        self.store = store
+        self.gate = gate
+        self.events = events
+        self.lookups = lookups
+
+    async def delete(self, repo: str, actor: Actor) -> None:
+        """Forget a repository: its manifests, tags and blob links (the blobs are GC's)."""
+        await ask(self.gate, Deletion(actor, "repository", repo))
+        if not await self.store.delete_repository(repo):
+            raise RegistryError(NAME_UNKNOWN, {"name": repo})
+        self.lookups.invalidate(repo)
+        await self.events.publish(RepositoryDeleted(actor, repo))
+
+    async def delete_project(
+        self, project: str, actor: Actor, remove: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        """Delete an (empty) project. ``remove`` is the project store's own deletion, which
+        checks emptiness in the same transaction; False when the project did not exist."""
+        await ask(self.gate, Deletion(actor, "project", project))
+        if not await remove():
+            return False
+        await self.events.publish(ProjectDeleted(actor, project))
+        return True

@@ -1,0 +1,229 @@
+"""Blob uploads: sessions, chunks streamed to storage while hashed, verification, commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from wharf.registry.content.gatekeeping import ask
+from wharf.registry.content.hashing import ResumableHash
+from wharf.registry.content.lease import LEASE_SECONDS, Leases
+from wharf.registry.events import Actor
+from wharf.registry.metadata.base import MetadataStore, UploadSession
+from wharf.registry.oci.errors import (
+    BLOB_UPLOAD_INVALID,
+    BLOB_UPLOAD_UNKNOWN,
+    DIGEST_INVALID,
+    RANGE_INVALID,
+    SIZE_INVALID,
+    UNSUPPORTED,
+    RegistryError,
+)
+from wharf.registry.oci.names import Digest
+from wharf.registry.policy.gate import PolicyGate, UploadCommit
+from wharf.storage.base import Driver, KeyNotFound, StorageError, StorageFull
+
+log = logging.getLogger("wharf.content")
+
+BUFFER_SIZE = 4 * 1024 * 1024
+Body = AsyncIterator[bytes | bytearray]  # a request body, in pieces
+
+
+def _hash_chunks(hasher: ResumableHash, chunks: list[bytes | bytearray]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+
+
+class Uploads:
+    def __init__(self, store: MetadataStore, driver: Driver, gate: PolicyGate) -> None:
+        self.store = store
+        self.driver = driver
+        self.gate = gate
+        self.leases = Leases(store)
+
+    async def start(self, repo: str) -> UploadSession:
+        upload_id = str(uuid.uuid4())
+        driver_state = await self.driver.create_upload(upload_id)
+        now = time.time()
+        session = UploadSession(
+            upload_id, repo, 0, "sha256", ResumableHash("sha256").state(), driver_state, now, now
+        )
+        await self.store.create_upload(session)
+        return session
+
+    async def status(self, repo: str, upload_id: str) -> UploadSession:
+        session = await self.store.get_upload(upload_id)
+        if session is None or session.repo != repo:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": upload_id})
+        return session
+
+    async def cancel(self, repo: str, upload_id: str) -> None:
+        session = await self.status(repo, upload_id)
+        await self.store.delete_upload(session.id)
+        await self.driver.delete_upload(session.id, session.driver_state)
+
+    async def append(
+        self, repo: str, upload_id: str, chunks: Body, start: int | None, length: int | None
+    ) -> UploadSession:
+        """Append a PATCH body. ``start`` (from Content-Range) must be the current offset."""
+        await self.status(repo, upload_id)  # exists, and in this repository
+        session = await self.leases.claim(upload_id)
+        claimed_offset = session.offset
+        try:
+            if start is not None and start != session.offset:
+                raise _range_error(session)
+            await self._write(session, chunks, length)
+        finally:
+            await self.leases.release(session, claimed_offset)
+        return session
+
+    async def finish(
+        self, repo: str, upload_id: str, digest: Digest, chunks: Body | None, actor: Actor
+    ) -> None:
+        await self.status(repo, upload_id)
+        session = await self.leases.claim(upload_id)
+        claimed_offset = session.offset
+        try:
+            if chunks is not None:
+                await self._write(session, chunks, None)
+            await self._verify(session, digest)
+            await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            await self.driver.commit_upload(
+                session.id, session.driver_state, session.offset, digest.key
+            )
+        except BaseException:
+            await self.leases.release(session, claimed_offset)
+            raise
+        await self.store.add_blob(repo, str(digest), session.offset)
+        await self.store.delete_upload(session.id)
+
+    async def whole(self, repo: str, digest: Digest, chunks: Body, actor: Actor) -> None:
+        """A monolithic upload (POST with ?digest=): one request, no session row."""
+        upload_id = str(uuid.uuid4())
+        driver_state = await self.driver.create_upload(upload_id)
+        now = time.time()
+        session = UploadSession(
+            upload_id,
+            repo,
+            0,
+            digest.algorithm,
+            ResumableHash(digest.algorithm).state(),
+            driver_state,
+            now,
+            now,
+        )
+        try:
+            await self._write(session, chunks, None)
+            await self._verify(session, digest)
+            await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            await self.driver.commit_upload(
+                upload_id, session.driver_state, session.offset, digest.key
+            )
+        except BaseException:
+            await self.driver.delete_upload(upload_id, session.driver_state)
+            raise
+        await self.store.add_blob(repo, str(digest), session.offset)
+
+    async def _write(self, session: UploadSession, chunks: Body, expected: int | None) -> None:
+        """Stream ``chunks`` into the upload, hashing in the same pass. On any failure the
+        bytes of this request are dropped and the session is left as it was."""
+        try:
+            writer = await self.driver.open_upload(session.id, session.driver_state, session.offset)
+        except KeyNotFound:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": session.id}) from None
+        except StorageFull:
+            raise
+        except StorageError as exc:
+            log.warning("upload staging damaged", extra={"uuid": session.id, "error": str(exc)})
+            raise RegistryError(
+                BLOB_UPLOAD_INVALID, {"uuid": session.id}, message="upload lost data; restart it"
+            ) from None
+        hasher = ResumableHash(session.hash_algorithm, session.hash_state)
+        loop = asyncio.get_running_loop()
+
+        def flush(batch: list[bytes | bytearray]) -> asyncio.Future[tuple[None, None]]:
+            # hashing and writing run in two threads at once; the event loop only collects
+            # references to the received chunks, so it never copies the body
+            return asyncio.gather(
+                loop.run_in_executor(None, _hash_chunks, hasher, batch), writer.write_many(batch)
+            )
+
+        written = 0
+        pending: asyncio.Future[tuple[None, None]] | None = None
+        batch: list[bytes | bytearray] = []
+        batch_size = 0
+        last_renew = time.monotonic()
+        try:
+            async for chunk in chunks:
+                batch.append(chunk)
+                batch_size += len(chunk)
+                if batch_size < BUFFER_SIZE:
+                    continue
+                if pending is not None:
+                    await pending
+                pending = flush(batch)
+                written += batch_size
+                batch, batch_size = [], 0
+                if time.monotonic() - last_renew > LEASE_SECONDS / 3:
+                    last_renew = time.monotonic()
+                    await self.leases.renew(session)
+            if pending is not None:
+                await pending
+                pending = None
+            if batch:
+                written += batch_size
+                await flush(batch)
+            if expected is not None and written != expected:
+                raise RegistryError(
+                    SIZE_INVALID,
+                    {"expected": expected, "received": written},
+                    message="chunk length does not match Content-Range",
+                )
+            driver_state = await writer.close()
+        except BaseException:
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            await writer.abort()
+            raise
+        session.offset += written
+        session.hash_state = hasher.state()
+        session.driver_state = driver_state
+
+    async def _verify(self, session: UploadSession, digest: Digest) -> None:
+        if digest.algorithm == session.hash_algorithm:
+            actual = ResumableHash(session.hash_algorithm, session.hash_state).hexdigest()
+        else:
+            actual = await self._rehash(session, digest.algorithm)
+        if actual != digest.hex:
+            await self.store.delete_upload(session.id)
+            await self.driver.delete_upload(session.id, session.driver_state)
+            raise RegistryError(
+                DIGEST_INVALID,
+                {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+            )
+
+    async def _rehash(self, session: UploadSession, algorithm: str) -> str:
+        """Hash a staged upload again with another algorithm (rare: chunked sha512)."""
+        hasher = ResumableHash(algorithm)
+        try:
+            reader = self.driver.read_upload(session.id, session.driver_state, session.offset)
+            async for chunk in reader:
+                hasher.update(chunk)
+        except (KeyNotFound, StorageError) as exc:
+            raise RegistryError(
+                UNSUPPORTED, message=f"cannot verify {algorithm} for this upload"
+            ) from exc
+        return hasher.hexdigest()
+
+
+def _range_error(session: UploadSession) -> RegistryError:
+    end = max(session.offset - 1, 0)
+    return RegistryError(
+        RANGE_INVALID,
+        {"offset": session.offset},
+        message="chunk does not start at the upload's current offset",
+        headers={"Range": f"0-{end}", "Docker-Upload-UUID": session.id},
+    )
