@@ -27,12 +27,12 @@ class AuditSubscriber:
         self.auth = auth
 
     async def __call__(self, event: Event) -> None:
-        record = _record(event)
+        record = audit_event_for(event)
         if record is not None:
             await self.auth.audit(record, batched=isinstance(event, ManifestPulled))
 
 
-def _record(event: Event) -> AuditEvent | None:
+def audit_event_for(event: Event) -> AuditEvent | None:
     """The audit event for a domain event; None for what the log does not keep (mounts;
     project deletes are recorded by the auth service that owns projects)."""
     result = "success"

@@ -54,7 +54,7 @@ def digest_of(data: bytes) -> Digest:
 
 def test_chunked_upload_state_machine(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.uploads.start("a/b")
+        session = await svc.uploads.start("a/b", SYSTEM)
         assert session.offset == 0
         s = await svc.uploads.append("a/b", session.id, chunks(b"hello "), 0, 6)
         assert s.offset == 6
@@ -86,7 +86,7 @@ def test_chunked_upload_state_machine(tmp_path: Path) -> None:
 
 def test_wrong_digest_discards_upload(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.uploads.start("a/b")
+        session = await svc.uploads.start("a/b", SYSTEM)
         await svc.uploads.append("a/b", session.id, chunks(b"data"), None, None)
         with pytest.raises(RegistryError) as info:
             await svc.uploads.finish("a/b", session.id, digest_of(b"other"), None, SYSTEM)
@@ -101,7 +101,7 @@ def test_wrong_digest_discards_upload(tmp_path: Path) -> None:
 
 def test_lease_blocks_a_second_writer(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.uploads.start("a/b")
+        session = await svc.uploads.start("a/b", SYSTEM)
         now = time.time()
         assert await svc.store.claim_upload(session.id, "someone-else", now + 60, now)
         with pytest.raises(RegistryError) as info:
@@ -117,7 +117,7 @@ def test_lease_blocks_a_second_writer(tmp_path: Path) -> None:
 
 def test_upload_is_bound_to_its_repository(tmp_path: Path) -> None:
     async def scenario(svc: ContentService) -> None:
-        session = await svc.uploads.start("a/b")
+        session = await svc.uploads.start("a/b", SYSTEM)
         with pytest.raises(RegistryError) as info:
             await svc.uploads.append("c/d", session.id, chunks(b"x"), None, None)
         assert info.value.error.code == "BLOB_UPLOAD_UNKNOWN"
@@ -158,7 +158,7 @@ def test_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     dead.wait()  # a pid that no longer runs
 
     async def scenario(svc: ContentService) -> None:
-        session = await svc.uploads.start("a/b")
+        session = await svc.uploads.start("a/b", SYSTEM)
         now = time.time()
         holder = f"{os.uname().nodename}:{dead.pid}:abcd:ef"
         assert await svc.store.claim_upload(session.id, holder, now + 600, now)

@@ -23,7 +23,7 @@ from wharf.registry.oci.errors import (
     RegistryError,
 )
 from wharf.registry.oci.names import Digest
-from wharf.registry.policy.gate import PolicyGate, UploadCommit
+from wharf.registry.policy.gate import PolicyGate, UploadCommit, UploadStart
 from wharf.storage.base import Driver, KeyNotFound, StorageError, StorageFull
 
 log = logging.getLogger("wharf.content")
@@ -44,7 +44,8 @@ class Uploads:
         self.gate = gate
         self.leases = Leases(store)
 
-    async def start(self, repo: str) -> UploadSession:
+    async def start(self, repo: str, actor: Actor) -> UploadSession:
+        await ask(self.gate, UploadStart(actor, repo))
         upload_id = str(uuid.uuid4())
         driver_state = await self.driver.create_upload(upload_id)
         now = time.time()
@@ -102,6 +103,7 @@ class Uploads:
 
     async def whole(self, repo: str, digest: Digest, chunks: Body, actor: Actor) -> None:
         """A monolithic upload (POST with ?digest=): one request, no session row."""
+        await ask(self.gate, UploadStart(actor, repo))
         upload_id = str(uuid.uuid4())
         driver_state = await self.driver.create_upload(upload_id)
         now = time.time()

@@ -43,6 +43,14 @@ class Deletion:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadStart:
+    """A new upload session: asked so a client is refused before it sends the bytes."""
+
+    actor: Actor
+    repo: str
+
+
+@dataclass(frozen=True, slots=True)
 class UploadCommit:
     actor: Actor
     repo: str
@@ -50,7 +58,7 @@ class UploadCommit:
     size: int
 
 
-Change = TagWrite | Deletion | UploadCommit
+Change = TagWrite | Deletion | UploadStart | UploadCommit
 
 
 class Rule:

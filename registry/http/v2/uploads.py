@@ -59,7 +59,7 @@ async def start(request: web.Request, route: Route) -> web.StreamResponse:
         digest = parse_digest(request.query["digest"])
         await core.uploads.whole(route.name, digest, upload_body(request), actor(request))
         return _created(request, route.name, digest)
-    session = await core.uploads.start(route.name)
+    session = await core.uploads.start(route.name, actor(request))
     return empty(202, _progress(request, route.name, session.id, 0))
 
 
