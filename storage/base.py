@@ -25,6 +25,11 @@ class StorageError(Exception):
     """A driver failure that is not the caller's fault (I/O error, backend down)."""
 
 
+class StorageFull(StorageError):
+    """The backend has no room left for what is being written (a full disk, an exceeded
+    quota). Nothing half-written stays published; retrying after space is freed works."""
+
+
 class KeyNotFound(StorageError):
     """The key (or upload) does not exist."""
 
