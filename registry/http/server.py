@@ -13,6 +13,7 @@ import ssl
 import sys
 import time
 from collections import Counter
+from http import HTTPStatus
 from typing import Any, cast
 
 from aiohttp import web
@@ -167,7 +168,7 @@ class GuardedRequestHandler(RequestHandler):
         self._head_timer = None
         if self.transport is None or self._force_close:
             return
-        idle = self._request_in_progress or self._messages
+        busy = self._request_in_progress or bool(self._messages)  # an answer may be under way
         if self._head_bytes:
             CLIENT_FAULTS.report(
                 "header_timeout",
@@ -176,7 +177,7 @@ class GuardedRequestHandler(RequestHandler):
                 remote=self._client,
                 bytes_received=self._head_bytes,
             )
-            if not idle:
+            if not busy:
                 self.transport.write(REQUEST_TIMEOUT)
         else:
             CLIENT_FAULTS.report(
@@ -217,7 +218,7 @@ class GuardedRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if not isinstance(exc, HttpProcessingError):
+        if not isinstance(exc, HttpProcessingError) or not 400 <= status < 500:
             return super().handle_error(request, status, exc, message)
         # the request could not be parsed: the client's fault, worth one short line
         CLIENT_FAULTS.report(
@@ -228,7 +229,7 @@ class GuardedRequestHandler(RequestHandler):
         )
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; closing the connection")
-        response = web.Response(status=status, text=f"{status} Bad Request\n")
+        response = web.Response(status=status, text=f"{status} {HTTPStatus(status).phrase}\n")
         response.force_close()
         return response
 
