@@ -123,6 +123,31 @@ class LogConfig(Strict):
     access_log: bool = True
 
 
+class LimitsConfig(Strict):
+    """Protection against slow, stuck and abusive clients. Timeouts are in seconds."""
+
+    # The request line and all headers must arrive within this (from the first byte of the
+    # request; for a new connection, from accept). Else the connection is closed (408 when
+    # part of a request arrived).
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    # A request body that receives no bytes for this long is aborted (408, connection
+    # closed); a big upload is never cut off while bytes keep flowing.
+    body_idle_timeout: float = Field(default=60.0, gt=0, le=86400)
+    # An idle keep-alive connection is closed after this. Longer than the 60 s upstream
+    # keep-alive of common proxies and load balancers (nginx, AWS ALB), so the proxy closes
+    # first and never reuses a connection Wharf is closing.
+    keepalive_timeout: float = Field(default=75.0, gt=0, le=86400)
+    # Open connections from one client IP address, counted per worker process (0 =
+    # unlimited): connections beyond it get a 503 with Retry-After and are closed at once.
+    # Per worker because SO_REUSEPORT already spreads one client's connections over the
+    # workers by a hash of the address and port, so the whole server admits between this
+    # and workers x this; a cross-process count would cost shared state on every accept.
+    max_connections_per_client: int = Field(default=256, ge=0, le=1_000_000)
+    # Malformed requests, timeouts and refused connections are logged as one short line
+    # each, at most this many per 10 s per worker; the rest are counted in one summary.
+    client_fault_log_limit: int = Field(default=20, ge=0, le=100_000)
+
+
 class AuthConfig(Strict):
     """Access control (projects, roles, token auth); on by default. Tests of the bare API
     turn it off."""
@@ -161,6 +186,7 @@ class Settings(Strict):
     database: DatabaseConfig = DatabaseConfig()
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
+    limits: LimitsConfig = LimitsConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

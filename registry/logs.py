@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -96,3 +97,56 @@ class AccessLogger(AbstractAccessLogger):
                 "user_agent": request.headers.get("User-Agent", ""),
             }
         )
+
+
+class ClientFaultLog:
+    """One short line per client fault (a malformed request, a timeout, a refused
+    connection), at most ``limit`` lines per ``window`` seconds in this process; beyond
+    that the faults are only counted, and one warning at the end of the window says how
+    many were suppressed. A flood of garbage from the internet costs a few lines, not a
+    line (or a traceback) per request."""
+
+    def __init__(self, limit: int = 20, window: float = 10.0) -> None:
+        self.log = logging.getLogger("wharf.clients")
+        self.limit = limit
+        self.window = window
+        self._window_end = 0.0
+        self._logged = 0
+        self._suppressed: Counter[str] = Counter()
+        self._summary_handle: asyncio.TimerHandle | None = None
+
+    def report(self, fault: str, msg: str, **fields: Any) -> None:
+        """Log ``msg`` at info (``fault`` names the kind, for the summary and filters)."""
+        now = time.monotonic()
+        if now >= self._window_end:
+            self.flush()
+            self._window_end = now + self.window
+            self._logged = 0
+        if self._logged < self.limit:
+            self._logged += 1
+            self.log.info(msg, extra={"fault": fault, **fields})
+            return
+        self._suppressed[fault] += 1
+        if self._summary_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop: the next report after the window flushes the summary
+            delay = max(0.0, self._window_end - now)
+            self._summary_handle = loop.call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        """Emit the summary of what was suppressed, if anything was."""
+        if self._summary_handle is not None:
+            self._summary_handle.cancel()
+            self._summary_handle = None
+        if not self._suppressed:
+            return
+        counts, self._suppressed = dict(self._suppressed), Counter()
+        self.log.warning(
+            f"suppressed {sum(counts.values())} client fault lines",
+            extra={"fault": "suppressed", "suppressed": counts, "window_s": self.window},
+        )
+
+
+CLIENT_FAULTS = ClientFaultLog()

@@ -26,7 +26,8 @@ class StorageError(Exception):
 
 
 class StorageFull(StorageError):
-    """The backend has no room left (ENOSPC, a quota): writes fail, reads go on."""
+    """The backend has no room left for what is being written (a full disk, an exceeded
+    quota). Nothing half-written stays published; retrying after space is freed works."""
 
 
 class KeyNotFound(StorageError):

@@ -30,6 +30,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 import re
 import secrets
@@ -45,12 +46,14 @@ from wharf.storage.base import (
     KeyInfo,
     KeyNotFound,
     StorageError,
+    StorageFull,
     UploadWriter,
     check_key,
     check_upload_id,
 )
 
 T = TypeVar("T")
+log = logging.getLogger("wharf.storage")
 READ_CHUNK = 1 << 20
 SYNC_FILE_RANGE_WRITE = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -88,8 +91,23 @@ def _open_retry(path: Path | str, flags: int) -> int:
     raise AssertionError("unreachable")
 
 
-async def _run(fn: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+# "No space left on device" and "Disk quota exceeded": whatever wrote, the store is full.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _full(root: Path, exc: OSError) -> StorageFull:
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return StorageFull(f"filesystem storage at {root} is full: {exc.strerror}{where}")
+
+
+async def _run(root: Path, fn: Callable[..., T], *args: object) -> T:
+    """Run blocking I/O in a worker thread; a full disk or quota becomes `StorageFull`."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise _full(root, exc) from exc
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -101,7 +119,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _FileUploadWriter(UploadWriter):
-    def __init__(self, fd: int, offset: int) -> None:
+    def __init__(self, root: Path, fd: int, offset: int) -> None:
+        self._root = root
         self._fd = fd
         self._offset = offset
         self._start = offset
@@ -118,7 +137,7 @@ class _FileUploadWriter(UploadWriter):
         start_writeback(self._fd, self._offset, len(data))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        await _run(self._write_all, data)
+        await _run(self._root, self._write_all, data)
         self._offset += len(data)
 
     def _writev_all(self, chunks: list[bytes | bytearray]) -> None:
@@ -136,7 +155,7 @@ class _FileUploadWriter(UploadWriter):
         start_writeback(self._fd, self._offset, sum(len(c) for c in chunks))
 
     async def write_many(self, chunks: list[bytes | bytearray]) -> None:
-        await _run(self._writev_all, chunks)
+        await _run(self._root, self._writev_all, chunks)
         self._offset += sum(len(c) for c in chunks)
 
     def _close(self) -> None:
@@ -146,7 +165,7 @@ class _FileUploadWriter(UploadWriter):
         os.close(self._fd)
 
     async def close(self) -> str:
-        await _run(self._close)
+        await _run(self._root, self._close)
         return ""
 
     async def abort(self) -> None:
@@ -156,7 +175,7 @@ class _FileUploadWriter(UploadWriter):
             finally:
                 os.close(self._fd)
 
-        await _run(_abort)
+        await _run(self._root, _abort)
 
 
 class FilesystemDriver(Driver):
@@ -177,11 +196,19 @@ class FilesystemDriver(Driver):
             for sub in ("blobs", "uploads", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             probe = self.root / "tmp" / f".probe.{self._tag}.{secrets.token_hex(4)}"
-            probe.write_bytes(b"ok")
+            try:
+                probe.write_bytes(b"ok")
+            except OSError as exc:
+                probe.unlink(missing_ok=True)
+                if exc.errno not in FULL_ERRNOS:
+                    raise
+                # writable but full: start anyway, so that pulls keep working
+                log.warning("storage is full", extra={"storage": str(self.root)})
+                return
             probe.unlink()
 
         try:
-            await _run(_start)
+            await _run(self.root, _start)
         except OSError as exc:
             raise StorageError(f"filesystem storage at {self.root} is not writable: {exc}") from exc
 
@@ -246,7 +273,7 @@ class FilesystemDriver(Driver):
             if self.nfs_safe:
                 _fsync_dir(directory)
 
-        await _run(_create)
+        await _run(self.root, _create)
         return ""
 
     async def open_upload(self, upload_id: str, state: str, offset: int) -> UploadWriter:
@@ -266,8 +293,8 @@ class FilesystemDriver(Driver):
             os.lseek(fd, offset, os.SEEK_SET)
             return fd
 
-        fd = await _run(_open)
-        return _FileUploadWriter(fd, offset)
+        fd = await _run(self.root, _open)
+        return _FileUploadWriter(self.root, fd, offset)
 
     async def commit_upload(self, upload_id: str, state: str, size: int, key: str) -> None:
         source = self._upload_dir(upload_id) / "data"
@@ -293,7 +320,7 @@ class FilesystemDriver(Driver):
                 raise KeyNotFound(upload_id) from exc
             self._remove_tree(source.parent)
 
-        await _run(_commit)
+        await _run(self.root, _commit)
 
     @staticmethod
     def _remove_tree(directory: Path) -> None:
@@ -310,7 +337,7 @@ class FilesystemDriver(Driver):
                 raise
 
     async def delete_upload(self, upload_id: str, state: str) -> None:
-        await _run(self._remove_tree, self._upload_dir(upload_id))
+        await _run(self.root, self._remove_tree, self._upload_dir(upload_id))
 
     def read_upload(self, upload_id: str, state: str, length: int) -> AsyncIterator[bytes]:
         return self._read_path(self._upload_dir(upload_id) / "data", 0, length)
@@ -333,7 +360,7 @@ class FilesystemDriver(Driver):
                         continue
             return found
 
-        for info in await _run(_scan):
+        for info in await _run(self.root, _scan):
             yield info
 
     # --- objects -------------------------------------------------------------
@@ -347,12 +374,12 @@ class FilesystemDriver(Driver):
                 return None
             return KeyInfo(key, st.st_size, st.st_mtime)
 
-        return await _run(_stat)
+        return await _run(self.root, _stat)
 
     async def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
         try:
-            return await _run(path.read_bytes)
+            return await _run(self.root, path.read_bytes)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise KeyNotFound(key) from exc
 
@@ -370,13 +397,13 @@ class FilesystemDriver(Driver):
                         raise
                     continue  # directory removed by a concurrent cleanup
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                try:
+                    try:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
                     os.rename(tmp, target)
                 except BaseException:
                     tmp.unlink(missing_ok=True)
@@ -385,14 +412,14 @@ class FilesystemDriver(Driver):
                     _fsync_dir(target.parent)
                 return
 
-        await _run(_put)
+        await _run(self.root, _put)
 
     def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         return self._read_path(self._path(key), offset, length)
 
     async def _read_path(self, path: Path, offset: int, length: int | None) -> AsyncIterator[bytes]:
         try:
-            fd = await _run(_open_retry, path, os.O_RDONLY)
+            fd = await _run(self.root, _open_retry, path, os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise KeyNotFound(str(path.relative_to(self.root))) from exc
         try:
@@ -400,7 +427,7 @@ class FilesystemDriver(Driver):
             position = offset
             while remaining != 0:
                 want = READ_CHUNK if remaining < 0 else min(READ_CHUNK, remaining)
-                chunk = await _run(os.pread, fd, want, position)
+                chunk = await _run(self.root, os.pread, fd, want, position)
                 if not chunk:
                     break
                 position += len(chunk)
@@ -425,7 +452,7 @@ class FilesystemDriver(Driver):
                 raise InvalidKey(key) from exc
             return True
 
-        return await _run(_delete)
+        return await _run(self.root, _delete)
 
     async def list(self, prefix: str) -> AsyncIterator[KeyInfo]:
         base = self._path(prefix) if prefix else self.root
@@ -449,7 +476,7 @@ class FilesystemDriver(Driver):
 
         walker = _walk()
         while True:
-            batch = await _run(next, walker, None)
+            batch = await _run(self.root, next, walker, None)
             if batch is None:
                 return
             for info in batch:
@@ -478,5 +505,5 @@ class FilesystemDriver(Driver):
                         )
             return found
 
-        for info in await _run(_walk):
+        for info in await _run(self.root, _walk):
             yield info

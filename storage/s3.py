@@ -54,6 +54,7 @@ from wharf.storage.base import (
     KeyInfo,
     KeyNotFound,
     StorageError,
+    StorageFull,
     UploadWriter,
     check_key,
     check_upload_id,
@@ -73,8 +74,20 @@ MAX_SEGMENTS = 32
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
 
+# Codes S3-compatible stores answer when they are out of space or over a quota: MinIO
+# (its free-drive threshold, a bucket quota), Ceph RGW and Swift's S3 layer (a user or
+# bucket quota); any store answering 507 Insufficient Storage. (EntityTooLarge is a
+# per-object limit, not a full store.)
+_FULL_CODES = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"}
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _is_full(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return _code(exc) in _FULL_CODES or status == 507
 
 
 @dataclass
@@ -319,6 +332,8 @@ class S3Driver(Driver):
 
     @staticmethod
     def _fail(what: str, exc: ClientError) -> StorageError:
+        if _is_full(exc):
+            return StorageFull(f"S3 storage is full: {what}: {_code(exc)}: {exc}")
         return StorageError(f"S3 {what}: {_code(exc)}: {exc}")
 
     async def _put(self, full_key: str, body: bytes) -> None:

@@ -18,15 +18,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from wharf.registry.http.keys import SETTINGS
+from wharf.registry.logs import CLIENT_FAULTS
 from wharf.registry.oci.errors import BLOB_UPLOAD_INVALID, RegistryError
 
 MIN_DIRECT_BODY = 8 * 1024 * 1024  # smaller bodies gain nothing from the hand-over
 BUFFER = 4 * 1024 * 1024
-STALL_SECONDS = 120.0
 CLOSE_AFTER = "wharf.close_after"  # request key: the response must close the connection
 
 
-def _recv_exactly(sock_fd: int, size: int) -> bytearray:
+def _recv_exactly(sock_fd: int, size: int, idle_timeout: float) -> bytearray:
     buf = bytearray(size)
     view = memoryview(buf)
     poller = select.poll()
@@ -36,7 +37,7 @@ def _recv_exactly(sock_fd: int, size: int) -> bytearray:
         try:
             n = os.readv(sock_fd, [view[filled:]])
         except BlockingIOError:
-            if not poller.poll(STALL_SECONDS * 1000):
+            if not poller.poll(idle_timeout * 1000):
                 raise TimeoutError("client stopped sending") from None
             continue
         if n == 0:
@@ -74,21 +75,31 @@ async def direct_body(request: web.Request) -> AsyncIterator[bytes | bytearray]:
     if remaining <= 0:
         request.content.feed_eof()
         return
+    idle_timeout = request.app[SETTINGS].limits.body_idle_timeout  # as for any other body
     sock_fd = os.dup(transport.get_extra_info("socket").fileno())
     loop = asyncio.get_running_loop()
     try:
         while remaining > 0:
             size = min(BUFFER, remaining)
             try:
-                buf = await loop.run_in_executor(None, _recv_exactly, sock_fd, size)
+                buf = await loop.run_in_executor(None, _recv_exactly, sock_fd, size, idle_timeout)
             except TimeoutError:
+                CLIENT_FAULTS.report(
+                    "body_timeout",
+                    f"request body idle for {idle_timeout:g} s; upload aborted",
+                    remote=request.remote,
+                    method=request.method,
+                    path=request.path[:300],
+                )
                 raise RegistryError(
                     BLOB_UPLOAD_INVALID,
                     {"missing_bytes": remaining},
-                    message=f"client sent nothing for {STALL_SECONDS:.0f} s mid-body",
+                    message=f"client sent nothing for {idle_timeout:g} s mid-body",
                 ) from None
             remaining -= size
             yield buf
     finally:
         os.close(sock_fd)
-    request.content.feed_eof()  # aiohttp must not linger waiting for the bytes we took
+        # aiohttp must not linger waiting for the bytes we took (nor, when the body was
+        # cut short, for bytes the paused transport will never deliver)
+        request.content.feed_eof()

@@ -16,6 +16,7 @@ from wharf.registry.http.v2 import blobs, listing, manifests, uploads
 from wharf.registry.http.v2.common import method_not_allowed
 from wharf.registry.http.v2.errors import API_VERSION, error_response
 from wharf.registry.http.v2.routes import ROUTE, Endpoint, NotARoute, Route, parse_route
+from wharf.registry.logs import CLIENT_FAULTS
 from wharf.registry.oci.errors import (
     BLOB_UPLOAD_INVALID,
     ENDPOINT_UNKNOWN,
@@ -70,7 +71,9 @@ async def entry_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ConnectionResetError:
         # the client went away mid-request: nobody will read an answer, and it is no error
         # of ours (a 500 here would page someone for a flaky client)
-        log.info("client disconnected", extra={"path": request.path, "method": request.method})
+        CLIENT_FAULTS.report(
+            "disconnected", "client closed the connection mid-request", path=request.path[:300]
+        )
         response = error_response(
             RegistryError(BLOB_UPLOAD_INVALID, message="client closed the connection")
         )
