@@ -24,7 +24,8 @@ from wharf.registry.oci.errors import BLOB_UPLOAD_INVALID, RegistryError
 
 MIN_DIRECT_BODY = 8 * 1024 * 1024  # smaller bodies gain nothing from the hand-over
 BUFFER = 4 * 1024 * 1024
-CLOSE_AFTER = "wharf.close_after"  # request key: the response must close the connection
+# The response must close the connection (its body was read past aiohttp's parser).
+CLOSE_AFTER = web.RequestKey("close_after", bool)
 
 
 def _recv_exactly(sock_fd: int, size: int, idle_timeout: float) -> bytearray:
@@ -75,7 +76,7 @@ async def direct_body(request: web.Request) -> AsyncIterator[bytes | bytearray]:
     if remaining <= 0:
         request.content.feed_eof()
         return
-    idle_timeout = request.app[SETTINGS].limits.body_idle_timeout  # as for any other body
+    idle_timeout = request.config_dict[SETTINGS].limits.body_idle_timeout  # as for any other body
     sock_fd = os.dup(transport.get_extra_info("socket").fileno())
     loop = asyncio.get_running_loop()
     try:
