@@ -30,3 +30,7 @@ class NotFound(AuthError):
 
 class AlreadyExists(AuthError):
     code, status = "CONFLICT", 409
+
+
+class Precondition(AuthError):
+    code, status = "PRECONDITION", 412

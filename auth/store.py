@@ -29,6 +29,11 @@ class Conflict(Exception):
     """A unique name is already taken."""
 
 
+class ProjectNotEmpty(Exception):
+    """A project cannot be deleted while it still holds repositories (checked in the same
+    transaction as the delete)."""
+
+
 class AuthStore(ABC):
     @abstractmethod
     async def open(self) -> None: ...

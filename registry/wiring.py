@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from wharf.auth.service import AuthOptions, AuthService
+from wharf.auth.options import AuthOptions
+from wharf.auth.service import AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import TokenService
 from wharf.registry.config import ConfigError, Settings

@@ -13,7 +13,8 @@ from typing import Any
 
 from wharf.auth.errors import AuthError
 from wharf.auth.models import ROLE_NAMES, Role
-from wharf.auth.service import SYSTEM_PRINCIPAL, AuthService
+from wharf.auth.principals import SYSTEM_PRINCIPAL
+from wharf.auth.service import AuthService
 from wharf.registry.config import Settings, load_settings
 from wharf.registry.wiring import make_auth, make_store
 
@@ -43,7 +44,7 @@ def _role(text: str) -> Role:
 
 
 async def _create_user(auth: AuthService, args: argparse.Namespace) -> int:
-    user = await auth.create_user(
+    user = await auth.users.create(
         SYSTEM_PRINCIPAL,
         args.username,
         _password(args),
@@ -56,34 +57,34 @@ async def _create_user(auth: AuthService, args: argparse.Namespace) -> int:
 
 
 async def _set_password(auth: AuthService, args: argparse.Namespace) -> int:
-    user = await auth.find_user(SYSTEM_PRINCIPAL, args.username)
-    await auth.set_password(SYSTEM_PRINCIPAL, user.id, _password(args))
+    user = await auth.users.find(SYSTEM_PRINCIPAL, args.username)
+    await auth.users.set_password(SYSTEM_PRINCIPAL, user.id, _password(args))
     print(f"password of {user.username} changed")
     return 0
 
 
 async def _enable(auth: AuthService, args: argparse.Namespace, enabled: bool) -> int:
-    user = await auth.find_user(SYSTEM_PRINCIPAL, args.username)
-    await auth.update_user(SYSTEM_PRINCIPAL, user.id, enabled=enabled)
+    user = await auth.users.find(SYSTEM_PRINCIPAL, args.username)
+    await auth.users.update(SYSTEM_PRINCIPAL, user.id, enabled=enabled)
     print(f"user {user.username} {'enabled' if enabled else 'disabled'}")
     return 0
 
 
 async def _create_project(auth: AuthService, args: argparse.Namespace) -> int:
-    project = await auth.create_project(SYSTEM_PRINCIPAL, args.name, public=args.public)
+    project = await auth.projects.create(SYSTEM_PRINCIPAL, args.name, public=args.public)
     print(f"created {'public' if project.public else 'private'} project {project.name}")
     return 0
 
 
 async def _add_member(auth: AuthService, args: argparse.Namespace) -> int:
-    member = await auth.add_member(SYSTEM_PRINCIPAL, args.project, args.username, args.role)
+    member = await auth.members.add(SYSTEM_PRINCIPAL, args.project, args.username, args.role)
     print(f"{member.username} is {ROLE_NAMES[member.role]} of {args.project}")
     return 0
 
 
 async def _create_robot(auth: AuthService, args: argparse.Namespace) -> int:
     actions = frozenset(a.strip() for a in args.actions.split(",") if a.strip())
-    created = await auth.create_robot(
+    created = await auth.robots.create(
         SYSTEM_PRINCIPAL,
         args.name,
         {args.project: actions},

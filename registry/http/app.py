@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from wharf.auth.service import AUDIT_FLUSH_SECONDS, AuthService
+from wharf.auth.audit import AUDIT_FLUSH_SECONDS
+from wharf.auth.service import AuthService
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.cache import SharedGenerations
 from wharf.registry.content.service import ContentService
-from wharf.registry.http import token
-from wharf.registry.http.harbor import api as harbor
+from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
     CONTENT,
@@ -31,6 +31,7 @@ from wharf.registry.http.keys import (
     STORE,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
@@ -142,8 +143,8 @@ def create_app(
     if settings.auth.enabled:
         app.cleanup_ctx.append(_access_control(settings))
         app.add_subapp("/v2", create_v2_app(access=access_middleware))
-        token.add_routes(app)
-        harbor.add_routes(app)
+        app.add_subapp("/service", create_token_app())
+        app.add_subapp("/api/v2.0", create_harbor_app())
     else:
         app.add_subapp("/v2", create_v2_app())
     app.router.add_get("/healthz", healthz)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from wharf.auth.models import PULL
-from wharf.auth.service import Principal
+from wharf.auth.principals import Principal
 from wharf.auth.tokens import Claims, InvalidToken
 from wharf.registry.http.keys import AUTH, SETTINGS
 

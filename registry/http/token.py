@@ -1,18 +1,26 @@
-"""The Docker token service: ``GET /service/token`` (Basic or anonymous) and the OAuth2
-``POST /service/token`` form (password and refresh_token grants)."""
+"""The /service sub-application, the Docker token service: ``GET /service/token`` (Basic
+or anonymous), the OAuth2 ``POST /service/token`` form (password and refresh_token
+grants) and ``/service/keys``. Every failure is answered in the token format: an OAuth2
+``error`` plus the registry-style ``errors`` list."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from wharf.auth.principals import Principal
 from wharf.auth.scopes import parse_scopes
-from wharf.auth.service import Principal
 from wharf.auth.tokens import InvalidToken
-from wharf.registry.http.credentials import TOKEN_PATH, client_ip, parse_basic
+from wharf.registry.http.credentials import client_ip, parse_basic
 from wharf.registry.http.keys import AUTH, SETTINGS
+
+log = logging.getLogger("wharf.token")
+
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "SIZE_INVALID"}
 
 
 def _json(
@@ -26,16 +34,19 @@ def _json(
     )
 
 
-def _refused(message: str, oauth_error: str = "invalid_grant", status: int = 401) -> web.Response:
-    service = "wharf"
-    body = {"error": oauth_error, "errors": [{"code": "UNAUTHORIZED", "message": message}]}
-    headers = {"WWW-Authenticate": f'Basic realm="{service}"'} if status == 401 else {}
-    return _json(body, status, headers)
+def _failure(status: int, oauth_error: str, code: str, message: str) -> web.Response:
+    return _json({"error": oauth_error, "errors": [{"code": code, "message": message}]}, status)
+
+
+def _refused(request: web.Request, message: str) -> web.Response:
+    response = _failure(401, "invalid_grant", "UNAUTHORIZED", message)
+    service = request.config_dict[SETTINGS].auth.service
+    response.headers["WWW-Authenticate"] = f'Basic realm="{service}"'
+    return response
 
 
 def _bad(message: str) -> web.Response:
-    body = {"error": "invalid_request", "errors": [{"code": "BAD_REQUEST", "message": message}]}
-    return _json(body, 400)
+    return _failure(400, "invalid_request", "BAD_REQUEST", message)
 
 
 def _check_service(request: web.Request, service: str | None) -> web.Response | None:
@@ -57,7 +68,7 @@ async def get_token(request: web.Request) -> web.Response:
         username, password = parse_basic(value.strip())
         found = await auth.login(username, password, client_ip(request))
         if found is None:
-            return _refused("invalid username or password")
+            return _refused(request, "invalid username or password")
         principal = found
     else:
         principal = await auth.anonymous()
@@ -97,7 +108,7 @@ async def post_token(request: web.Request) -> web.Response:
             return _bad("username and password are required")
         principal = await auth.login(username, password, client_ip(request))
         if principal is None:
-            return _refused("invalid username or password")
+            return _refused(request, "invalid username or password")
         if field("access_type") == "offline":
             refresh_token = auth.tokens.issue_refresh(principal.name)
     elif grant_type == "refresh_token":
@@ -107,10 +118,10 @@ async def post_token(request: web.Request) -> web.Response:
         try:
             claims = await auth.tokens.verify(presented, refresh=True)
         except InvalidToken:
-            return _refused("invalid refresh token")
+            return _refused(request, "invalid refresh token")
         principal = await auth.principal_for_subject(claims.subject) if claims.ours else None
         if principal is None or not principal.authenticated:
-            return _refused("invalid refresh token")
+            return _refused(request, "invalid refresh token")
         refresh_token = presented
     else:
         return _bad("grant_type must be password or refresh_token")
@@ -134,7 +145,28 @@ async def jwks(request: web.Request) -> web.Response:
     return _json(request.config_dict[AUTH].tokens.jwks())
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(TOKEN_PATH, get_token)
-    app.router.add_post(TOKEN_PATH, post_token)
-    app.router.add_get("/service/keys", jwks)
+@web.middleware
+async def token_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths, wrong methods and our own bugs, in the token format too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "BAD_REQUEST")
+        response = _failure(exc.status, "invalid_request", code, exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return _failure(500, "server_error", "UNKNOWN", "internal server error")
+
+
+def create_token_app() -> web.Application:
+    """The sub-application to mount at /service (access control on)."""
+    app = web.Application(middlewares=[token_errors])
+    app.router.add_get("/token", get_token)
+    app.router.add_post("/token", post_token)
+    app.router.add_get("/keys", jwks)
+    return app

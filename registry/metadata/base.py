@@ -153,7 +153,7 @@ class MetadataStore(ABC):
         self, repo: str, subject: str, artifact_type: str | None
     ) -> list[ManifestRecord]: ...
 
-    # --- management queries (Harbor-style REST API; wharf.registry.http.harbor.api) ----
+    # --- management queries (Harbor-style REST API; wharf.registry.http.harbor) --------
     @abstractmethod
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
         """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``), by name."""

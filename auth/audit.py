@@ -1,0 +1,79 @@
+"""The audit log: recording events (successful pulls batched, everything else written at
+once), the retention purge, and reading the log back."""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+
+from wharf.auth.access import project_with
+from wharf.auth.errors import Forbidden
+from wharf.auth.models import LOGS, AuditEvent
+from wharf.auth.options import AuthOptions
+from wharf.auth.principals import Principal
+from wharf.auth.store import AuditQuery, AuthStore, Page
+
+log = logging.getLogger("wharf.auth")
+
+# Where the current request comes from; HTTP layers set it, audit events record it.
+CLIENT_IP: ContextVar[str] = ContextVar("wharf_client_ip", default="")
+
+AUDIT_BATCH = 256  # batched events written at once when this many wait
+AUDIT_FLUSH_SECONDS = 0.5
+
+
+class AuditLog:
+    def __init__(self, store: AuthStore, options: AuthOptions) -> None:
+        self.store = store
+        self.options = options
+        self.pending: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent, *, batched: bool = False) -> None:
+        """Record an event. ``batched`` events (successful pulls: one per manifest GET, the
+        hot path) wait up to AUDIT_FLUSH_SECONDS to be written together in one transaction;
+        everything else is written before the request is answered."""
+        self.pending.append(event)
+        if not batched or len(self.pending) >= AUDIT_BATCH:
+            await self.flush()
+
+    async def record_change(
+        self, actor: Principal, operation: str, kind: str, resource: str, *, project: str = ""
+    ) -> None:
+        """A management change (create/update/delete of a user, project, member, robot)."""
+        await self.record(
+            AuditEvent(
+                actor.audit_name,
+                operation,
+                kind,
+                resource,
+                project=project,
+                client_ip=CLIENT_IP.get(),
+            )
+        )
+
+    async def flush(self) -> None:
+        events, self.pending = self.pending, []
+        if not events:
+            return
+        try:
+            await self.store.add_events(events)
+        except Exception:  # the audit log must never fail the request it records
+            log.exception("cannot record audit events", extra={"lost": len(events)})
+
+    async def purge(self, now: float) -> int:
+        """Apply the retention period; returns how many events were deleted."""
+        days = self.options.audit_retention_days
+        if days <= 0:
+            return 0
+        return await self.store.purge_events(now - days * 86400)
+
+    async def events(
+        self, actor: Principal, query: AuditQuery, page: Page
+    ) -> tuple[list[AuditEvent], int]:
+        if query.project is None:
+            if not actor.sysadmin:
+                raise Forbidden("only system admins may read the whole audit log")
+        else:
+            await project_with(self.store, actor, query.project, LOGS)
+        await self.flush()
+        return await self.store.list_events(query, page)

@@ -1,0 +1,57 @@
+"""The /api/v2.0 sub-application: Harbor's management API, one module per resource.
+Its middleware renders every failure the handlers don't (unknown paths, wrong methods,
+our own bugs) in Harbor's error body."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from wharf.registry.http.harbor import (
+    artifacts,
+    audit,
+    members,
+    projects,
+    repositories,
+    robots,
+    users,
+)
+from wharf.registry.http.harbor.common import error_response
+
+log = logging.getLogger("wharf.harbor")
+
+HARBOR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    412: "PRECONDITION",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+@web.middleware
+async def harbor_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        code = HARBOR_CODES.get(exc.status, "UNKNOWN")
+        return error_response(exc.status, code, exc.reason, headers)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return error_response(500, "UNKNOWN", "internal server error")
+
+
+def create_harbor_app() -> web.Application:
+    """The sub-application to mount at /api/v2.0 (access control on)."""
+    app = web.Application(middlewares=[harbor_errors])
+    for resource in (users, projects, members, robots, repositories, artifacts, audit):
+        resource.add_routes(app.router)
+    return app
