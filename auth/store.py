@@ -29,6 +29,14 @@ class Conflict(Exception):
     """A unique name is already taken."""
 
 
+class ProjectNotEmpty(Exception):
+    """A project still holds repositories (``delete_project``); nothing was deleted."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__(f"project {project!r} still holds repositories")
+        self.project = project
+
+
 class AuthStore(ABC):
     @abstractmethod
     async def open(self) -> None: ...
@@ -82,7 +90,10 @@ class AuthStore(ABC):
     async def update_project(self, project: Project) -> None: ...
 
     @abstractmethod
-    async def delete_project(self, project_id: int) -> bool: ...
+    async def delete_project(self, project_id: int) -> bool:
+        """Delete the project; False when there is none. Raises ProjectNotEmpty, deleting
+        nothing, when a repository (the project's name or a name under ``project/``)
+        exists: the check and the delete are one transaction."""
 
     @abstractmethod
     async def public_projects(self) -> frozenset[str]: ...

@@ -18,13 +18,13 @@ from aiohttp.typedefs import Handler
 
 from wharf.auth.models import DELETE, PULL, PUSH, AuditEvent, project_of
 from wharf.auth.service import AUDIT_FLUSH_SECONDS, AuthOptions, AuthService, Principal
-from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import Claims, InvalidToken, TokenService
-from wharf.registry.config import ConfigError, Settings
-from wharf.registry.http.keys import AUTH, READABLE
+from wharf.registry.config import Settings
+from wharf.registry.http.keys import AUTH, DATABASE, READABLE
 from wharf.registry.http.keys import SETTINGS as SETTINGS_KEY
 from wharf.registry.http.v2.routes import Endpoint, NotARoute, Route, parse_route
 from wharf.registry.oci.errors import DENIED, UNAUTHORIZED, RegistryError
+from wharf.registry.wiring import Database, make_auth_store
 
 log = logging.getLogger("wharf.auth")
 
@@ -32,12 +32,9 @@ TOKEN_PATH = "/service/token"
 AUDIT_PURGE_SECONDS = 3600.0
 
 
-def build_auth(settings: Settings) -> AuthService:
-    """The auth service on the configured database (SQLite: the metadata file)."""
-    url = settings.database_url
-    if not url.startswith("sqlite:///"):
-        raise ConfigError("auth: only the SQLite database is supported yet")
-    store = SQLiteAuthStore(url[len("sqlite:///") :])
+def build_auth(settings: Settings, database: Database) -> AuthService:
+    """The auth service on the process's database (the one the metadata store uses)."""
+    store = make_auth_store(settings, database)
     cfg = settings.auth
     tokens = TokenService(
         store,
@@ -60,12 +57,11 @@ def build_auth(settings: Settings) -> AuthService:
     return AuthService(store, tokens, options)
 
 
-async def bootstrap(settings: Settings) -> None:
-    """First-start set-up (admin, `library`, signing key); run once before workers fork,
-    after the metadata store has migrated the schema."""
+async def bootstrap(settings: Settings, database: Database) -> None:
+    """First-start set-up (admin, `library`, signing key); run once before workers fork."""
     if not settings.auth.enabled:
         return
-    auth = build_auth(settings)
+    auth = build_auth(settings, database)
     await auth.store.open()
     try:
         message = await auth.bootstrap(settings.data_dir)
@@ -321,7 +317,7 @@ def install(app: web.Application, settings: Settings) -> None:
     from wharf.registry.http.harbor import api as management_api
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        auth = build_auth(settings)
+        auth = build_auth(settings, app[DATABASE])
         await auth.store.open()
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()

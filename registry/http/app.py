@@ -14,6 +14,7 @@ from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.keys import (
     CONTENT,
+    DATABASE,
     DRIVER,
     METRICS,
     SETTINGS,
@@ -34,7 +35,7 @@ from wharf.registry.oci.errors import (
     error_body,
     error_response,
 )
-from wharf.registry.wiring import make_driver, make_store
+from wharf.registry.wiring import make_database, make_driver, make_store
 from wharf.storage.base import Driver, StorageError
 
 log = logging.getLogger("wharf.app")
@@ -140,10 +141,13 @@ def create_app(
     app[STOPPING] = False
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        the_store = store or make_store(settings)
+        database = make_database(settings)
+        await database.open()
+        the_store = store or make_store(settings, database)
         the_driver = driver or make_driver(settings)
         await the_store.open()
         await the_driver.start()
+        app[DATABASE] = database
         app[STORE] = the_store
         app[DRIVER] = the_driver
         app[CONTENT] = ContentService(
@@ -161,6 +165,7 @@ def create_app(
         shared.withdraw()
         await the_driver.close()
         await the_store.close()
+        await database.close()
 
     app.cleanup_ctx.append(lifecycle)
     if settings.auth.enabled:
