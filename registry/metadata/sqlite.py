@@ -34,6 +34,14 @@ def _session(row: tuple[object, ...]) -> UploadSession:
     return UploadSession(*row)  # type: ignore[arg-type]
 
 
+def _successor(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (None: no
+    upper bound, for the empty prefix)."""
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
     row = db.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
     return None if row is None else int(row[0])
@@ -435,15 +443,17 @@ class SQLiteStore(MetadataStore):
 
     # --- management queries (Harbor-style REST API) ------------------------------
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # a range on the name index; LIKE would also match other letter cases
+        low, high = prefix, _successor(prefix)
 
         def query(db: sqlite3.Connection) -> list[RepositoryInfo]:
             rows = db.execute(
                 "SELECT r.name, r.created, COALESCE((SELECT MAX(m.created) FROM manifests m "
                 "WHERE m.repo_id = r.id), r.created), "
                 "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
-                "FROM repositories r WHERE r.name LIKE ? ESCAPE '\\' ORDER BY r.name",
-                (like,),
+                "FROM repositories r WHERE r.name >= ? AND (? IS NULL OR r.name < ?) "
+                "ORDER BY r.name",
+                (low, high, high),
             )
             return [RepositoryInfo(name, created, upd, count) for name, created, upd, count in rows]
 
