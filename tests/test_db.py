@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -160,14 +161,11 @@ def test_close_waits_for_queued_writes(tmp_path: Path) -> None:
     async def main() -> None:
         database = SQLiteDatabase(tmp_path / "x.db", schemas=[NOTES])
         await database.open()
-        writes = [
-            asyncio.create_task(
-                database.write(
-                    lambda db, i=i: db.execute("INSERT INTO notes (text) VALUES (?)", (str(i),))
-                )
-            )
-            for i in range(50)
-        ]
+
+        def note(text: str) -> Callable[[sqlite3.Connection], object]:
+            return lambda db: db.execute("INSERT INTO notes (text) VALUES (?)", (text,))
+
+        writes = [asyncio.create_task(database.write(note(str(i)))) for i in range(50)]
         await asyncio.sleep(0)  # every task has queued its write
         await database.close()
         assert not database.is_open
