@@ -93,7 +93,7 @@ class SQLiteAuthStore(AuthStore):
             rows = db.execute(f"{sql} LIMIT ? OFFSET ?", (*args, page.limit, page.offset))
             return rows.fetchall(), int(total)
 
-        return await self.database.read(query)
+        return await self.database.read(query, snapshot=True)
 
     # --- users ---------------------------------------------------------------
     def _insert_user(self, db: sqlite3.Connection, user: User) -> User:

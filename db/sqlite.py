@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from wharf.db.migrate import Schema, migrate
+from wharf.db.threads import ConnectionThreads
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 30.0
-READERS = 4
+READERS = 2  # hot reads are index lookups of microseconds: more threads only fight for the GIL
 
 
 def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
@@ -65,11 +65,8 @@ class SQLiteDatabase:
         self._busy_timeout = busy_timeout
         self._users = 0
         self._lock: asyncio.Lock | None = None
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader_pool: ThreadPoolExecutor | None = None
-        self._write_conn: sqlite3.Connection | None = None  # touched by the writer thread only
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._local = threading.local()
+        self._writer: ConnectionThreads | None = None
+        self._reader_threads: ConnectionThreads | None = None
 
     @property
     def is_open(self) -> bool:
@@ -99,19 +96,20 @@ class SQLiteDatabase:
         """Apply pending migrations now (``open`` does it too); what was applied."""
         return await self.write_raw(lambda db: migrate(db, self.schemas, sqlite_statement))
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(conn)`` on a read-only connection in a reader thread, in one read
-        transaction (one snapshot). ``fn`` must return materialised results, not cursors."""
-        pool = self._reader_pool
-        if pool is None:
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = False) -> T:
+        """``fn(conn)`` on a read-only connection in a reader thread. Each statement sees
+        the latest commit; with ``snapshot`` all of ``fn``'s statements see the same one
+        (one read transaction). ``fn`` must return materialised results, not cursors."""
+        readers = self._reader_threads
+        if readers is None:
             raise RuntimeError(f"database {self.path} is not open")
-        return await asyncio.get_running_loop().run_in_executor(pool, self._run_read, fn)
+        return await readers.submit(partial(_snapshot, fn) if snapshot else fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in the writer thread inside BEGIN IMMEDIATE ... COMMIT; rolled back
         when it raises. Writes run one at a time, in the order submitted. A write cancelled
         before it started is dropped; once started it runs to its end."""
-        return await self.write_raw(lambda db: _transaction(db, fn))
+        return await self.write_raw(partial(_transaction, fn))
 
     async def write_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in the writer thread with no transaction around it (``fn`` manages
@@ -119,64 +117,53 @@ class SQLiteDatabase:
         writer = self._writer
         if writer is None:
             raise RuntimeError(f"database {self.path} is not open")
-        return await asyncio.get_running_loop().run_in_executor(writer, self._run_write, fn)
+        return await writer.submit(fn)
 
     # --- threads -------------------------------------------------------------
     async def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="wharf-db-writer")
+        writer = ConnectionThreads("wharf-db-writer", 1, self._connect_writer)
+        await asyncio.to_thread(writer.start)
+        self._writer = writer
         try:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._writer, self._open_writer)
             await self.migrate()
+            readers = ConnectionThreads("wharf-db-reader", self._readers, self._connect_reader)
+            await asyncio.to_thread(readers.start)
         except BaseException:
             await asyncio.to_thread(self._stop)
             raise
-        self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="wharf-db-reader")
+        self._reader_threads = readers
 
-    def _open_writer(self) -> None:
+    def _connect_writer(self) -> sqlite3.Connection:
         db = connect(self.path, busy_timeout=self._busy_timeout)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        self._write_conn = db
+        return db
 
-    def _run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db = self._write_conn
-        if db is None:
-            raise RuntimeError(f"database {self.path} is not open")
-        return fn(db)
-
-    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = connect(self.path, busy_timeout=self._busy_timeout)
-            db.execute("PRAGMA query_only=1")
-            self._local.db = db
-            self._reader_conns.append(db)  # list.append is atomic; closed in _stop
-        db.execute("BEGIN")
-        try:
-            return fn(db)
-        finally:
-            db.execute("COMMIT")
+    def _connect_reader(self) -> sqlite3.Connection:
+        db = connect(self.path, busy_timeout=self._busy_timeout)
+        db.execute("PRAGMA query_only=1")
+        return db
 
     def _stop(self) -> None:
-        """Blocking: drain the queued writes, then close every connection."""
-        if self._reader_pool is not None:
-            self._reader_pool.shutdown(wait=True)
-            self._reader_pool = None
+        """Blocking: run the queued reads and writes, then close every connection."""
+        if self._reader_threads is not None:
+            self._reader_threads.stop()
+            self._reader_threads = None
         if self._writer is not None:
-            self._writer.shutdown(wait=True)
+            self._writer.stop()
             self._writer = None
-        if self._write_conn is not None:
-            self._write_conn.close()
-            self._write_conn = None
-        for db in self._reader_conns:
-            db.close()
-        self._reader_conns.clear()
-        self._local = threading.local()
 
 
-def _transaction(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+def _snapshot(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    db.execute("BEGIN")
+    try:
+        return fn(db)
+    finally:
+        db.execute("COMMIT")
+
+
+def _transaction(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
     db.execute("BEGIN IMMEDIATE")
     try:
         result = fn(db)

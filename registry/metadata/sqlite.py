@@ -421,7 +421,7 @@ class SQLiteStore(MetadataStore):
             )
             return [name for (name,) in rows]
 
-        return await self.database.read(query)
+        return await self.database.read(query, snapshot=True)
 
     async def referrers(
         self, repo: str, subject: str, artifact_type: str | None
@@ -477,7 +477,7 @@ class SQLiteStore(MetadataStore):
                 tags.setdefault(digest, []).append((name, updated))
             return [ArtifactInfo(_record(row[:6]), row[6], tags.get(row[0], [])) for row in rows]
 
-        return await self.database.read(query)
+        return await self.database.read(query, snapshot=True)
 
     async def delete_repository(self, repo: str) -> bool:
         return await self.database.write(
