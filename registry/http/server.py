@@ -42,14 +42,12 @@ async def prepare(settings: Settings) -> None:
     database = make_database(settings)
     driver = make_driver(settings)
     await database.open()  # runs every package's migrations
-    try:
-        await driver.start()
-        await driver.close()
-        from wharf.registry.http.access import bootstrap as bootstrap_auth
+    await driver.start()
+    await driver.close()
+    from wharf.registry.http.access import bootstrap as bootstrap_auth
 
-        await bootstrap_auth(settings, database)  # first start: admin, `library`, signing key
-    finally:
-        await database.close()
+    await bootstrap_auth(settings, database)  # first start: admin, `library`, signing key
+    await database.close()
 
 
 async def _serve_worker(settings: Settings, reuse_port: bool) -> None:
