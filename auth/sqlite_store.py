@@ -1,5 +1,6 @@
-"""The auth store on the same SQLite file as the metadata store (its own connection;
-the schema comes from the shared migrations, applied by the metadata store)."""
+"""The auth store on the process's ``SQLiteDatabase``, the one the metadata store uses
+(same file, same threads). Every method is one ``database.read`` or ``database.write``
+call: one thread hop, one transaction."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page
-from wharf.db.sqlite import SQLiteDatabase, connect
+from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.db.sqlite import SQLiteDatabase
 
 _USER = "id, username, email, realname, password_hash, sysadmin, enabled, comment, created, updated"
 _PROJECT = "id, name, public, owner_id, created, updated"
@@ -53,11 +54,15 @@ def _perms_json(perms: dict[str, frozenset[str]]) -> str:
     return json.dumps({p: sorted(a) for p, a in sorted(perms.items())})
 
 
-class SQLiteAuthStore(SQLiteDatabase, AuthStore):
-    _label = "auth store"
+class SQLiteAuthStore(AuthStore):
+    def __init__(self, database: SQLiteDatabase) -> None:
+        self.database = database
 
     async def open(self) -> None:
-        self._db = connect(self.path)
+        await self.database.open()  # the first opener migrates the schema
+
+    async def close(self) -> None:
+        await self.database.close()
 
     @staticmethod
     def _insert(db: sqlite3.Connection, sql: str, args: tuple[Any, ...], name: str) -> int:
@@ -69,19 +74,26 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def _one(self, sql: str, args: tuple[Any, ...], row_to: Callable[[Any], T]) -> T | None:
-        row = self.db.execute(sql, args).fetchone()
+    async def _one(self, sql: str, args: tuple[Any, ...], row_to: Callable[[Any], T]) -> T | None:
+        row = await self.database.read(lambda db: db.execute(sql, args).fetchone())
         return None if row is None else row_to(row)
 
-    def _change(self, sql: str, args: tuple[Any, ...]) -> int:
-        """One statement in its own write transaction; how many rows it changed."""
-        with self._write() as db:
-            return db.execute(sql, args).rowcount
+    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return await self.database.read(lambda db: db.execute(sql, args).fetchall())
 
-    def _page(self, sql: str, args: tuple[Any, ...], page: Page) -> tuple[list[Any], int]:
-        total = self.db.execute(f"SELECT COUNT(*) FROM ({sql}) AS q", args).fetchone()[0]
-        rows = self.db.execute(f"{sql} LIMIT ? OFFSET ?", (*args, page.limit, page.offset))
-        return list(rows), int(total)
+    async def _change(self, sql: str, args: tuple[Any, ...]) -> int:
+        """One statement in its own write transaction; how many rows it changed."""
+        return await self.database.write(lambda db: db.execute(sql, args).rowcount)
+
+    async def _page(self, sql: str, args: tuple[Any, ...], page: Page) -> tuple[list[Any], int]:
+        """One page of rows and the total, from one snapshot."""
+
+        def query(db: sqlite3.Connection) -> tuple[list[Any], int]:
+            total = db.execute(f"SELECT COUNT(*) FROM ({sql}) AS q", args).fetchone()[0]
+            rows = db.execute(f"{sql} LIMIT ? OFFSET ?", (*args, page.limit, page.offset))
+            return rows.fetchall(), int(total)
+
+        return await self.database.read(query, snapshot=True)
 
     # --- users ---------------------------------------------------------------
     def _insert_user(self, db: sqlite3.Connection, user: User) -> User:
@@ -105,11 +117,10 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         return user
 
     async def create_user(self, user: User) -> User:
-        with self._write() as db:
-            return self._insert_user(db, user)
+        return await self.database.write(lambda db: self._insert_user(db, user))
 
     async def create_first_admin(self, user: User) -> bool:
-        with self._write() as db:
+        def change(db: sqlite3.Connection) -> bool:
             if db.execute("SELECT 1 FROM users WHERE sysadmin = 1 LIMIT 1").fetchone():
                 return False
             if db.execute("SELECT 1 FROM users WHERE username = ?", (user.username,)).fetchone():
@@ -117,11 +128,13 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
             self._insert_user(db, user)
             return True
 
+        return await self.database.write(change)
+
     async def get_user(self, username: str) -> User | None:
-        return self._one(f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
+        return await self._one(f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
 
     async def get_user_by_id(self, user_id: int) -> User | None:
-        return self._one(f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
+        return await self._one(f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
 
     async def list_users(self, query: str | None, page: Page) -> tuple[list[User], int]:
         sql = f"SELECT {_USER} FROM users"
@@ -129,11 +142,11 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         if query:
             sql += " WHERE username LIKE ? ESCAPE '\\'"
             args = ("%" + _like(query) + "%",)
-        rows, total = self._page(sql + " ORDER BY id", args, page)
+        rows, total = await self._page(sql + " ORDER BY id", args, page)
         return [_user(r) for r in rows], total
 
     async def update_user(self, user: User) -> None:
-        self._change(
+        await self._change(
             "UPDATE users SET email = ?, realname = ?, password_hash = ?, sysadmin = ?, "
             "enabled = ?, comment = ?, updated = ? WHERE id = ?",
             (
@@ -149,12 +162,12 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         )
 
     async def delete_user(self, user_id: int) -> bool:
-        return self._change("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+        return await self._change("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
-        with self._write() as db:
-            project.id = self._insert(
+        project.id = await self.database.write(
+            lambda db: self._insert(
                 db,
                 "INSERT INTO projects (name, public, owner_id, created, updated) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -167,13 +180,16 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
                 ),
                 project.name,
             )
+        )
         return project
 
     async def get_project(self, name: str) -> Project | None:
-        return self._one(f"SELECT {_PROJECT} FROM projects WHERE name = ?", (name,), _project)
+        return await self._one(f"SELECT {_PROJECT} FROM projects WHERE name = ?", (name,), _project)
 
     async def get_project_by_id(self, project_id: int) -> Project | None:
-        return self._one(f"SELECT {_PROJECT} FROM projects WHERE id = ?", (project_id,), _project)
+        return await self._one(
+            f"SELECT {_PROJECT} FROM projects WHERE id = ?", (project_id,), _project
+        )
 
     async def list_projects(
         self, name: str | None, visible_to: frozenset[str] | None, page: Page
@@ -190,27 +206,27 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         sql = f"SELECT {_PROJECT} FROM projects"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows, total = self._page(sql + " ORDER BY name", tuple(args), page)
+        rows, total = await self._page(sql + " ORDER BY name", tuple(args), page)
         return [_project(r) for r in rows], total
 
     async def update_project(self, project: Project) -> None:
-        self._change(
+        await self._change(
             "UPDATE projects SET public = ?, owner_id = ?, updated = ? WHERE id = ?",
             (int(project.public), project.owner_id, project.updated, project.id),
         )
 
     async def delete_project(self, project_id: int) -> bool:
-        return self._change("DELETE FROM projects WHERE id = ?", (project_id,)) > 0
+        return await self.database.write(lambda db: _delete_project(db, project_id))
 
     async def public_projects(self) -> frozenset[str]:
-        rows = self.db.execute("SELECT name FROM projects WHERE public = 1")
+        rows = await self._all("SELECT name FROM projects WHERE public = 1")
         return frozenset(name for (name,) in rows)
 
     async def existing_projects(self, names: set[str]) -> frozenset[str]:
         if not names:
             return frozenset()
         marks = ",".join("?" * len(names))
-        rows = self.db.execute(f"SELECT name FROM projects WHERE name IN ({marks})", tuple(names))
+        rows = await self._all(f"SELECT name FROM projects WHERE name IN ({marks})", tuple(names))
         return frozenset(name for (name,) in rows)
 
     # --- members -------------------------------------------------------------
@@ -226,39 +242,40 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         )
 
     async def add_member(self, member: Member) -> Member:
-        with self._write() as db:
-            member.id = self._insert(
+        member.id = await self.database.write(
+            lambda db: self._insert(
                 db,
                 "INSERT INTO project_members (project_id, user_id, role_id) VALUES (?, ?, ?)",
                 (member.project_id, member.user_id, int(member.role)),
                 str(member.user_id),
             )
+        )
         return member
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None:
-        return self._one(
+        return await self._one(
             f"{self._MEMBER} WHERE m.project_id = ? AND m.id = ?",
             (project_id, member_id),
             self._member,
         )
 
     async def list_members(self, project_id: int) -> list[Member]:
-        rows = self.db.execute(
+        rows = await self._all(
             f"{self._MEMBER} WHERE m.project_id = ? ORDER BY m.id", (project_id,)
         )
         return [self._member(r) for r in rows]
 
     async def update_member(self, member: Member) -> None:
-        self._change(
+        await self._change(
             "UPDATE project_members SET role_id = ? WHERE id = ?", (int(member.role), member.id)
         )
 
     async def delete_member(self, project_id: int, member_id: int) -> bool:
         sql = "DELETE FROM project_members WHERE project_id = ? AND id = ?"
-        return self._change(sql, (project_id, member_id)) > 0
+        return await self._change(sql, (project_id, member_id)) > 0
 
     async def memberships(self, user_id: int) -> dict[str, Role]:
-        rows = self.db.execute(
+        rows = await self._all(
             "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
             "ON p.id = m.project_id WHERE m.user_id = ?",
             (user_id,),
@@ -267,8 +284,8 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
 
     # --- robots --------------------------------------------------------------
     async def create_robot(self, robot: Robot) -> Robot:
-        with self._write() as db:
-            robot.id = self._insert(
+        robot.id = await self.database.write(
+            lambda db: self._insert(
                 db,
                 "INSERT INTO robots (name, project, description, secret_hash, permissions, "
                 "expires_at, disabled, creator, created, updated) "
@@ -287,13 +304,14 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
                 ),
                 robot.name,
             )
+        )
         return robot
 
     async def get_robot(self, name: str) -> Robot | None:
-        return self._one(f"SELECT {_ROBOT} FROM robots WHERE name = ?", (name,), _robot)
+        return await self._one(f"SELECT {_ROBOT} FROM robots WHERE name = ?", (name,), _robot)
 
     async def get_robot_by_id(self, robot_id: int) -> Robot | None:
-        return self._one(f"SELECT {_ROBOT} FROM robots WHERE id = ?", (robot_id,), _robot)
+        return await self._one(f"SELECT {_ROBOT} FROM robots WHERE id = ?", (robot_id,), _robot)
 
     async def list_robots(self, project: str | None, page: Page) -> tuple[list[Robot], int]:
         sql = f"SELECT {_ROBOT} FROM robots"
@@ -301,11 +319,11 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         if project is not None:
             sql += " WHERE project = ?"
             args = (project,)
-        rows, total = self._page(sql + " ORDER BY id", args, page)
+        rows, total = await self._page(sql + " ORDER BY id", args, page)
         return [_robot(r) for r in rows], total
 
     async def update_robot(self, robot: Robot) -> None:
-        self._change(
+        await self._change(
             "UPDATE robots SET description = ?, secret_hash = ?, permissions = ?, "
             "expires_at = ?, disabled = ?, updated = ? WHERE id = ?",
             (
@@ -320,12 +338,12 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         )
 
     async def delete_robot(self, robot_id: int) -> bool:
-        return self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
+        return await self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
 
     # --- audit ---------------------------------------------------------------
     async def add_events(self, events: list[AuditEvent]) -> None:
-        with self._write() as db:
-            db.executemany(
+        await self.database.write(
+            lambda db: db.executemany(
                 "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
                 "project, client_ip, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -343,9 +361,10 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
                     for e in events
                 ],
             )
+        )
 
     async def purge_events(self, before: float) -> int:
-        return self._change("DELETE FROM audit_events WHERE time < ?", (before,))
+        return await self._change("DELETE FROM audit_events WHERE time < ?", (before,))
 
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
@@ -370,23 +389,41 @@ class SQLiteAuthStore(SQLiteDatabase, AuthStore):
         sql = f"SELECT {_EVENT} FROM audit_events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows, total = self._page(sql + " ORDER BY time DESC, id DESC", tuple(args), page)
+        rows, total = await self._page(sql + " ORDER BY time DESC, id DESC", tuple(args), page)
         return [_event(r) for r in rows], total
 
     # --- keys ----------------------------------------------------------------
     async def add_signing_key(self, key: SigningKey) -> None:
-        self._change(
+        await self._change(
             "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created, "
             "active) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING",
             (key.kid, key.algorithm, key.private_pem, key.public_pem, key.created, int(key.active)),
         )
 
     async def signing_keys(self) -> list[SigningKey]:
-        rows = self.db.execute(
+        rows = await self._all(
             "SELECT kid, algorithm, private_key, public_key, created, active FROM signing_keys "
             "ORDER BY created DESC"
         )
         return [SigningKey(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+
+def _delete_project(db: sqlite3.Connection, project_id: int) -> bool:
+    """Delete the project unless a repository of the registry's tables lives in it; the
+    check and the delete share one write transaction, so no push can slip in between
+    (a push creating the project's first repository checks the project in its own)."""
+    row = db.execute("SELECT name FROM projects WHERE id = ?", (project_id,)).fetchone()
+    if row is None:
+        return False
+    name: str = row[0]
+    # "p/" <= name < "p0" ('0' follows '/'): exactly the names under "p/", on the index
+    inside = db.execute(
+        "SELECT 1 FROM repositories WHERE name = ? OR (name >= ? AND name < ?) LIMIT 1",
+        (name, name + "/", name + "0"),
+    ).fetchone()
+    if inside is not None:
+        raise ProjectNotEmpty(name)
+    return db.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
 
 
 def _like(text: str) -> str:

@@ -30,8 +30,11 @@ class Conflict(Exception):
 
 
 class ProjectNotEmpty(Exception):
-    """A project cannot be deleted while it still holds repositories (checked in the same
-    transaction as the delete)."""
+    """A project still holds repositories (``delete_project``); nothing was deleted."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__(f"project {project!r} still holds repositories")
+        self.project = project
 
 
 class AuthStore(ABC):
@@ -87,7 +90,10 @@ class AuthStore(ABC):
     async def update_project(self, project: Project) -> None: ...
 
     @abstractmethod
-    async def delete_project(self, project_id: int) -> bool: ...
+    async def delete_project(self, project_id: int) -> bool:
+        """Delete the project; False when there is none. Raises ProjectNotEmpty, deleting
+        nothing, when a repository (the project's name or a name under ``project/``)
+        exists: the check and the delete are one transaction."""
 
     @abstractmethod
     async def public_projects(self) -> frozenset[str]: ...

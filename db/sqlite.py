@@ -1,59 +1,174 @@
-"""What the SQLite stores share: the connection set-up and the write transaction.
+"""One SQLite file per process, shared by the metadata and auth stores, with no SQLite
+call on the event loop.
 
-The metadata store (``wharf.registry.metadata.sqlite``) and the auth store
-(``wharf.auth.sqlite_store``) each hold their own connection to the same file. This
-module must not import ``wharf.auth``: auth builds on the metadata layer, not the reverse.
+``SQLiteDatabase`` owns one writer thread with the only write connection of the process:
+a write transaction is a function ``fn(conn) -> T`` queued to it and awaited, run inside
+BEGIN IMMEDIATE ... COMMIT (ROLLBACK when ``fn`` raises). Reads run on a few read-only
+connections from a small thread pool; WAL lets them proceed while another process holds
+the write lock. Waiting on that lock (the busy timeout) happens in the writer thread, so a
+slow writer elsewhere delays this process's writes, never its event loop.
+
+A store does each of its methods in one ``read`` or one ``write`` call (one thread hop),
+and a function given to ``write`` may touch any store's tables: that is how one
+transaction spans the registry and the auth tables.
+
+This module must not import ``wharf.auth`` or ``wharf.registry``: the schemas to apply are
+handed in by whoever builds the database (``wharf.registry.wiring``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
+
+from wharf.db.migrate import Schema, migrate
+from wharf.db.threads import ConnectionThreads
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT = 30.0
+READERS = 2  # hot reads are index lookups of microseconds: more threads only fight for the GIL
 
 
-def connect(path: Path, *, wal: bool = False) -> sqlite3.Connection:
-    """An autocommit connection (transactions are explicit, see ``SQLiteDatabase._write``)
-    with foreign keys on and a 30 s busy timeout. ``wal`` (the metadata store) also puts
-    the file in WAL mode and this connection on synchronous=NORMAL."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    if wal:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """An autocommit connection (transactions are explicit) with foreign keys on."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=30000")
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return db
 
 
+def sqlite_statement(statement: str) -> str:
+    """A migration statement (SQL PostgreSQL accepts too) in SQLite's dialect."""
+    return statement.replace("BYTEA", "BLOB")
+
+
 class SQLiteDatabase:
-    """A store on a SQLite file: its path and connection; subclasses open it (``connect``)."""
+    """The process's handle on one SQLite file (WAL). ``open``/``close`` are counted: each
+    store opens and closes it, the file and threads go when the last user closes."""
 
-    _label = "database"  # names the store in the "not open" error
-
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        schemas: Sequence[Schema] = (),
+        readers: int = READERS,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
         self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+        self.schemas = tuple(schemas)
+        self._readers = readers
+        self._busy_timeout = busy_timeout
+        self._users = 0
+        self._lock: asyncio.Lock | None = None
+        self._writer: ConnectionThreads | None = None
+        self._reader_threads: ConnectionThreads | None = None
 
     @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError(f"{self._label} is not open")
-        return self._db
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    async def open(self) -> None:
+        """Start the threads and bring the schema up to date (first caller only)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._users == 0:
+                await self._start()
+            self._users += 1
 
     async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Release one ``open``; the last one waits for queued writes, then closes."""
+        if self._lock is None:
+            return
+        async with self._lock:
+            if self._users == 0:
+                return
+            self._users -= 1
+            if self._users == 0:
+                await asyncio.to_thread(self._stop)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock up front (BEGIN IMMEDIATE)."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+    async def migrate(self) -> list[tuple[str, int]]:
+        """Apply pending migrations now (``open`` does it too); what was applied."""
+        return await self.write_raw(lambda db: migrate(db, self.schemas, sqlite_statement))
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = False) -> T:
+        """``fn(conn)`` on a read-only connection in a reader thread. Each statement sees
+        the latest commit; with ``snapshot`` all of ``fn``'s statements see the same one
+        (one read transaction). ``fn`` must return materialised results, not cursors."""
+        readers = self._reader_threads
+        if readers is None:
+            raise RuntimeError(f"database {self.path} is not open")
+        return await readers.submit(partial(_snapshot, fn) if snapshot else fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` in the writer thread inside BEGIN IMMEDIATE ... COMMIT; rolled back
+        when it raises. Writes run one at a time, in the order submitted. A write cancelled
+        before it started is dropped; once started it runs to its end."""
+        return await self.write_raw(partial(_transaction, fn))
+
+    async def write_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` in the writer thread with no transaction around it (``fn`` manages
+        its own, e.g. the migration runner, VACUUM)."""
+        writer = self._writer
+        if writer is None:
+            raise RuntimeError(f"database {self.path} is not open")
+        return await writer.submit(fn)
+
+    # --- threads -------------------------------------------------------------
+    async def _start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = ConnectionThreads("wharf-db-writer", 1, self._connect_writer)
+        await asyncio.to_thread(writer.start)
+        self._writer = writer
         try:
-            yield db
+            await self.migrate()
+            readers = ConnectionThreads("wharf-db-reader", self._readers, self._connect_reader)
+            await asyncio.to_thread(readers.start)
         except BaseException:
-            db.execute("ROLLBACK")
+            await asyncio.to_thread(self._stop)
             raise
+        self._reader_threads = readers
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        db = connect(self.path, busy_timeout=self._busy_timeout)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        db = connect(self.path, busy_timeout=self._busy_timeout)
+        db.execute("PRAGMA query_only=1")
+        return db
+
+    def _stop(self) -> None:
+        """Blocking: run the queued reads and writes, then close every connection."""
+        if self._reader_threads is not None:
+            self._reader_threads.stop()
+            self._reader_threads = None
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+
+
+def _snapshot(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    db.execute("BEGIN")
+    try:
+        return fn(db)
+    finally:
         db.execute("COMMIT")
+
+
+def _transaction(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result

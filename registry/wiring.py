@@ -1,26 +1,57 @@
-"""Build the metadata store, storage driver and auth service the configuration asks for."""
+"""Build the database, the stores on it, the auth service and the storage driver the
+configuration asks for.
+
+One database object per process: ``make_database`` once, then hand it to
+``make_store`` and ``make_auth_store``; each store's open/close counts as one user of it.
+"""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from wharf.auth import migrations as auth_migrations
 from wharf.auth.options import AuthOptions
 from wharf.auth.service import AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
+from wharf.auth.store import AuthStore
 from wharf.auth.tokens import TokenService
+from wharf.db.migrate import Schema
+from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.config import ConfigError, Settings
+from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
 
+# Every package's migrations, in the order they apply.
+SCHEMAS: tuple[Schema, ...] = (registry_schema.SCHEMA, auth_migrations.SCHEMA)
 
-def make_store(settings: Settings) -> MetadataStore:
+Database = SQLiteDatabase  # the PostgreSQL one joins this as a union
+
+
+def sqlite_database(path: str | Path) -> SQLiteDatabase:
+    """A database on a SQLite file carrying every package's schema."""
+    return SQLiteDatabase(path, schemas=SCHEMAS)
+
+
+def make_database(settings: Settings) -> Database:
+    """The process's database (not open yet: ``await db.open()``, or open a store on it)."""
     url = settings.database_url
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///") :])
+        return sqlite_database(url[len("sqlite:///") :])
     raise ConfigError(f"database.url: unsupported database {url.split(':', 1)[0]!r}")
+
+
+def make_store(settings: Settings, database: Database) -> MetadataStore:
+    """The metadata store; with access control on, repositories only go into projects."""
+    return SQLiteStore(database, require_projects=settings.auth.enabled)
+
+
+def make_auth_store(settings: Settings, database: Database) -> AuthStore:
+    return SQLiteAuthStore(database)
 
 
 def make_driver(settings: Settings) -> Driver:
@@ -47,12 +78,9 @@ def make_driver(settings: Settings) -> Driver:
     raise ConfigError(f"storage.driver: {storage.driver!r} is not available yet")
 
 
-def make_auth(settings: Settings) -> AuthService:
-    """The auth service on the configured database (SQLite: the metadata file)."""
-    url = settings.database_url
-    if not url.startswith("sqlite:///"):
-        raise ConfigError("auth: only the SQLite database is supported yet")
-    store = SQLiteAuthStore(url[len("sqlite:///") :])
+def make_auth(settings: Settings, database: Database) -> AuthService:
+    """The auth service on the process's database (the one the metadata store uses)."""
+    store = make_auth_store(settings, database)
     cfg = settings.auth
     tokens = TokenService(
         store,
@@ -75,32 +103,11 @@ def make_auth(settings: Settings) -> AuthService:
     return AuthService(store, tokens, options)
 
 
-async def bootstrap(settings: Settings) -> None:
-    """First-start set-up (admin, `library`, signing key); run once before workers fork,
-    after the metadata store has migrated the schema."""
+async def bootstrap_auth(settings: Settings, database: Database) -> None:
+    """First-start set-up (admin, `library`, signing key); run once before workers fork."""
     if not settings.auth.enabled:
         return
-    auth = make_auth(settings)
-    await auth.store.open()
-    try:
-        message = await auth.bootstrap(settings.data_dir)
-    finally:
-        await auth.store.close()
-    if message:
-        print(f"Wharf: {message}", file=sys.stderr, flush=True)
-    print(
-        f"Wharf: access control is on; log in with e.g. `docker login {settings.listen} -u admin`",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
-async def bootstrap_auth(settings: Settings) -> None:
-    """First-start set-up (admin, `library`, signing key); run once before workers fork,
-    after the metadata store has migrated the schema."""
-    if not settings.auth.enabled:
-        return
-    auth = make_auth(settings)
+    auth = make_auth(settings, database)
     await auth.store.open()
     try:
         message = await auth.bootstrap(settings.data_dir)

@@ -38,6 +38,7 @@ from wharf.auth.service import AuthService, Principal
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.tokens import InvalidToken, TokenService
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.wiring import sqlite_database
 
 # --- scopes --------------------------------------------------------------------------
 
@@ -161,9 +162,10 @@ def test_jwk_thumbprint_rfc7638_example() -> None:
 @pytest.fixture
 def tokens(tmp_path: Path) -> Iterator[tuple[TokenService, AuthService]]:
     loop = asyncio.new_event_loop()
-    meta = SQLiteStore(tmp_path / "wharf.db")
+    database = sqlite_database(tmp_path / "wharf.db")
+    meta = SQLiteStore(database)
     loop.run_until_complete(meta.open())
-    store = SQLiteAuthStore(tmp_path / "wharf.db")
+    store = SQLiteAuthStore(database)
     loop.run_until_complete(store.open())
     service = TokenService(store, issuer="wharf-test", service="wharf")
     loop.run_until_complete(service.load())
@@ -322,7 +324,12 @@ def test_audit_batching_and_retention(tokens: tuple[TokenService, AuthService]) 
     from wharf.auth.store import AuditQuery, Page
 
     def count() -> int:
-        return int(auth.store.db.execute("SELECT COUNT(*) FROM audit_events").fetchone()[0])  # type: ignore[attr-defined]
+        database = auth.store.database  # type: ignore[attr-defined]
+        return int(
+            loop.run_until_complete(
+                database.read(lambda db: db.execute("SELECT COUNT(*) FROM audit_events").fetchone())
+            )[0]
+        )
 
     start = count()
     old = AuditEvent("u", "pull", "artifact", "p/r", time=time.time() - 100 * 86400)

@@ -19,6 +19,7 @@ from wharf.registry.events import SYSTEM
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import Digest, parse_digest
+from wharf.registry.wiring import sqlite_database
 from wharf.storage.filesystem import FilesystemDriver
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 def run(tmp_path: Path, scenario: Callable[[ContentService], Awaitable[T]]) -> T:
     async def main() -> T:
-        store = SQLiteStore(tmp_path / "meta.db")
+        store = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
         driver = FilesystemDriver(tmp_path / "storage")
         await store.open()
         await driver.start()

@@ -40,6 +40,7 @@ from wharf.registry.policy.gate import (
     Rule,
     TagWrite,
 )
+from wharf.registry.wiring import sqlite_database
 from wharf.storage.filesystem import FilesystemDriver
 
 ALICE = Actor("alice", "10.1.2.3")
@@ -89,7 +90,7 @@ Scenario = Callable[[ContentService, Recorder], Awaitable[None]]
 
 def run(tmp_path: Path, scenario: Scenario, rules: list[Rule] | None = None) -> None:
     async def main() -> None:
-        store = SQLiteStore(tmp_path / "meta.db")
+        store = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
         driver = FilesystemDriver(tmp_path / "storage")
         await store.open()
         await driver.start()
@@ -245,7 +246,7 @@ def test_a_tag_moved_by_another_worker_is_seen_at_once(tmp_path: Path) -> None:
         path = tmp_path / "run" / "generations"
         cores = []
         for _ in range(2):  # two workers: own store connections, caches and counters
-            store = SQLiteStore(tmp_path / "meta.db")
+            store = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
             await store.open()
             driver = FilesystemDriver(tmp_path / "storage")
             await driver.start()

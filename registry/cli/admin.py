@@ -16,7 +16,7 @@ from wharf.auth.models import ROLE_NAMES, Role
 from wharf.auth.principals import SYSTEM_PRINCIPAL
 from wharf.auth.service import AuthService
 from wharf.registry.config import Settings, load_settings
-from wharf.registry.wiring import make_auth, make_store
+from wharf.registry.wiring import make_auth, make_database
 
 Command = Callable[[AuthService, argparse.Namespace], Awaitable[int]]
 
@@ -100,11 +100,9 @@ async def _create_robot(auth: AuthService, args: argparse.Namespace) -> int:
 def _run(settings: Settings, command: Command, args: argparse.Namespace) -> int:
     async def go() -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = make_store(settings)
-        await store.open()  # brings the schema up to date
-        await store.close()
-        auth = make_auth(settings)
-        await auth.store.open()
+        database = make_database(settings)
+        auth = make_auth(settings, database)
+        await auth.store.open()  # opens the database: brings the schema up to date
         try:
             await auth.bootstrap(settings.data_dir)
             return await command(auth, args)

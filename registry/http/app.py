@@ -22,6 +22,7 @@ from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
     CONTENT,
+    DATABASE,
     DRIVER,
     ENDPOINT,
     METRICS,
@@ -37,7 +38,7 @@ from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
-from wharf.registry.wiring import make_auth, make_driver, make_store
+from wharf.registry.wiring import make_auth, make_database, make_driver, make_store
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
@@ -114,10 +115,13 @@ def create_app(
     app[STOPPING] = False
 
     async def core(app: web.Application) -> AsyncIterator[None]:
-        the_store = store or make_store(settings)
+        database = make_database(settings)
+        await database.open()
+        the_store = store or make_store(settings, database)
         the_driver = driver or make_driver(settings)
         await the_store.open()
         await the_driver.start()
+        app[DATABASE] = database
         app[STORE] = the_store
         app[DRIVER] = the_driver
         content = ContentService(
@@ -138,6 +142,7 @@ def create_app(
         content.close()
         await the_driver.close()
         await the_store.close()
+        await database.close()
 
     app.cleanup_ctx.append(core)
     if settings.auth.enabled:
@@ -157,7 +162,7 @@ def _access_control(
     settings: Settings,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        auth = make_auth(settings)
+        auth = make_auth(settings, app[DATABASE])
         await auth.store.open()
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()

@@ -11,9 +11,11 @@ from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.wiring import Database
 from wharf.storage.base import Driver
 
 SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)  # the process's, shared by every store
 STORE = web.AppKey("store", MetadataStore)
 DRIVER = web.AppKey("driver", Driver)
 CONTENT = web.AppKey("content", ContentService)

@@ -25,7 +25,7 @@ from wharf.registry.config import LimitsConfig, Settings
 from wharf.registry.http.app import create_app
 from wharf.registry.http.keys import METRICS, STOPPING
 from wharf.registry.logs import ACCESS_LOG, CLIENT_FAULTS, AccessLogger
-from wharf.registry.wiring import bootstrap_auth, make_driver, make_store
+from wharf.registry.wiring import bootstrap_auth, make_database, make_driver
 
 log = logging.getLogger("wharf.server")
 
@@ -262,16 +262,17 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def prepare(settings: Settings) -> None:
-    """Create the data layout and bring the schema up to date, once, before workers fork."""
+    """Create the data layout and bring the schema up to date, once, before workers fork
+    (the database's threads are gone again when this returns)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(settings.data_dir / "run", ignore_errors=True)  # a previous run's workers
-    store = make_store(settings)
+    database = make_database(settings)
     driver = make_driver(settings)
-    await store.open()
+    await database.open()  # runs every package's migrations
     await driver.start()
     await driver.close()
-    await store.close()
-    await bootstrap_auth(settings)  # first start: admin user, `library`, token signing key
+    await bootstrap_auth(settings, database)  # first start: admin, `library`, signing key
+    await database.close()
 
 
 async def _serve_worker(settings: Settings, reuse_port: bool) -> None:

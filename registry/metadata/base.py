@@ -6,6 +6,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 
+class ProjectUnknown(Exception):
+    """A repository would be created in a project that does not exist (stores built with
+    ``require_projects``, i.e. with access control on). Nothing was written."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__(f"project {project!r} does not exist")
+        self.project = project
+
+
 @dataclass(frozen=True, slots=True)
 class ManifestRecord:
     digest: str
@@ -37,7 +46,11 @@ class PutManifestResult:
 
 class MetadataStore(ABC):
     """All operations are single transactions. Implementations must be safe to use from
-    several processes at once (several workers, several replicas)."""
+    several processes at once (several workers, several replicas).
+
+    Built with ``require_projects``, every operation that would create a repository
+    (``add_blob``, ``link_blob``, ``put_manifest``) raises ``ProjectUnknown`` unless the
+    repository's project (first path component) exists, checked in the same transaction."""
 
     @abstractmethod
     async def open(self) -> None:

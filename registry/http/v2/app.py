@@ -17,8 +17,10 @@ from wharf.registry.http.v2.common import method_not_allowed
 from wharf.registry.http.v2.errors import API_VERSION, error_response
 from wharf.registry.http.v2.routes import ROUTE, Endpoint, NotARoute, Route, parse_route
 from wharf.registry.logs import CLIENT_FAULTS
+from wharf.registry.metadata.base import ProjectUnknown
 from wharf.registry.oci.errors import (
     BLOB_UPLOAD_INVALID,
+    DENIED,
     ENDPOINT_UNKNOWN,
     SIZE_INVALID,
     STORAGE_FULL,
@@ -76,6 +78,12 @@ async def entry_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         response = error_response(
             RegistryError(BLOB_UPLOAD_INVALID, message="client closed the connection")
+        )
+    except ProjectUnknown as exc:
+        # the project went away between the access check and the write (a concurrent
+        # project delete): the same answer as a push into a missing project
+        response = error_response(
+            RegistryError(DENIED, {"project": exc.project}, message="project does not exist")
         )
     except StorageFull as exc:
         log.warning("storage is full", extra={"path": request.path, "error": str(exc)})

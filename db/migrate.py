@@ -1,0 +1,104 @@
+"""One runner for every package's schema migrations.
+
+Each package (``wharf.registry.metadata``, ``wharf.auth``, ...) owns a ``Schema``: its
+migrations, numbered from 1 within the package. The runner applies the ones not yet
+recorded in ``schema_versions`` (package, version), in the order the schemas are given,
+all in one BEGIN IMMEDIATE transaction so that several processes opening the same file
+at once apply each migration exactly once.
+
+Databases from before the split recorded a single sequence in ``schema_migrations``
+(1: registry tables, 2: auth tables); ``Schema.legacy`` maps those numbers to the
+package's own, so such a file is recognised instead of migrated again. The old table is
+left in place: it is what a not yet upgraded process would look at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    statements: tuple[str, ...]  # SQL both SQLite and PostgreSQL accept
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The migrations of one package. Never edit a released migration: add a new one."""
+
+    package: str
+    migrations: tuple[Migration, ...]
+    # version in the pre-split ``schema_migrations`` table → version of this package
+    legacy: Mapping[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        versions = [m.version for m in self.migrations]
+        if versions != list(range(1, len(versions) + 1)):
+            raise ValueError(f"{self.package}: migrations must be numbered 1, 2, 3, ...")
+
+
+def _identity(statement: str) -> str:
+    return statement
+
+
+def migrate(
+    db: sqlite3.Connection,
+    schemas: Sequence[Schema],
+    translate: Callable[[str], str] = _identity,
+) -> list[tuple[str, int]]:
+    """Bring ``db`` (an autocommit connection) up to date; the (package, version) pairs
+    applied now. ``translate`` adapts a statement to the dialect (e.g. BYTEA → BLOB)."""
+    applied: list[tuple[str, int]] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions (package TEXT NOT NULL, "
+            "version INTEGER NOT NULL, applied DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (package, version))"
+        )
+        _adopt_legacy(db, schemas)
+        for schema in schemas:
+            done = {
+                v
+                for (v,) in db.execute(
+                    "SELECT version FROM schema_versions WHERE package = ?", (schema.package,)
+                )
+            }
+            for migration in schema.migrations:
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    db.execute(translate(statement))
+                _record(db, schema.package, migration.version)
+                applied.append((schema.package, migration.version))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return applied
+
+
+def _adopt_legacy(db: sqlite3.Connection, schemas: Sequence[Schema]) -> None:
+    """Record, per package, what the pre-split ``schema_migrations`` table says is done."""
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if found is None:
+        return
+    old = {v for (v,) in db.execute("SELECT version FROM schema_migrations")}
+    for schema in schemas:
+        for old_version, version in schema.legacy.items():
+            if old_version in old:
+                _record(db, schema.package, version)
+
+
+def _record(db: sqlite3.Connection, package: str, version: int) -> None:
+    db.execute(
+        "INSERT INTO schema_versions (package, version, applied) VALUES (?, ?, ?) "
+        "ON CONFLICT (package, version) DO NOTHING",
+        (package, version, time.time()),
+    )
