@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from wharf.registry.http.server import READ_BUFSIZE
 
 
 class _ErrorRecorder(logging.Handler):
-    """Collects every record at ERROR or above that the registry logs."""
+    """Collects every record at ERROR or above logged while the app runs."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
@@ -58,21 +58,27 @@ def serve_in_process(
     *,
     auth: bool = False,
     admin_password: str | None = None,
+    environ: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Iterator[InProcessServer]:
     """Serve a fresh app over ``data_dir``; access control is off unless ``auth``.
 
-    ``overrides`` are top-level settings as in the YAML file (``delete_enabled=False``,
-    ``external_url=...``); the environment is not read.
+    ``environ`` stands for the process environment (``WHARF_*`` variables, as given to a
+    `wharf serve` process; the real environment is not read); ``overrides`` are top-level
+    settings as in the YAML file (``delete_enabled=False``, ``external_url=...``).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    auth_section = {"enabled": auth, "admin_password": admin_password}
+    auth_section: dict[str, Any] = {"enabled": auth}
+    if admin_password is not None:
+        auth_section["admin_password"] = admin_password
     settings = load_settings(
-        None, {"data_dir": str(data_dir), "auth": auth_section, **overrides}, environ={}
+        None, {"data_dir": str(data_dir), "auth": auth_section, **overrides}, environ or {}
     )
     recorder = _ErrorRecorder()
-    wharf_log = logging.getLogger("wharf")
-    wharf_log.addHandler(recorder)
+    # the root logger: the registry's own errors and aiohttp's (an unhandled exception in
+    # a handler), as the JSON log of a `wharf serve` process would show them
+    root_log = logging.getLogger()
+    root_log.addHandler(recorder)
     loop = uvloop.new_event_loop()  # the loop `wharf serve` workers run
     thread = threading.Thread(target=loop.run_forever, name="wharf-in-process", daemon=True)
     thread.start()
@@ -100,4 +106,4 @@ def serve_in_process(
             loop.call_soon_threadsafe(loop.stop)
             thread.join(30)
             loop.close()
-            wharf_log.removeHandler(recorder)
+            root_log.removeHandler(recorder)
