@@ -325,6 +325,7 @@ def base_requests_counted(metrics: str) -> int:
     )
 
 
+@pytest.mark.slow  # waits for every worker to publish its figures
 def test_health_and_metrics(wharf: Server) -> None:
     client = Client(wharf.url)
     assert client.request("GET", "/healthz").json() == {"status": "ok"}
@@ -339,6 +340,7 @@ def test_health_and_metrics(wharf: Server) -> None:
         assert base_requests_counted(metrics) >= before + 40
 
 
+@pytest.mark.slow  # two server processes, one stopped mid-upload
 def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
     with run_wharf(tmp_path / "data", workers=1) as server:
         repo = unique()
@@ -388,6 +390,7 @@ def test_deletes_can_be_disabled(tmp_path: Path) -> None:
         assert r.json()["errors"][0]["code"] == "UNSUPPORTED"
 
 
+@pytest.mark.slow  # a server process that must fail at start
 def test_bad_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
     with (
         pytest.raises(RuntimeError, match="WHARF_STORAGE__DRIVER"),
@@ -396,6 +399,7 @@ def test_bad_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.slow  # a TLS server process of its own
 def test_tls(tmp_path: Path) -> None:
     from .tls import make_certificate
 
