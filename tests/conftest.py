@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import Client, Server, run_wharf
-from .inproc import InProcessServer, serve_in_process
+from .inproc import ADMIN, InProcessServer, serve_in_process
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +34,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
 def client(app: InProcessServer) -> Client:
     """A raw-HTTP client of the in-process `app`."""
     return Client(app.url)
+
+
+@pytest.fixture(scope="session")
+def app_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The in-process application with access control on (system admin: inproc.ADMIN)."""
+    data = tmp_path_factory.mktemp("app-auth") / "data"
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as server:
+        yield server
+    assert not server.errors, server.error_log()

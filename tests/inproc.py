@@ -27,6 +27,9 @@ from wharf.registry.config import Settings, load_settings
 from wharf.registry.http.app import create_app
 from wharf.registry.http.server import READ_BUFSIZE
 
+# the system admin of the apps served with access control on by the shared fixtures
+ADMIN = ("admin", "App-Admin-Pass-1")
+
 
 class _ErrorRecorder(logging.Handler):
     """Collects every record at ERROR or above logged while the app runs."""
