@@ -1,5 +1,10 @@
-"""The distribution API through a real socket, beyond what the conformance suite covers:
-multi-process behaviour, failure paths, and what must never happen (500s, stray files)."""
+"""The distribution API through a real socket, beyond what the conformance suite covers.
+
+Failure paths and what must never happen (500s, stray files) are checked against the
+application in this process (`app` and its `client`, see tests/inproc.py); multi-process
+behaviour against a 2-worker `wharf serve` (`wharf`): chunks landing on different workers,
+writers in two processes, metrics summed over workers, graceful shutdown, start-up
+failures, TLS."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import pytest
 import requests
 
 from .helpers import OCI_INDEX, OCI_MANIFEST, Client, Server, run_wharf, sha256
+from .inproc import InProcessServer, serve_in_process
 
 
 def unique(prefix: str = "t") -> str:
@@ -36,9 +42,10 @@ def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-def test_chunked_upload_across_workers(client: Client) -> None:
+def test_chunked_upload_across_workers(wharf: Server) -> None:
     """Each PATCH is a new connection, so with 2 workers chunks land on both processes;
     the hash state travels in the session row."""
+    client = Client(wharf.url)
     repo = unique()
     data = os.urandom(3 * 1024 * 1024 + 17)
     r = client.request("POST", f"/v2/{repo}/blobs/uploads/")
@@ -79,9 +86,9 @@ def test_chunked_upload_sha512_verified_by_rehash(client: Client) -> None:
     assert client.request("GET", f"/v2/{repo}/blobs/{digest}").content == data
 
 
-def test_digest_mismatch_leaves_nothing_behind(wharf: Server, client: Client) -> None:
+def test_digest_mismatch_leaves_nothing_behind(app: InProcessServer, client: Client) -> None:
     repo = unique()
-    storage = wharf.data_dir / "storage"
+    storage = app.data_dir / "storage"
     before = files_under(storage / "blobs")
     data = os.urandom(50_000)
     wrong = sha256(b"something else")
@@ -96,7 +103,8 @@ def test_digest_mismatch_leaves_nothing_behind(wharf: Server, client: Client) ->
     assert client.request("HEAD", f"/v2/{repo}/blobs/{wrong}").status_code == 404
 
 
-def test_concurrent_patch_on_one_upload_is_refused(wharf: Server, client: Client) -> None:
+def test_concurrent_patch_on_one_upload_is_refused(wharf: Server) -> None:
+    client = Client(wharf.url)
     repo = unique()
     location = client.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
     staged = wharf.data_dir / "storage" / "uploads" / location.rsplit("/", 1)[1] / "data"
@@ -286,9 +294,9 @@ def test_delete_manifest_removes_its_tags(client: Client) -> None:
         "PATCH /v2/a/manifests/x HTTP/1.1",
     ],
 )
-def test_hostile_requests_get_client_errors(wharf: Server, request_line: str) -> None:
-    before = files_under(wharf.data_dir)
-    response = raw_request(wharf.url, request_line)
+def test_hostile_requests_get_client_errors(app: InProcessServer, request_line: str) -> None:
+    before = files_under(app.data_dir)
+    response = raw_request(app.url, request_line)
     status = int(response.split(b" ", 2)[1])
     assert 400 <= status < 500, response[:300]
     if status != 404 or b"application/json" in response:
@@ -296,8 +304,8 @@ def test_hostile_requests_get_client_errors(wharf: Server, request_line: str) ->
         if body:
             assert json.loads(body)["errors"][0]["code"]
     assert {
-        f for f in files_under(wharf.data_dir) - before if not f.endswith((".db-wal", ".db-shm"))
-    } <= {f for f in files_under(wharf.data_dir) if f.startswith("storage/uploads/")}
+        f for f in files_under(app.data_dir) - before if not f.endswith((".db-wal", ".db-shm"))
+    } <= {f for f in files_under(app.data_dir) if f.startswith("storage/uploads/")}
 
 
 def test_unknown_paths_get_oci_errors(client: Client) -> None:
@@ -317,7 +325,9 @@ def base_requests_counted(metrics: str) -> int:
     )
 
 
-def test_health_and_metrics(client: Client) -> None:
+@pytest.mark.slow  # waits for every worker to publish its figures
+def test_health_and_metrics(wharf: Server) -> None:
+    client = Client(wharf.url)
     assert client.request("GET", "/healthz").json() == {"status": "ok"}
     before = base_requests_counted(requests.get(f"{client.url}/metrics").text)
     for _ in range(40):  # new connections, so both workers serve some
@@ -330,6 +340,7 @@ def test_health_and_metrics(client: Client) -> None:
         assert base_requests_counted(metrics) >= before + 40
 
 
+@pytest.mark.slow  # two server processes, one stopped mid-upload
 def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
     with run_wharf(tmp_path / "data", workers=1) as server:
         repo = unique()
@@ -364,14 +375,14 @@ def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
 
 
 def test_external_url_in_location(tmp_path: Path) -> None:
-    env = {"WHARF_EXTERNAL_URL": "https://registry.example.test"}
-    with run_wharf(tmp_path / "data", env=env) as server:
+    external = "https://registry.example.test"
+    with serve_in_process(tmp_path / "data", external_url=external) as server:
         r = Client(server.url).request("POST", "/v2/x/blobs/uploads/")
         assert r.headers["Location"].startswith("https://registry.example.test/v2/x/blobs/uploads/")
 
 
 def test_deletes_can_be_disabled(tmp_path: Path) -> None:
-    with run_wharf(tmp_path / "data", env={"WHARF_DELETE_ENABLED": "false"}) as server:
+    with serve_in_process(tmp_path / "data", delete_enabled=False) as server:
         client = Client(server.url)
         digest, _ = client.push_image("x/y", "t")
         r = client.request("DELETE", f"/v2/x/y/manifests/{digest}")
@@ -379,6 +390,7 @@ def test_deletes_can_be_disabled(tmp_path: Path) -> None:
         assert r.json()["errors"][0]["code"] == "UNSUPPORTED"
 
 
+@pytest.mark.slow  # a server process that must fail at start
 def test_bad_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
     with (
         pytest.raises(RuntimeError, match="WHARF_STORAGE__DRIVER"),
@@ -387,6 +399,7 @@ def test_bad_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.slow  # a TLS server process of its own
 def test_tls(tmp_path: Path) -> None:
     from .tls import make_certificate
 
@@ -450,7 +463,7 @@ def test_large_body_with_expect_continue(client: Client) -> None:
     assert client.request("GET", f"/v2/{repo}/blobs/{sha256(data)}").content == data
 
 
-def test_large_body_cut_short_keeps_upload_intact(wharf: Server, client: Client) -> None:
+def test_large_body_cut_short_keeps_upload_intact(client: Client) -> None:
     repo = unique()
     location = client.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
     host, port = client.url.split("//")[1].split(":")

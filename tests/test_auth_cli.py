@@ -6,9 +6,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 
 from .helpers import WHARF, run_wharf
+
+# a `wharf admin` process per command, then a server process: seconds each
+pytestmark = pytest.mark.slow
 
 
 def admin(data: Path, *args: str, ok: bool = True) -> str:

@@ -1,4 +1,5 @@
-"""Real clients through the Docker token flow, and the conformance suite with auth on."""
+"""Real clients through the Docker token flow against a 2-worker process, and the
+conformance suite with auth on against the application in this process."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from conformance import run as conformance_run
 
 from .e2e.clients import make_image, run
 from .helpers import Server, run_wharf
+from .inproc import InProcessServer, serve_in_process
 
 ADMIN = ("admin", "Admin-Pass-1")
 DEV = ("dev", "Dev-Pass-123")
 GUEST = ("visitor", "Guest-Pass-123")
 
 
-def api(server: Server, method: str, path: str, **kw: Any) -> requests.Response:
+def api(server: Server | InProcessServer, method: str, path: str, **kw: Any) -> requests.Response:
     return requests.request(method, f"{server.url}/api/v2.0{path}", auth=ADMIN, timeout=30, **kw)
 
 
@@ -29,61 +31,76 @@ def api(server: Server, method: str, path: str, **kw: Any) -> requests.Response:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("wharf-auth-clients") / "data"
     with run_wharf(data, workers=2, auth=True, env={"WHARF_ADMIN_PASSWORD": ADMIN[1]}) as srv:
-        for user, password in (DEV, GUEST):
-            r = api(
-                srv,
-                "POST",
-                "/users",
-                json={
-                    "username": user,
-                    "email": f"{user}@x",
-                    "realname": user,
-                    "password": password,
-                },
-            )
-            assert r.status_code == 201, r.text
-        for project in ("apps", "conformance"):
-            assert (
-                api(
-                    srv,
-                    "POST",
-                    "/projects",
-                    json={"project_name": project, "metadata": {"public": "false"}},
-                ).status_code
-                == 201
-            )
-        api(
-            srv,
-            "POST",
-            "/projects/apps/members",
-            json={"role_id": 2, "member_user": {"username": DEV[0]}},
-        )
-        api(
-            srv,
-            "POST",
-            "/projects/apps/members",
-            json={"role_id": 3, "member_user": {"username": GUEST[0]}},
-        )
-        api(
-            srv,
-            "POST",
-            "/projects/conformance/members",
-            json={"role_id": 4, "member_user": {"username": DEV[0]}},
-        )
+        populate(srv)
         yield srv
 
 
-def test_conformance_suite_with_auth_as_a_maintainer(server: Server) -> None:
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    data = tmp_path_factory.mktemp("app-auth-clients") / "data"
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as srv:
+        populate(srv)
+        yield srv
+    assert not srv.errors, srv.error_log()
+
+
+def populate(srv: Server | InProcessServer) -> None:
+    """Users dev (developer of `apps`, maintainer of `conformance`) and visitor (guest of
+    `apps`); both projects private."""
+    for user, password in (DEV, GUEST):
+        r = api(
+            srv,
+            "POST",
+            "/users",
+            json={
+                "username": user,
+                "email": f"{user}@x",
+                "realname": user,
+                "password": password,
+            },
+        )
+        assert r.status_code == 201, r.text
+    for project in ("apps", "conformance"):
+        assert (
+            api(
+                srv,
+                "POST",
+                "/projects",
+                json={"project_name": project, "metadata": {"public": "false"}},
+            ).status_code
+            == 201
+        )
+    api(
+        srv,
+        "POST",
+        "/projects/apps/members",
+        json={"role_id": 2, "member_user": {"username": DEV[0]}},
+    )
+    api(
+        srv,
+        "POST",
+        "/projects/apps/members",
+        json={"role_id": 3, "member_user": {"username": GUEST[0]}},
+    )
+    api(
+        srv,
+        "POST",
+        "/projects/conformance/members",
+        json={"role_id": 4, "member_user": {"username": DEV[0]}},
+    )
+
+
+def test_conformance_suite_with_auth_as_a_maintainer(app_server: InProcessServer) -> None:
     """The whole suite through the Bearer flow as a (non-admin) maintainer of `conformance`."""
     out = io.StringIO()
-    report = conformance_run(server.url, username=DEV[0], password=DEV[1], out=out)
+    report = conformance_run(app_server.url, username=DEV[0], password=DEV[1], out=out)
     assert report.passed > 50, out.getvalue()
     assert report.ok, "\n".join(f"{r.id}: {r.reason}" for r in report.failures())
     assert report.skipped == 0, out.getvalue()
 
 
-def test_conformance_anonymous_is_refused(server: Server) -> None:
-    report = conformance_run(server.url, only="push", out=io.StringIO())
+def test_conformance_anonymous_is_refused(app_server: InProcessServer) -> None:
+    report = conformance_run(app_server.url, only="push", out=io.StringIO())
     assert not report.ok and report.passed == 0
 
 

@@ -1,4 +1,5 @@
-"""Auth configuration through a real server: Basic on /v2 off, external URL realm, ES256."""
+"""Auth configuration (from WHARF_* variables) through the application in this process:
+Basic on /v2 off, external URL realm, ES256."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import jwt
 import requests
 
-from .helpers import run_wharf
+from .inproc import serve_in_process
 
 ADMIN = ("admin", "Admin-Pass-1")
 
@@ -20,7 +21,7 @@ def test_basic_off_external_realm_and_es256(tmp_path: Path) -> None:
         "WHARF_AUTH__SERVICE": "reg.example.com",
         "WHARF_EXTERNAL_URL": "https://reg.example.com",
     }
-    with run_wharf(tmp_path / "data", auth=True, env=env) as server:
+    with serve_in_process(tmp_path / "data", auth=True, environ=env) as server:
         r = requests.get(f"{server.url}/v2/", auth=ADMIN, timeout=10)
         assert r.status_code == 401
         assert r.headers["WWW-Authenticate"] == (

@@ -8,9 +8,13 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from .helpers import Client, run_wharf, sha256
+
+# server processes started, killed and restarted: seconds each
+pytestmark = pytest.mark.slow
 
 
 def worker_pids(supervisor: int) -> list[int]:
