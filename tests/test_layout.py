@@ -7,8 +7,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,44 +18,34 @@ def _tracked_top_level_folders() -> set[str]:
     return {f.split("/", 1)[0] for f in files if "/" in f and not f.startswith(".")}
 
 
-def _readme_layout_folders() -> set[str]:
-    """The first column of the README's `## Layout` table: `folder/`."""
+def _layout_tree() -> list[str]:
+    """The lines of the code block under README's `## Layout`."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    folders = re.findall(r"^\| `([\w.-]+)/`", section, flags=re.MULTILINE)
-    assert folders, "no table of folders under ## Layout"
-    return set(folders)
+    block = section.split("```", 2)[1]
+    return block.splitlines()
+
+
+def _readme_top_level_folders() -> set[str]:
+    return {m.group(1) for line in _layout_tree() if (m := re.match(r"^([\w.-]+)/\s", line))}
+
+
+def _readme_registry_packages() -> set[str]:
+    """The folders the tree shows one level under registry/ (`  name/  what`)."""
+    found: set[str] = set()
+    inside = False
+    for line in _layout_tree():
+        if re.match(r"^[\w.-]+/", line):
+            inside = line.startswith("registry/")
+        elif inside and (m := re.match(r"^  ([\w.-]+)/\s", line)):
+            found.add(m.group(1))
+    return found
 
 
 def _setuptools() -> dict[str, object]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     section: dict[str, object] = config["tool"]["setuptools"]
     return section
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="README's Layout table has no row for db/ (wharf.db, the SQL plumbing); "
-    "README.md is outside this branch's files. Remove this mark with the row.",
-)
-def test_readme_layout_lists_every_folder() -> None:
-    assert _readme_layout_folders() == _tracked_top_level_folders()
-
-
-def test_readme_layout_lists_only_existing_folders() -> None:
-    assert _readme_layout_folders() <= _tracked_top_level_folders()
-
-
-def test_readme_names_each_mapped_package() -> None:
-    """Where the Layout table lists a folder of the package-dir mapping, the row names the
-    package the folder is mapped to."""
-    readme = (ROOT / "README.md").read_text()
-    mapping = _setuptools()["package-dir"]
-    assert isinstance(mapping, dict)
-    for package, folder in mapping.items():
-        row = f"| `{folder}/` (`{package}`) |"
-        if folder in _readme_layout_folders():
-            assert row in readme, row
 
 
 def _package_folders() -> set[str]:
@@ -73,19 +61,26 @@ def _package_folders() -> set[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry/policy/ (wharf.registry.policy, imported by the app) is missing from "
-    "[tool.setuptools] packages: an editable install finds it, a wheel would not. "
-    "pyproject's packages list is outside this branch's files; remove this mark with the fix.",
-)
+def test_readme_layout_shows_every_top_level_folder_and_no_other() -> None:
+    assert _readme_top_level_folders() == _tracked_top_level_folders()
+
+
+def test_readme_layout_shows_every_registry_package_and_no_other() -> None:
+    on_disk = {p.parent.name for p in (ROOT / "registry").glob("*/__init__.py")}
+    assert _readme_registry_packages() == on_disk
+
+
+def test_readme_names_each_mapped_package() -> None:
+    """Each folder of the package-dir mapping appears in the tree with its package name."""
+    mapping = _setuptools()["package-dir"]
+    assert isinstance(mapping, dict)
+    tree = "\n".join(_layout_tree())
+    for package, folder in mapping.items():
+        assert re.search(rf"^{re.escape(folder)}/\s+{re.escape(package)}\b", tree, re.M), package
+
+
 def test_setuptools_packages_are_the_package_folders() -> None:
+    """A wheel holds exactly the packages on disk (an editable install would hide a gap)."""
     listed = _setuptools()["packages"]
     assert isinstance(listed, list)
     assert set(listed) == _package_folders()
-
-
-def test_setuptools_packages_exist() -> None:
-    listed = _setuptools()["packages"]
-    assert isinstance(listed, list)
-    assert set(listed) <= _package_folders()
