@@ -76,7 +76,8 @@ def redis(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        decode_responses=True,
+        # bytes: redis-py mis-parses a PONG with a payload on a subscription when decoding
+        decode_responses=False,
     )
     generations = RedisGenerations(client, window=window)
 

@@ -119,7 +119,8 @@ def create_app(
     app = web.Application(middlewares=[observe_middleware], client_max_size=1024**2 * 8)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics")
+    # per replica: replicas sharing a data directory must not sum each other's workers
+    app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics" / settings.replica)
     app[STOPPING] = False
 
     async def core(app: web.Application) -> AsyncIterator[None]:
