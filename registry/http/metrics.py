@@ -152,12 +152,11 @@ def _label(line: str, replica: str) -> str:
     """Add the replica label to one line of the text format (comments pass through)."""
     if line.startswith("#"):
         return line
-    name, brace, rest = line.partition("{")
     escaped = replica.replace("\\", "\\\\").replace('"', '\\"')
-    if brace:
-        return f'{name}{{replica="{escaped}",{rest}'
-    name, _, value = line.partition(" ")
-    return f'{name}{{replica="{escaped}"}} {value}'
+    series, _, value = line.rpartition(" ")
+    if series.endswith("}"):
+        return f'{series[:-1]},replica="{escaped}"}} {value}'
+    return f'{series}{{replica="{escaped}"}} {value}'
 
 
 def _alive(pid: int) -> bool:
