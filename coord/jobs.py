@@ -17,13 +17,15 @@ async def run_on_leader(
     interval: float,
     job: Callable[[], Awaitable[object]],
     *,
-    check_every: float = 10.0,
+    check_every: float | None = None,
 ) -> None:
     """Run ``job`` every ``interval`` seconds while this process holds ``lock``; run until
     cancelled (then leadership is released). Leadership is asked for (and renewed) every
-    ``check_every`` seconds, which must be well under the lock's lease. A process that
-    takes over runs the job at once. A job already running when leadership is lost runs to
-    its end: jobs must be safe to overlap with the next leader's first run (idempotent)."""
+    ``check_every`` seconds (default: the lock's ``renew_every``, well under its lease).
+    A process that takes over runs the job at once. A job already running when leadership
+    is lost runs to its end: jobs must be safe to overlap with the next leader's first run
+    (idempotent)."""
+    pause = min(check_every or lock.renew_every, interval)
     next_run = 0.0
     leading = False
     try:
@@ -45,6 +47,6 @@ async def run_on_leader(
                     await job()
                 except Exception:
                     log.exception("scheduled job failed", extra={"lock": lock.name})
-            await asyncio.sleep(min(check_every, interval))
+            await asyncio.sleep(pause)
     finally:
         await asyncio.shield(lock.release())

@@ -17,6 +17,7 @@ from pathlib import Path
 
 class LeaderLock(ABC):
     name: str
+    renew_every: float = 10.0  # seconds between acquire() calls of a holder, < its lease
 
     @abstractmethod
     async def acquire(self) -> bool:

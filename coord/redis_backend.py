@@ -182,9 +182,8 @@ return 0
 
 
 class RedisLeaderLock(LeaderLock):
-    """SET NX PX to take the lock, a compare-and-PEXPIRE to renew it. The holder believes it
-    leads only until its lease would run out counted from before the renewal was sent, so
-    it stops before anyone else can take over; Redis unreachable: nobody leads."""
+    """SET NX PX to take the lock, a compare-and-PEXPIRE to renew it (every ttl / 3 through
+    `run_on_leader`). Redis unreachable: nobody leads (acquire answers False)."""
 
     def __init__(self, client: Redis, name: str, *, ttl: float = 30.0) -> None:
         self.name = name
@@ -193,11 +192,10 @@ class RedisLeaderLock(LeaderLock):
         self._client = client
         self._ttl_ms = max(1, int(ttl * 1000))
         self._held = False
-        self._valid_until = NEVER
+        self.renew_every = ttl / 3
         self._outage = _OutageLog(f"leader lock {name!r}: nobody leads, its jobs are skipped")
 
     async def acquire(self) -> bool:
-        started = time.monotonic()
         try:
             if self._held and await self._client.eval(
                 _RENEW, 1, self.key, self.token, self._ttl_ms
@@ -207,18 +205,15 @@ class RedisLeaderLock(LeaderLock):
                 ok = bool(await self._client.set(self.key, self.token, nx=True, px=self._ttl_ms))
         except Exception as exc:
             self._outage.failed(exc)
-            self._valid_until = NEVER
             return False
         self._outage.ok()
         self._held = ok
-        self._valid_until = started + self._ttl_ms / 1000 if ok else NEVER
         return ok
 
     async def release(self) -> None:
         if not self._held:
             return
         self._held = False
-        self._valid_until = NEVER
         with contextlib.suppress(Exception):
             await self._client.eval(_RELEASE, 1, self.key, self.token)
 
