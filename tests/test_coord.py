@@ -113,6 +113,19 @@ def test_replicas_see_each_others_tag_moves_at_once(
             reads = b.db_reads
             assert await b.tag("v1") == first
             assert b.db_reads == reads, "the second lookup is served from b's cache"
+            commands = 0
+            client = b.generations._client
+            send = client.execute_command
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                nonlocal commands
+                commands += 1
+                return await send(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+            client.execute_command = counted  # type: ignore[method-assign]
+            for _ in range(50):
+                assert await b.tag("v1") == first
+            assert commands == 0 and b.db_reads == reads, "cached reads: no round trip"
             for n in range(5):  # every move is visible on b as soon as a's push returned
                 moved = await push_image(a.core, "p/app", "v1", b"layer %d" % n)
                 assert await b.tag("v1") == moved
