@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -118,6 +119,24 @@ class DatabaseConfig(Strict):
     url: str | None = None  # default: sqlite under data_dir; postgresql://… for HA
 
 
+class RedisConfig(Strict):
+    """Coordination between replicas; ``url: null`` keeps it in-process (one host)."""
+
+    url: str | None = None  # redis://[:password@]host:port/db, rediss://…, unix:///path
+    # Writes wait this long before answering, and a replica's cache of manifest lookups is
+    # used only while its subscription has confirmed delivery within this (seconds).
+    invalidation_window: float = Field(default=0.25, gt=0, le=10)
+    leader_ttl: float = Field(default=30.0, ge=3, le=3600)  # leader lock lease, seconds
+    timeout: float = Field(default=1.0, gt=0, le=60)  # connect and command timeout, seconds
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(rediss?://[^/?#]+(/\d*)?|unix:///\S+)$", value):
+            raise ValueError("must be redis://host:port[/db], rediss://… or unix:///path")
+        return value
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -174,6 +193,10 @@ class AuthConfig(Strict):
     project_creation: Literal["everyone", "adminonly"] = "everyone"
     # Audit events older than this are deleted (every pull is one event); 0 keeps them all.
     audit_retention_days: int = Field(default=90, ge=0)
+    # Failed logins per (username, client address) in a fixed window of
+    # `login_failure_window` seconds; beyond it: 429 until the window ends. 0: no limit.
+    login_failure_limit: int = Field(default=10, ge=0)
+    login_failure_window: float = Field(default=300.0, gt=0, le=86400)
 
 
 class Settings(Strict):
@@ -184,6 +207,8 @@ class Settings(Strict):
     tls: TLSConfig | None = None
     storage: StorageConfig = StorageConfig()
     database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    replica_name: str | None = None  # the `replica` label of /metrics; default: host name
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -208,6 +233,22 @@ class Settings(Strict):
                 raise ValueError("must be an absolute http(s) URL")
             return value.rstrip("/")
         return value
+
+    @field_validator("redis", mode="before")
+    @classmethod
+    def _null_redis(cls, value: Any) -> Any:
+        return {} if value is None else value  # `redis: null` = in-process
+
+    @field_validator("replica_name")
+    @classmethod
+    def _check_replica_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", value):
+            raise ValueError("letters, digits, '.', '_' and '-' (at most 63)")
+        return value
+
+    @property
+    def replica(self) -> str:
+        return self.replica_name or socket.gethostname()
 
     @property
     def host(self) -> str:

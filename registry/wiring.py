@@ -16,6 +16,9 @@ from wharf.auth.service import AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.store import AuthStore
 from wharf.auth.tokens import TokenService
+from wharf.coord import coordination
+from wharf.coord.coordination import Coordination
+from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.config import ConfigError, Settings
@@ -76,6 +79,22 @@ def make_driver(settings: Settings) -> Driver:
             concurrency=s3.concurrency,
         )
     raise ConfigError(f"storage.driver: {storage.driver!r} is not available yet")
+
+
+def make_coordination(settings: Settings) -> Coordination:
+    """Cache invalidation, leader locks and login limits: in-process (files under
+    ``<data_dir>/run``) unless ``redis.url`` is set. Call ``await start()`` in the loop."""
+    limits = LoginLimits(settings.auth.login_failure_limit, settings.auth.login_failure_window)
+    cfg = settings.redis
+    if cfg.url is None:
+        return coordination.in_process(settings.data_dir / "run", limits)
+    return coordination.redis(
+        cfg.url,
+        limits=limits,
+        window=cfg.invalidation_window,
+        leader_ttl=cfg.leader_ttl,
+        timeout=cfg.timeout,
+    )
 
 
 def make_auth(settings: Settings, database: Database) -> AuthService:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -335,7 +336,7 @@ def test_health_and_metrics(wharf: Server) -> None:
     time.sleep(1.5)  # each worker publishes its figures every second
     for _ in range(6):  # whichever worker answers the scrape, it reports both
         metrics = requests.get(f"{client.url}/metrics", headers={"Connection": "close"}).text
-        assert "wharf_workers 2" in metrics
+        assert re.search(r'^wharf_workers\{replica="[^"]+"\} 2$', metrics, re.M)
         assert "wharf_http_request_duration_seconds_bucket" in metrics
         assert base_requests_counted(metrics) >= before + 40
 

@@ -220,7 +220,7 @@ def test_a_failing_subscriber_does_not_fail_the_change(
 
 def _bump_in_child(path: str, repo: str) -> None:
     generations = SharedGenerations(Path(path))
-    generations.bump(repo)
+    generations.bump_now(repo)
     generations.close()
 
 

@@ -5,88 +5,36 @@ digest in a repository) resolves to can change, so those lookups are cached agai
 *generation*: a counter per slot (a hash of the repository name) that every write to the
 repository bumps after it commits. A cached entry is valid while its slot's counter still
 has the value read *before* the database was queried, so a write that lands during the
-query invalidates it too. Worker processes on one host share the counters through a
-memory-mapped file; `InProcessGenerations` serves a single process (and tests)."""
+query invalidates it too. The counters come from the coordination layer (`wharf.coord`):
+shared by the worker processes of one host through a memory-mapped file, or by every
+replica through Redis; when they cannot vouch for freshness (Redis down or lagging) the
+generation reads None and lookups go to the database, uncached."""
 
 from __future__ import annotations
 
-import fcntl
-import mmap
-import os
-import struct
-import zlib
-from abc import ABC, abstractmethod
 from collections import OrderedDict
-from pathlib import Path
 from typing import Generic, TypeVar
+
+from wharf.coord.generations import (
+    SLOTS,
+    Generations,
+    InProcessGenerations,
+    SharedGenerations,
+    slot_of,
+)
+
+__all__ = [
+    "SLOTS",
+    "BytesCache",
+    "GenerationCache",
+    "Generations",
+    "InProcessGenerations",
+    "SharedGenerations",
+    "slot_of",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-SLOTS = 4096
-_COUNTER = struct.Struct("=Q")
-
-
-def slot_of(repo: str) -> int:
-    return zlib.crc32(repo.encode()) % SLOTS
-
-
-class Generations(ABC):
-    """Per-repository change counters."""
-
-    @abstractmethod
-    def current(self, repo: str) -> int: ...
-
-    @abstractmethod
-    def bump(self, repo: str) -> None: ...
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release what the counters hold (a mapping, a file)."""
-
-
-class InProcessGenerations(Generations):
-    def __init__(self) -> None:
-        self._counters = [0] * SLOTS
-
-    def close(self) -> None:
-        self._counters = [0] * SLOTS
-
-    def current(self, repo: str) -> int:
-        return self._counters[slot_of(repo)]
-
-    def bump(self, repo: str) -> None:
-        self._counters[slot_of(repo)] += 1
-
-
-class SharedGenerations(Generations):
-    """Counters in a file every worker maps; increments hold an fcntl lock on the slot so
-    two writers never lose one (a lost increment could let a stale entry look valid)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        size = SLOTS * _COUNTER.size
-        if os.fstat(self._fd).st_size < size:
-            os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size)
-
-    def current(self, repo: str) -> int:
-        value: int = _COUNTER.unpack_from(self._map, slot_of(repo) * _COUNTER.size)[0]
-        return value
-
-    def bump(self, repo: str) -> None:
-        offset = slot_of(repo) * _COUNTER.size
-        fcntl.lockf(self._fd, fcntl.LOCK_EX, _COUNTER.size, offset)
-        try:
-            (value,) = _COUNTER.unpack_from(self._map, offset)
-            _COUNTER.pack_into(self._map, offset, value + 1)
-        finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN, _COUNTER.size, offset)
-
-    def close(self) -> None:
-        self._map.close()
-        os.close(self._fd)
 
 
 class BytesCache:
@@ -121,8 +69,8 @@ class GenerationCache(Generic[K, V]):
         self._items: OrderedDict[tuple[str, K], tuple[int, V]] = OrderedDict()
         self._max = max_entries
 
-    def generation(self, repo: str) -> int:
-        """Read before querying the database; pass to put()."""
+    def generation(self, repo: str) -> int | None:
+        """Read before querying the database; pass to put() (None: do not cache)."""
         return self._generations.current(repo)
 
     def get(self, repo: str, key: K) -> V | None:
@@ -130,18 +78,21 @@ class GenerationCache(Generic[K, V]):
         if entry is None:
             return None
         generation, value = entry
-        if generation != self._generations.current(repo):
+        if generation != self._generations.current(repo):  # also when it reads None
             del self._items[(repo, key)]
             return None
         self._items.move_to_end((repo, key))
         return value
 
-    def put(self, repo: str, key: K, value: V, generation: int) -> None:
+    def put(self, repo: str, key: K, value: V, generation: int | None) -> None:
+        if generation is None:
+            return
         self._items[(repo, key)] = (generation, value)
         self._items.move_to_end((repo, key))
         if len(self._items) > self._max:
             self._items.popitem(last=False)
 
-    def invalidate(self, repo: str) -> None:
-        """After a write to ``repo`` commits: every process drops what it holds for it."""
-        self._generations.bump(repo)
+    async def invalidate(self, repo: str) -> None:
+        """After a write to ``repo`` commits: every process (and replica) drops what it
+        holds for it."""
+        await self._generations.bump(repo)

@@ -107,7 +107,7 @@ class Manifests:
                 MANIFEST_BLOB_UNKNOWN,
                 {"blobs": result.missing_blobs, "manifests": result.missing_manifests},
             )
-        self.lookups.invalidate(repo)
+        await self.lookups.invalidate(repo)
         self.contents.put(record.digest, body)
         await self.events.publish(
             ManifestPushed(actor, repo, record.digest, record.media_type, tag, previous)
@@ -163,5 +163,5 @@ class Manifests:
             event = TagDeleted(actor, repo, reference, found.digest if found else "")
         if not deleted:
             raise RegistryError(MANIFEST_UNKNOWN, {"reference": str(reference)})
-        self.lookups.invalidate(repo)
+        await self.lookups.invalidate(repo)
         await self.events.publish(event)

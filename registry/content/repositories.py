@@ -31,7 +31,7 @@ class Repositories:
         await ask(self.gate, Deletion(actor, "repository", repo))
         if not await self.store.delete_repository(repo):
             raise RegistryError(NAME_UNKNOWN, {"name": repo})
-        self.lookups.invalidate(repo)
+        await self.lookups.invalidate(repo)
         await self.events.publish(RepositoryDeleted(actor, repo))
 
     async def delete_project(

@@ -14,14 +14,15 @@ from aiohttp.typedefs import Handler
 
 from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
+from wharf.coord.jobs import run_on_leader
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
-from wharf.registry.content.cache import SharedGenerations
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
     CONTENT,
+    COORDINATION,
     DATABASE,
     DRIVER,
     ENDPOINT,
@@ -38,7 +39,13 @@ from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
-from wharf.registry.wiring import make_auth, make_database, make_driver, make_store
+from wharf.registry.wiring import (
+    make_auth,
+    make_coordination,
+    make_database,
+    make_driver,
+    make_store,
+)
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
@@ -81,7 +88,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     combined = request.app[SHARED_METRICS].combined(request.app[METRICS])
-    return web.Response(text=combined.render(), content_type="text/plain")
+    replica = request.app[SETTINGS].replica
+    return web.Response(text=combined.render(replica=replica), content_type="text/plain")
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -111,7 +119,8 @@ def create_app(
     app = web.Application(middlewares=[observe_middleware], client_max_size=1024**2 * 8)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics")
+    # per replica: replicas sharing a data directory must not sum each other's workers
+    app[SHARED_METRICS] = SharedMetrics(settings.data_dir / "run" / "metrics" / settings.replica)
     app[STOPPING] = False
 
     async def core(app: web.Application) -> AsyncIterator[None]:
@@ -121,6 +130,9 @@ def create_app(
         the_driver = driver or make_driver(settings)
         await the_store.open()
         await the_driver.start()
+        coordination = make_coordination(settings)
+        await coordination.start()
+        app[COORDINATION] = coordination
         app[DATABASE] = database
         app[STORE] = the_store
         app[DRIVER] = the_driver
@@ -128,7 +140,7 @@ def create_app(
             the_store,
             the_driver,
             gate=PolicyGate(policy_rules(settings)),
-            generations=SharedGenerations(settings.data_dir / "run" / "generations"),
+            generations=coordination.generations,
             manifest_max_size=settings.manifest_max_size,
         )
         app[CONTENT] = content
@@ -140,6 +152,7 @@ def create_app(
         await asyncio.gather(publisher, return_exceptions=True)
         shared.withdraw()
         content.close()
+        await coordination.close()
         await the_driver.close()
         await the_store.close()
         await database.close()
@@ -169,9 +182,17 @@ def _access_control(
         app[AUTH] = auth
         app[CONTENT].events.subscribe(AuditSubscriber(auth))
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
+        purger = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("audit-purge"),
+                AUDIT_PURGE_SECONDS,
+                lambda: _purge_audit(auth),
+            )
+        )
         yield
         flusher.cancel()
-        await asyncio.gather(flusher, return_exceptions=True)
+        purger.cancel()
+        await asyncio.gather(flusher, purger, return_exceptions=True)
         await auth.flush_audit()
         await auth.store.close()
 
@@ -179,17 +200,18 @@ def _access_control(
 
 
 async def _flush_audit_periodically(auth: AuthService) -> None:
-    next_purge = 0.0
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
         await auth.flush_audit()
-        now = time.time()
-        if now >= next_purge:  # every worker purges; the DELETE is idempotent
-            next_purge = now + AUDIT_PURGE_SECONDS
-            try:
-                purged = await auth.purge_audit(now)
-            except Exception:
-                log.exception("cannot purge old audit events")
-            else:
-                if purged:
-                    log.info("purged old audit events", extra={"count": purged})
+
+
+async def _purge_audit(auth: AuthService) -> None:
+    """Hourly, on the leader only (one process of one replica); the DELETE is idempotent,
+    so a run overlapping a new leader's first one is harmless."""
+    try:
+        purged = await auth.purge_audit(time.time())
+    except Exception:
+        log.exception("cannot purge old audit events")
+    else:
+        if purged:
+            log.info("purged old audit events", extra={"count": purged})

@@ -14,7 +14,7 @@ from aiohttp import web
 from wharf.auth.models import PULL
 from wharf.auth.principals import Principal
 from wharf.auth.tokens import Claims, InvalidToken
-from wharf.registry.http.keys import AUTH, SETTINGS
+from wharf.registry.http.keys import AUTH, COORDINATION, SETTINGS
 
 log = logging.getLogger("wharf.auth")
 
@@ -28,6 +28,15 @@ class BadCredentials(Exception):
     def __init__(self, error: str | None = None) -> None:
         super().__init__(error or "invalid credentials")
         self.error = error
+
+
+class TooManyLogins(BadCredentials):
+    """Too many failed logins for this username from this address: answered with 429
+    (surfaces that do not know it refuse with their 401)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after + 0.999))
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,23 @@ def parse_basic(value: str) -> tuple[str, str]:
     return username, password
 
 
+async def login(request: web.Request, username: str, password: str) -> Principal | None:
+    """Check a username and password under the failed-login limit; None when refused.
+    Raises TooManyLogins while the caller is over the limit (the password is not even
+    checked then)."""
+    auth = request.config_dict[AUTH]
+    ip = client_ip(request)
+    limiter = request.config_dict[COORDINATION].login_limiter
+    wait = await limiter.blocked(username, ip)
+    if wait is not None:
+        log.info("login refused: too many failures", extra={"user": username[:255], "ip": ip})
+        raise TooManyLogins(wait)
+    found = await auth.login(username, password, ip)
+    if found is None:
+        await limiter.failed(username, ip)
+    return found
+
+
 async def authenticate(request: web.Request, *, basic_allowed: bool = True) -> Caller:
     """The caller of a request; anonymous when it carries no credentials. Raises
     BadCredentials for credentials that don't check out (or Basic where it is refused)."""
@@ -109,7 +135,7 @@ async def authenticate(request: web.Request, *, basic_allowed: bool = True) -> C
         if not basic_allowed:
             raise BadCredentials()
         username, password = parse_basic(value)
-        found = await auth.login(username, password, client_ip(request))
+        found = await login(request, username, password)
         if found is None:
             raise BadCredentials()
         return Caller(found, basic=True)

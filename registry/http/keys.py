@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from wharf.auth.service import AuthService
+from wharf.coord.coordination import Coordination
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
@@ -23,6 +24,7 @@ METRICS = web.AppKey("metrics", Metrics)
 SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
 STOPPING = web.AppKey("stopping", bool)
+COORDINATION = web.AppKey("coordination", Coordination)
 
 ReadablePredicate = Callable[[str], bool]
 # Request-scoped: which repositories the caller may read (automatic mounts, listings);

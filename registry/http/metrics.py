@@ -66,7 +66,8 @@ class Metrics:
                 mine[i] += count
             self.latency_sum[(endpoint, method)] += total
 
-    def render(self) -> str:
+    def render(self, replica: str | None = None) -> str:
+        """The text format; every series carries ``replica="…"`` when one is given."""
         lines = [
             "# HELP wharf_http_requests_total HTTP requests by endpoint, method and status.",
             "# TYPE wharf_http_requests_total counter",
@@ -109,6 +110,8 @@ class Metrics:
             "# TYPE wharf_workers gauge",
             f"wharf_workers {self.workers}",
         ]
+        if replica is not None:
+            lines = [_label(line, replica) for line in lines]
         return "\n".join(lines) + "\n"
 
 
@@ -143,6 +146,17 @@ class SharedMetrics:
             with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, ValueError):
                 total.add(orjson.loads(path.read_bytes()))
         return total
+
+
+def _label(line: str, replica: str) -> str:
+    """Add the replica label to one line of the text format (comments pass through)."""
+    if line.startswith("#"):
+        return line
+    escaped = replica.replace("\\", "\\\\").replace('"', '\\"')
+    series, _, value = line.rpartition(" ")
+    if series.endswith("}"):
+        return f'{series[:-1]},replica="{escaped}"}} {value}'
+    return f'{series}{{replica="{escaped}"}} {value}'
 
 
 def _alive(pid: int) -> bool:

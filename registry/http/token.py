@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from wharf.auth.principals import Principal
 from wharf.auth.scopes import parse_scopes
 from wharf.auth.tokens import InvalidToken
-from wharf.registry.http.credentials import client_ip, parse_basic
+from wharf.registry.http.credentials import TooManyLogins, login, parse_basic
 from wharf.registry.http.keys import AUTH, SETTINGS
 
 log = logging.getLogger("wharf.token")
@@ -45,6 +45,14 @@ def _refused(request: web.Request, message: str) -> web.Response:
     return response
 
 
+def _too_many(exc: TooManyLogins) -> web.Response:
+    response = _failure(
+        429, "invalid_grant", "TOOMANYREQUESTS", "too many failed logins; try again later"
+    )
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _bad(message: str) -> web.Response:
     return _failure(400, "invalid_request", "BAD_REQUEST", message)
 
@@ -66,7 +74,10 @@ async def get_token(request: web.Request) -> web.Response:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic" and value.strip():
         username, password = parse_basic(value.strip())
-        found = await auth.login(username, password, client_ip(request))
+        try:
+            found = await login(request, username, password)
+        except TooManyLogins as exc:
+            return _too_many(exc)
         if found is None:
             return _refused(request, "invalid username or password")
         principal = found
@@ -106,7 +117,10 @@ async def post_token(request: web.Request) -> web.Response:
         username, password = field("username"), field("password")
         if not username or password is None:
             return _bad("username and password are required")
-        principal = await auth.login(username, password, client_ip(request))
+        try:
+            principal = await login(request, username, password)
+        except TooManyLogins as exc:
+            return _too_many(exc)
         if principal is None:
             return _refused(request, "invalid username or password")
         if field("access_type") == "offline":

@@ -19,7 +19,12 @@ from wharf.auth.service import AuthService
 from wharf.auth.store import Page
 from wharf.registry.content.service import ContentService
 from wharf.registry.events import Actor
-from wharf.registry.http.credentials import BadCredentials, authenticate, client_ip
+from wharf.registry.http.credentials import (
+    BadCredentials,
+    TooManyLogins,
+    authenticate,
+    client_ip,
+)
 from wharf.registry.http.keys import AUTH, CONTENT, SETTINGS
 from wharf.registry.oci.errors import RegistryError
 
@@ -143,6 +148,13 @@ def authenticated(fn: PrincipalHandler) -> Handler:
         CLIENT_IP.set(client_ip(request))
         try:
             caller = await authenticate(request)
+        except TooManyLogins as exc:
+            return error_response(
+                429,
+                "TOO_MANY_REQUEST",  # Harbor's code for 429
+                "too many failed logins; try again later",
+                {"Retry-After": str(exc.retry_after)},
+            )
         except BadCredentials:
             realm = request.config_dict[SETTINGS].auth.service
             return error_response(

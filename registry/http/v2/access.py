@@ -14,6 +14,7 @@ from wharf.registry.events import Actor, Denied
 from wharf.registry.http.credentials import (
     BadCredentials,
     Caller,
+    TooManyLogins,
     authenticate,
     bearer_challenge,
     client_ip,
@@ -21,7 +22,7 @@ from wharf.registry.http.credentials import (
 from wharf.registry.http.keys import AUTH, CONTENT, READABLE, SETTINGS
 from wharf.registry.http.v2.common import ACTOR
 from wharf.registry.http.v2.routes import ROUTE, Endpoint, Route
-from wharf.registry.oci.errors import DENIED, UNAUTHORIZED, RegistryError
+from wharf.registry.oci.errors import DENIED, TOOMANYREQUESTS, UNAUTHORIZED, RegistryError
 
 
 def needs(route: Route, method: str) -> list[tuple[str, frozenset[str]]]:
@@ -119,6 +120,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     settings = request.config_dict[SETTINGS]
     try:
         caller = await authenticate(request, basic_allowed=settings.auth.basic_on_v2)
+    except TooManyLogins as exc:
+        raise RegistryError(
+            TOOMANYREQUESTS,
+            message="too many failed logins; try again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     except BadCredentials as exc:
         raise _unauthorized(request, route, exc.error) from None
     if route is None:
