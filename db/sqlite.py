@@ -72,13 +72,14 @@ class SQLiteDatabase:
     def is_open(self) -> bool:
         return self._writer is not None
 
-    async def open(self) -> None:
-        """Start the threads and bring the schema up to date (first caller only)."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Start the threads and bring the schema up to date (first caller only; without
+        ``migrate`` the schema is left alone, for ``wharf migrate`` to call ``migrate``)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._users == 0:
-                await self._start()
+                await self._start(migrate)
             self._users += 1
 
     async def close(self) -> None:
@@ -120,13 +121,14 @@ class SQLiteDatabase:
         return await writer.submit(fn)
 
     # --- threads -------------------------------------------------------------
-    async def _start(self) -> None:
+    async def _start(self, migrate: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = ConnectionThreads("wharf-db-writer", 1, self._connect_writer)
         await asyncio.to_thread(writer.start)
         self._writer = writer
         try:
-            await self.migrate()
+            if migrate:
+                await self.migrate()
             readers = ConnectionThreads("wharf-db-reader", self._readers, self._connect_reader)
             await asyncio.to_thread(readers.start)
         except BaseException:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .helpers import Client, Server, run_wharf
+from .services import Postgres, run_postgres
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,26 @@ def wharf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def client(wharf: Server) -> Client:
     return Client(wharf.url)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL per session (tests.services); tests make their own databases."""
+    with run_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: Postgres) -> str:
+    """A database with every migration applied, to clone per test (CREATE ... TEMPLATE)."""
+    from wharf.registry.wiring import postgres_database
+
+    postgres.create_database("wharf_template")
+
+    async def migrate() -> None:
+        database = postgres_database(postgres.dsn("wharf_template"), pool_min=1, pool_max=1)
+        await database.open()
+        await database.close()
+
+    asyncio.run(migrate())
+    return "wharf_template"
