@@ -109,7 +109,7 @@ class PostgresDatabase:
         return self._pool is not None
 
     def __repr__(self) -> str:
-        return f"PostgresDatabase({_redact(self.url)!r})"
+        return f"PostgresDatabase({redact(self.url)!r})"
 
     async def open(self, *, migrate: bool = True) -> None:
         """Start the pool and bring the schema up to date (first caller only)."""
@@ -180,7 +180,7 @@ class PostgresDatabase:
     def _pool_or_raise(self) -> asyncpg.Pool:
         pool = self._pool
         if pool is None:
-            raise RuntimeError(f"database {_redact(self.url)} is not open")
+            raise RuntimeError(f"database {redact(self.url)} is not open")
         return pool
 
 
@@ -231,6 +231,6 @@ async def migrate_postgres(
 _RECORDED = "SELECT package, version FROM schema_versions"
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

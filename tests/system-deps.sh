@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and `make bench` need: real registry clients
-# (skopeo, podman, buildah, umoci, docker.io for tests/e2e and tests/test_auth_clients.py)
-# and the reference registry (docker-registry, for bench/). Quick no-op when everything is
-# already there.
+# (skopeo, podman, buildah, umoci, docker.io for tests/e2e and tests/test_auth_clients.py),
+# the reference registry (docker-registry, for bench/) and PostgreSQL 15 (the throwaway
+# servers of tests/services.py). Quick no-op when everything is already there.
 set -euo pipefail
 need=()
-for pkg in skopeo podman buildah umoci docker.io docker-registry; do
+for pkg in skopeo podman buildah umoci docker.io docker-registry postgresql-15; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
