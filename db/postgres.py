@@ -29,6 +29,7 @@ This module must not import ``wharf.auth`` or ``wharf.registry``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -41,6 +42,7 @@ from asyncpg.pool import PoolConnectionProxy
 from wharf.db.migrate import Schema, SchemaTooNew, newer_than_known
 
 T = TypeVar("T")
+log = logging.getLogger("wharf.db")
 if TYPE_CHECKING:  # what ``fn`` receives: a pooled connection
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 else:
@@ -165,9 +167,13 @@ class PostgresDatabase:
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     return await fn(conn)
-            except _RETRYABLE:
+            except _RETRYABLE as exc:
                 if attempt == RETRIES - 1:
                     raise
+                log.info(
+                    "transaction lost a race; running it again",
+                    extra={"reason": type(exc).__name__, "attempt": attempt + 1},
+                )
                 await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 

@@ -69,12 +69,20 @@ class PostgresStore(MetadataStore):
             )
             if held is None:
                 raise ProjectUnknown(project)
-        # a concurrent creator makes this wait, then conflict: the retry finds its row
+        # a concurrent creator makes this wait for its commit, then do nothing: the next
+        # statement (a new snapshot) sees its row; gone again by then, the write reruns
         new_id = await db.fetchval(
-            "INSERT INTO repositories (name, created) VALUES ($1, $2) RETURNING id",
+            "INSERT INTO repositories (name, created) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO NOTHING RETURNING id",
             repo,
             time.time(),
         )
+        if new_id is None:
+            new_id = await db.fetchval(
+                "SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE", repo
+            )
+            if new_id is None:
+                raise TransactionRaced(f"repository {repo} deleted meanwhile")
         return int(new_id)
 
     # --- repositories --------------------------------------------------------
