@@ -143,6 +143,26 @@ class PostgresStore(MetadataStore):
 
     async def add_blob(self, repo: str, digest: str, size: int) -> None:
         now = time.time()
+        # the usual case, an existing repository: one statement (one round trip) holding
+        # the repository row while the blob and its link go in; nothing is written when
+        # the repository doesn't exist
+        linked = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
+                "b AS (INSERT INTO blobs (digest, size, created, last_seen) "
+                "SELECT $2, $3, $4, $4 FROM r "
+                "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
+                "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
+                "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM r",
+                repo,
+                digest,
+                size,
+                now,
+            )
+        )
+        if linked:
+            return
 
         async def change(db: Connection) -> None:
             repo_id = await self._ensure_repo(db, repo)
@@ -295,38 +315,32 @@ class PostgresStore(MetadataStore):
         wanted_children = sorted(set(children))
 
         async def change(db: Connection) -> PutManifestResult:
-            # what's referenced, held (FOR KEY SHARE) so no unlink/delete slips in before
-            # the commit; one statement for both kinds, in digest order (no deadlocks)
+            # the repository and what's referenced, held (FOR KEY SHARE) so no delete or
+            # unlink slips in before the commit; one statement, rows locked in digest order
             rows = await db.fetch(
-                "WITH b AS (SELECT rb.digest FROM repo_blobs rb JOIN repositories r "
-                "ON r.id = rb.repo_id WHERE r.name = $1 AND rb.digest = ANY($2::text[]) "
-                "ORDER BY rb.digest FOR KEY SHARE OF rb), "
-                "c AS (SELECT m.digest FROM manifests m JOIN repositories r "
-                "ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = ANY($3::text[]) "
-                "ORDER BY m.digest FOR KEY SHARE OF m) "
-                "SELECT 'b', digest FROM b UNION ALL SELECT 'm', digest FROM c",
+                "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
+                "b AS (SELECT rb.digest FROM repo_blobs rb JOIN r ON r.id = rb.repo_id "
+                "WHERE rb.digest = ANY($2::text[]) ORDER BY rb.digest FOR KEY SHARE OF rb), "
+                "c AS (SELECT m.digest FROM manifests m JOIN r ON r.id = m.repo_id "
+                "WHERE m.digest = ANY($3::text[]) ORDER BY m.digest FOR KEY SHARE OF m) "
+                "SELECT 'r', id::text FROM r UNION ALL SELECT 'b', digest FROM b "
+                "UNION ALL SELECT 'm', digest FROM c",
                 repo,
                 wanted_blobs,
                 wanted_children,
             )
-            have_blobs = {d for kind, d in rows if kind == "b"}
-            have_children = {d for kind, d in rows if kind == "m"}
-            missing_blobs = [d for d in wanted_blobs if d not in have_blobs]
-            missing_children = [d for d in wanted_children if d not in have_children]
+            found = {kind: {v for k, v in rows if k == kind} for kind in ("r", "b", "m")}
+            missing_blobs = [d for d in wanted_blobs if d not in found["b"]]
+            missing_children = [d for d in wanted_children if d not in found["m"]]
             if missing_blobs or missing_children:
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written
-            repo_id = await self._ensure_repo(db, repo)
-            await self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
-            if tag is not None:
-                await db.execute(
-                    "INSERT INTO tags (repo_id, name, digest, updated) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
-                    "updated = excluded.updated",
-                    repo_id,
-                    tag,
-                    record.digest,
-                    now,
-                )
+            if found["r"]:
+                repo_id = int(next(iter(found["r"])))
+            else:
+                repo_id = await self._ensure_repo(db, repo)
+            await self._insert_manifest(
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now
+            )
             return PutManifestResult([], [])
 
         return await self.database.write(change)
@@ -338,48 +352,41 @@ class PostgresStore(MetadataStore):
         record: ManifestRecord,
         blobs: list[str],
         children: list[str],
+        tag: str | None,
         now: float,
     ) -> None:
-        # last_seen of the referenced blobs and the manifest's own blob row, one statement
+        """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
+        manifest with its references (only when new: a manifest already there keeps its
+        own), and the tag. A manifest deleted meanwhile by another process fails the tag's
+        foreign key at the end of the statement, and the transaction reruns."""
         await db.execute(
-            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[])) "
-            "INSERT INTO blobs (digest, size, created, last_seen) VALUES ($3, $4, $1, $1) "
-            "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen",
+            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[])), "
+            "own AS (INSERT INTO blobs (digest, size, created, last_seen) "
+            "VALUES ($3, $4, $1, $1) ON CONFLICT (digest) DO UPDATE "
+            "SET last_seen = excluded.last_seen), "
+            "m AS (INSERT INTO manifests (repo_id, digest, media_type, size, "
+            "artifact_type, subject, annotations, created) "
+            "VALUES ($5, $3, $6, $4, $7, $8, $9, $1) ON CONFLICT DO NOTHING RETURNING digest), "
+            "mb AS (INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest) "
+            "SELECT $5, m.digest, d FROM m, unnest($2::text[]) AS d ON CONFLICT DO NOTHING), "
+            "mc AS (INSERT INTO manifest_children (repo_id, manifest_digest, child_digest) "
+            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING) "
+            "INSERT INTO tags (repo_id, name, digest, updated) "
+            "SELECT $5, $11::text, $3, $1 WHERE $11::text IS NOT NULL "
+            "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
+            "updated = excluded.updated",
             now,
             blobs,
             record.digest,
             record.size,
-        )
-        # a manifest already there is held (its tags and references stay valid); a new
-        # one is inserted with its references in the same statement
-        inserted = await db.fetchval(
-            "WITH m AS (INSERT INTO manifests (repo_id, digest, media_type, size, "
-            "artifact_type, subject, annotations, created) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING digest), "
-            "b AS (INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest) "
-            "SELECT $1, m.digest, d FROM m, unnest($9::text[]) AS d ON CONFLICT DO NOTHING), "
-            "c AS (INSERT INTO manifest_children (repo_id, manifest_digest, child_digest) "
-            "SELECT $1, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING) "
-            "SELECT count(*) FROM m",
             repo_id,
-            record.digest,
             record.media_type,
-            record.size,
             record.artifact_type,
             record.subject,
             record.annotations,
-            now,
-            blobs,
             children,
+            tag,
         )
-        if not inserted:
-            held = await db.fetchval(
-                "SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2 FOR KEY SHARE",
-                repo_id,
-                record.digest,
-            )
-            if held is None:  # deleted between the conflict and now: run it all again
-                raise TransactionRaced(f"manifest {record.digest} deleted meanwhile")
 
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         row = await self.database.read(
