@@ -4,11 +4,11 @@ test hooks the interfaces don't expose. A new backend is one more entry in ``BAC
 and one more factory here.
 
 PostgreSQL: one throwaway server per session (``tests.services.run_postgres``, the
-``postgres`` fixture); each test gets a fresh database cloned from a migrated template."""
+``postgres`` fixture) and one migrated database, every table emptied before each test."""
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import multiprocessing
 import subprocess
 import time
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.contracts.lockholder import hold_sqlite_write_lock
@@ -162,7 +163,22 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
     return Backend("postgres", stores, write_locked_elsewhere)
 
 
-_DATABASES = itertools.count()
+# every table but the migration record emptied, in one round trip (foreign-key triggers
+# off for this session, so the order doesn't matter; DELETE beats TRUNCATE on tiny tables)
+_EMPTY = (
+    "SET session_replication_role = replica; DO $$ DECLARE t text; BEGIN "
+    "FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+    "AND tablename <> 'schema_versions' LOOP EXECUTE 'DELETE FROM ' || quote_ident(t); "
+    "END LOOP; END $$"
+)
+
+
+async def _empty(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(_EMPTY)
+    finally:
+        await conn.close()
 
 
 def _sqlite_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -171,11 +187,9 @@ def _sqlite_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 def _postgres_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     pg: Postgres = request.getfixturevalue("postgres")
-    template: str = request.getfixturevalue("postgres_template")
-    name = f"contract_{next(_DATABASES)}"
-    pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    request.addfinalizer(lambda: pg.drop_database(name))
-    return postgres_backend(pg, name)
+    database: str = request.getfixturevalue("postgres_contracts")
+    asyncio.run(_empty(pg.dsn(database)))
+    return postgres_backend(pg, database)
 
 
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
