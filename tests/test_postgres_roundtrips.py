@@ -186,3 +186,92 @@ def test_round_trips_per_operation(settings: Settings, monkeypatch: pytest.Monke
     assert counts["pull (manifest by tag + 2 blobs), uncached"] <= 3, counts
     # a blob is one statement, a manifest one transaction of two (check, write)
     assert counts["push, existing repository (2 blobs + manifest)"] <= 7, counts
+
+
+ADMIN_PASSWORD = "Admin-Pass-1"
+
+
+def test_round_trips_with_token_auth(
+    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same with access control on (a Bearer token, `revalidate_tokens` on): what the
+    auth layer adds per request."""
+    name = f"roundtrips_auth_{os.getpid()}"
+    postgres.drop_database(name)
+    settings = load_settings(
+        overrides={
+            "data_dir": tmp_path / "data",
+            "database": {"url": postgres.create_database(name), "pool_min": 1, "pool_max": 1},
+            "auth": {"enabled": True, "admin_password": ADMIN_PASSWORD},
+        },
+        environ={},
+    )
+    counts: dict[str, int] = {}
+    auth_reads: list[str] = []
+
+    async def main() -> None:
+        async with serve(settings, monkeypatch) as url, aiohttp.ClientSession() as http:
+            basic = {"Authorization": aiohttp.encode_basic_auth("admin", ADMIN_PASSWORD)}
+            headers: dict[str, str] = {}
+
+            async def token() -> None:
+                async with http.get(
+                    f"{url}/service/token",
+                    params=[("service", "wharf"), ("scope", "repository:library/app:pull,push")],
+                    headers=basic,
+                ) as r:
+                    assert r.status == 200, await r.text()
+                    headers["Authorization"] = f"Bearer {(await r.json())['token']}"
+
+            async def push(tag: str) -> tuple[bytes, bytes, bytes]:
+                config, layer, body = image(tag)
+                for blob in (config, layer):
+                    async with http.post(
+                        f"{url}/v2/library/app/blobs/uploads/",
+                        params={"digest": sha256(blob)},
+                        data=blob,
+                        headers=headers,
+                    ) as r:
+                        assert r.status == 201, await r.text()
+                async with http.put(
+                    f"{url}/v2/library/app/manifests/{tag}",
+                    data=body,
+                    headers={**headers, "Content-Type": OCI_MANIFEST},
+                ) as r:
+                    assert r.status == 201, await r.text()
+                return config, layer, body
+
+            async def get(path: str, method: str = "GET") -> None:
+                async with http.request(
+                    method, f"{url}/v2/library/app/{path}", headers=headers
+                ) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+
+            await token()  # warm-up, statements prepared
+            await push("warm")
+            await get("manifests/warm")
+            counts["token (Basic → Bearer)"] = await counted(token)
+            layer = b""
+
+            async def measured_push() -> None:
+                nonlocal layer
+                layer = (await push("v1"))[1]
+
+            counts["push, existing repository (2 blobs + manifest)"] = await counted(measured_push)
+            counts["manifest GET by tag, uncached"] = await counted(lambda: get("manifests/v1"))
+            mark = len(SENT)
+            counts["manifest GET by tag, cached"] = await counted(lambda: get("manifests/v1"))
+            auth_reads.extend(SENT[mark:])
+            counts["blob HEAD"] = await counted(lambda: get(f"blobs/{sha256(layer)}", "HEAD"))
+
+    asyncio.run(main())
+    width = max(len(k) for k in counts)
+    print("\nPostgreSQL round trips per operation, token auth on (steady state):")
+    for what, n in counts.items():
+        print(f"  {what:<{width}}  {n}")
+    # the registry's part of a cached tag read is still nothing: every statement is the
+    # token's revalidation (the user, their memberships, the public projects)
+    assert auth_reads and all(" users " in q or "projects" in q for q in auth_reads), auth_reads
+    # a blob HEAD is its one store read plus that same revalidation
+    assert counts["blob HEAD"] == 1 + len(auth_reads), counts
