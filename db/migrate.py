@@ -73,9 +73,12 @@ def migrate(
     db: sqlite3.Connection,
     schemas: Sequence[Schema],
     translate: Callable[[str], str] = _identity,
+    *,
+    allow_newer: bool = False,
 ) -> list[tuple[str, int]]:
     """Bring ``db`` (an autocommit connection) up to date; the (package, version) pairs
-    applied now. ``translate`` adapts a statement to the dialect (e.g. BYTEA → BLOB)."""
+    applied now. ``translate`` adapts a statement to the dialect (e.g. BYTEA → BLOB).
+    A schema newer than ``schemas`` raises ``SchemaTooNew`` unless ``allow_newer``."""
     applied: list[tuple[str, int]] = []
     db.execute("BEGIN IMMEDIATE")
     try:

@@ -113,8 +113,9 @@ class PostgresDatabase:
     def __repr__(self) -> str:
         return f"PostgresDatabase({redact(self.url)!r})"
 
-    async def open(self, *, migrate: bool = True) -> None:
-        """Start the pool and bring the schema up to date (first caller only)."""
+    async def open(self, *, migrate: bool = True, allow_newer: bool = False) -> None:
+        """Start the pool and bring the schema up to date (first caller only). A schema
+        newer than this code raises ``SchemaTooNew`` unless ``allow_newer``."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -130,7 +131,7 @@ class PostgresDatabase:
                 self._pool = pool
                 if migrate:
                     try:
-                        await self.migrate()
+                        await self.migrate(allow_newer=allow_newer)
                     except BaseException:
                         self._pool = None
                         await pool.close()
@@ -149,11 +150,15 @@ class PostgresDatabase:
                 pool, self._pool = self._pool, None
                 await pool.close()
 
-    async def migrate(self, on_wait: Callable[[], None] | None = None) -> list[tuple[str, int]]:
+    async def migrate(
+        self, on_wait: Callable[[], None] | None = None, *, allow_newer: bool = False
+    ) -> list[tuple[str, int]]:
         """Apply pending migrations under the migration lock; what was applied. When
         another migrator holds the lock, ``on_wait()`` is called, then this waits for it."""
         async with self._pool_or_raise().acquire() as conn:
-            return await migrate_postgres(conn, self.schemas, on_wait=on_wait)
+            return await migrate_postgres(
+                conn, self.schemas, on_wait=on_wait, allow_newer=allow_newer
+            )
 
     async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``await fn(conn)`` on a pooled connection in autocommit."""
@@ -199,6 +204,7 @@ async def migrate_postgres(
     schemas: Sequence[Schema],
     *,
     on_wait: Callable[[], None] | None = None,
+    allow_newer: bool = False,
 ) -> list[tuple[str, int]]:
     """The migration runner on PostgreSQL: one transaction (DDL is transactional here)
     under ``pg_advisory_xact_lock``, so concurrent runners apply each migration once."""
@@ -215,7 +221,7 @@ async def migrate_postgres(
         )
         recorded = [(r[0], r[1]) for r in await conn.fetch(_RECORDED)]
         newer = newer_than_known(schemas, recorded)
-        if newer:
+        if newer and not allow_newer:
             raise SchemaTooNew(newer)
         done = set(recorded)
         for schema in schemas:
