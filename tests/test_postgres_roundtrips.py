@@ -168,6 +168,26 @@ def test_round_trips_per_operation(settings: Settings, monkeypatch: pytest.Monke
                 lambda: get_manifest("rt/warm", "v3")
             )
             counts["blob HEAD"] = await counted(lambda: get_blob("rt/warm", sha256(layer), "HEAD"))
+
+            async def chunked_blob() -> None:
+                data = os.urandom(8192)
+                async with http.post(f"{url}/v2/rt/warm/blobs/uploads/") as r:
+                    assert r.status == 202, await r.text()
+                    location = r.headers["Location"]
+                target = location if location.startswith("http") else url + location
+                async with http.patch(
+                    target,
+                    data=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                ) as r:
+                    assert r.status == 202, await r.text()
+                    location = r.headers["Location"]
+                target = location if location.startswith("http") else url + location
+                async with http.put(target, params={"digest": sha256(data)}) as r:
+                    assert r.status == 201, await r.text()
+
+            await chunked_blob()  # warm-up of the upload statements
+            counts["blob push, chunked (POST + PATCH + PUT)"] = await counted(chunked_blob)
             counts["pull (manifest by tag + 2 blobs), uncached"] = await counted(
                 lambda: pull("rt/new", "v1", holder["new"][0], holder["new"][1])
             )
