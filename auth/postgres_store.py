@@ -236,6 +236,27 @@ class PostgresAuthStore(AuthStore):
         rows = await self._all("SELECT name FROM projects WHERE public = 1")
         return frozenset(r[0] for r in rows)
 
+    async def user_access(
+        self, username: str
+    ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        row = await self._one(
+            f"SELECT {_USER}, "
+            "ARRAY(SELECT p.name FROM project_members m JOIN projects p ON p.id = m.project_id "
+            "WHERE m.user_id = u.id ORDER BY p.name), "
+            "ARRAY(SELECT m.role_id FROM project_members m JOIN projects p "
+            "ON p.id = m.project_id WHERE m.user_id = u.id ORDER BY p.name), "
+            "ARRAY(SELECT name FROM projects WHERE public = 1) "
+            "FROM users u WHERE username = $1",
+            username,
+        )
+        if row is None:
+            return None
+        columns = len(_USER.split(", "))
+        roles = {
+            name: Role(role) for name, role in zip(row[columns], row[columns + 1], strict=True)
+        }
+        return _user(tuple(row)[:columns]), roles, frozenset(row[columns + 2])
+
     async def existing_projects(self, names: set[str]) -> frozenset[str]:
         if not names:
             return frozenset()

@@ -222,6 +222,31 @@ class SQLiteAuthStore(AuthStore):
         rows = await self._all("SELECT name FROM projects WHERE public = 1")
         return frozenset(name for (name,) in rows)
 
+    async def user_access(
+        self, username: str
+    ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        def query(db: sqlite3.Connection) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+            row = db.execute(
+                f"SELECT {_USER} FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            if row is None:
+                return None
+            user = _user(row)
+            roles = {
+                name: Role(role)
+                for name, role in db.execute(
+                    "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
+                    "ON p.id = m.project_id WHERE m.user_id = ?",
+                    (user.id,),
+                )
+            }
+            public = frozenset(
+                n for (n,) in db.execute("SELECT name FROM projects WHERE public = 1")
+            )
+            return user, roles, public
+
+        return await self.database.read(query, snapshot=True)
+
     async def existing_projects(self, names: set[str]) -> frozenset[str]:
         if not names:
             return frozenset()
