@@ -58,11 +58,16 @@ class TransactionRaced(Exception):
     transaction is rolled back and run again."""
 
 
-# a transaction that lost a race with another one and can simply run again
-_RETRYABLE = (
-    TransactionRaced,
+# what a statement or transaction that lost a race with another one raises: it had no
+# effect and can simply run again
+_TRANSIENT = (
     asyncpg.exceptions.DeadlockDetectedError,  # 40P01
     asyncpg.exceptions.SerializationError,  # 40001
+)
+# in a transaction, also: a row raced for (the checks ran before the other one committed)
+_RETRYABLE = (
+    *_TRANSIENT,
+    TransactionRaced,
     asyncpg.exceptions.UniqueViolationError,  # 23505: two inserted the same row first
     asyncpg.exceptions.ForeignKeyViolationError,  # 23503: a referenced row went meanwhile
 )
@@ -161,26 +166,26 @@ class PostgresDatabase:
             )
 
     async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
-        """``await fn(conn)`` on a pooled connection in autocommit."""
-        async with self._pool_or_raise().acquire() as conn:
-            return await fn(conn)
+        """``await fn(conn)`` on a pooled connection in autocommit. A statement chosen as a
+        deadlock victim (a one-statement DELETE cascading into rows a concurrent
+        transaction holds) had no effect and runs again."""
+        pool = self._pool_or_raise()
+
+        async def attempt() -> T:
+            async with pool.acquire() as conn:
+                return await fn(conn)
+
+        return await _again_on(_TRANSIENT, attempt)
 
     async def write(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``await fn(conn)`` in one transaction, run again when it lost a race."""
         pool = self._pool_or_raise()
-        for attempt in range(RETRIES):
-            try:
-                async with pool.acquire() as conn, conn.transaction():
-                    return await fn(conn)
-            except _RETRYABLE as exc:
-                if attempt == RETRIES - 1:
-                    raise
-                log.info(
-                    "transaction lost a race; running it again",
-                    extra={"reason": type(exc).__name__, "attempt": attempt + 1},
-                )
-                await asyncio.sleep(0.005 * (attempt + 1))
-        raise AssertionError("unreachable")
+
+        async def attempt() -> T:
+            async with pool.acquire() as conn, conn.transaction():
+                return await fn(conn)
+
+        return await _again_on(_RETRYABLE, attempt)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -193,6 +198,24 @@ class PostgresDatabase:
         if pool is None:
             raise RuntimeError(f"database {redact(self.url)} is not open")
         return pool
+
+
+async def _again_on(
+    errors: tuple[type[BaseException], ...], attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """``await attempt()``, again (up to RETRIES times in all) when it raises ``errors``."""
+    for n in range(1, RETRIES + 1):
+        try:
+            return await attempt()
+        except errors as exc:
+            if n == RETRIES:
+                raise
+            log.info(
+                "transaction lost a race; running it again",
+                extra={"reason": type(exc).__name__, "attempt": n},
+            )
+            await asyncio.sleep(0.005 * n)
+    raise AssertionError("unreachable")
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
