@@ -162,7 +162,10 @@ class Principals:
             if robot is None or robot.disabled or robot.expired():
                 return None
             return await self.for_robot(robot)
-        user = await self.store.get_user(subject)
-        if user is None or not user.enabled:
+        found = await self.store.user_access(subject)
+        if found is None or not found[0].enabled:
             return None
-        return await self.for_user(user)
+        user, roles, public = found
+        return Principal(
+            USER, user.username, sysadmin=user.sysadmin, roles=roles, public=public, user_id=user.id
+        )

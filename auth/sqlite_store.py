@@ -4,54 +4,27 @@ call: one thread hop, one transaction."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.rows import (
+    EVENT_COLUMNS,
+    PROJECT_COLUMNS,
+    ROBOT_COLUMNS,
+    USER_COLUMNS,
+    event_from_row,
+    like_pattern,
+    permissions_json,
+    project_from_row,
+    robot_from_row,
+    user_from_row,
+)
 from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
 from wharf.db.sqlite import SQLiteDatabase
 
-_USER = "id, username, email, realname, password_hash, sysadmin, enabled, comment, created, updated"
-_PROJECT = "id, name, public, owner_id, created, updated"
-_ROBOT = (
-    "id, name, project, description, secret_hash, permissions, expires_at, disabled, creator, "
-    "created, updated"
-)
-_EVENT = (
-    "id, time, username, operation, resource_type, resource, project, client_ip, result, detail"
-)
 T = TypeVar("T")
-
-
-def _fields(columns: str, row: Any) -> dict[str, Any]:
-    """A row of ``SELECT {columns}`` by column name (the columns are named as the fields)."""
-    return dict(zip(columns.split(", "), row, strict=True))
-
-
-def _user(row: Any) -> User:
-    f = _fields(_USER, row)
-    return User(**{**f, "sysadmin": bool(f["sysadmin"]), "enabled": bool(f["enabled"])})
-
-
-def _project(row: Any) -> Project:
-    f = _fields(_PROJECT, row)
-    return Project(**{**f, "public": bool(f["public"])})
-
-
-def _robot(row: Any) -> Robot:
-    f = _fields(_ROBOT, row)
-    perms = {p: frozenset(a) for p, a in json.loads(f["permissions"]).items()}
-    return Robot(**{**f, "permissions": perms, "disabled": bool(f["disabled"])})
-
-
-def _event(row: Any) -> AuditEvent:
-    return AuditEvent(**_fields(_EVENT, row))
-
-
-def _perms_json(perms: dict[str, frozenset[str]]) -> str:
-    return json.dumps({p: sorted(a) for p, a in sorted(perms.items())})
 
 
 class SQLiteAuthStore(AuthStore):
@@ -131,19 +104,23 @@ class SQLiteAuthStore(AuthStore):
         return await self.database.write(change)
 
     async def get_user(self, username: str) -> User | None:
-        return await self._one(f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
+        return await self._one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,), user_from_row
+        )
 
     async def get_user_by_id(self, user_id: int) -> User | None:
-        return await self._one(f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
+        return await self._one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,), user_from_row
+        )
 
     async def list_users(self, query: str | None, page: Page) -> tuple[list[User], int]:
-        sql = f"SELECT {_USER} FROM users"
+        sql = f"SELECT {USER_COLUMNS} FROM users"
         args: tuple[Any, ...] = ()
         if query:
             sql += " WHERE username LIKE ? ESCAPE '\\'"
-            args = ("%" + _like(query) + "%",)
+            args = ("%" + like_pattern(query) + "%",)
         rows, total = await self._page(sql + " ORDER BY id", args, page)
-        return [_user(r) for r in rows], total
+        return [user_from_row(r) for r in rows], total
 
     async def update_user(self, user: User) -> None:
         await self._change(
@@ -184,11 +161,13 @@ class SQLiteAuthStore(AuthStore):
         return project
 
     async def get_project(self, name: str) -> Project | None:
-        return await self._one(f"SELECT {_PROJECT} FROM projects WHERE name = ?", (name,), _project)
+        return await self._one(
+            f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = ?", (name,), project_from_row
+        )
 
     async def get_project_by_id(self, project_id: int) -> Project | None:
         return await self._one(
-            f"SELECT {_PROJECT} FROM projects WHERE id = ?", (project_id,), _project
+            f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?", (project_id,), project_from_row
         )
 
     async def list_projects(
@@ -198,16 +177,16 @@ class SQLiteAuthStore(AuthStore):
         args: list[Any] = []
         if name:
             where.append("name LIKE ? ESCAPE '\\'")
-            args.append("%" + _like(name) + "%")
+            args.append("%" + like_pattern(name) + "%")
         if visible_to is not None:
             marks = ",".join("?" * len(visible_to))
             where.append(f"(public = 1 OR name IN ({marks}))" if visible_to else "public = 1")
             args.extend(sorted(visible_to))
-        sql = f"SELECT {_PROJECT} FROM projects"
+        sql = f"SELECT {PROJECT_COLUMNS} FROM projects"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows, total = await self._page(sql + " ORDER BY name", tuple(args), page)
-        return [_project(r) for r in rows], total
+        return [project_from_row(r) for r in rows], total
 
     async def update_project(self, project: Project) -> None:
         await self._change(
@@ -221,6 +200,31 @@ class SQLiteAuthStore(AuthStore):
     async def public_projects(self) -> frozenset[str]:
         rows = await self._all("SELECT name FROM projects WHERE public = 1")
         return frozenset(name for (name,) in rows)
+
+    async def user_access(
+        self, username: str
+    ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        def query(db: sqlite3.Connection) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+            row = db.execute(
+                f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            if row is None:
+                return None
+            user = user_from_row(row)
+            roles = {
+                name: Role(role)
+                for name, role in db.execute(
+                    "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
+                    "ON p.id = m.project_id WHERE m.user_id = ?",
+                    (user.id,),
+                )
+            }
+            public = frozenset(
+                n for (n,) in db.execute("SELECT name FROM projects WHERE public = 1")
+            )
+            return user, roles, public
+
+        return await self.database.read(query, snapshot=True)
 
     async def existing_projects(self, names: set[str]) -> frozenset[str]:
         if not names:
@@ -295,7 +299,7 @@ class SQLiteAuthStore(AuthStore):
                     robot.project,
                     robot.description,
                     robot.secret_hash,
-                    _perms_json(robot.permissions),
+                    permissions_json(robot.permissions),
                     robot.expires_at,
                     int(robot.disabled),
                     robot.creator,
@@ -308,19 +312,23 @@ class SQLiteAuthStore(AuthStore):
         return robot
 
     async def get_robot(self, name: str) -> Robot | None:
-        return await self._one(f"SELECT {_ROBOT} FROM robots WHERE name = ?", (name,), _robot)
+        return await self._one(
+            f"SELECT {ROBOT_COLUMNS} FROM robots WHERE name = ?", (name,), robot_from_row
+        )
 
     async def get_robot_by_id(self, robot_id: int) -> Robot | None:
-        return await self._one(f"SELECT {_ROBOT} FROM robots WHERE id = ?", (robot_id,), _robot)
+        return await self._one(
+            f"SELECT {ROBOT_COLUMNS} FROM robots WHERE id = ?", (robot_id,), robot_from_row
+        )
 
     async def list_robots(self, project: str | None, page: Page) -> tuple[list[Robot], int]:
-        sql = f"SELECT {_ROBOT} FROM robots"
+        sql = f"SELECT {ROBOT_COLUMNS} FROM robots"
         args: tuple[Any, ...] = ()
         if project is not None:
             sql += " WHERE project = ?"
             args = (project,)
         rows, total = await self._page(sql + " ORDER BY id", args, page)
-        return [_robot(r) for r in rows], total
+        return [robot_from_row(r) for r in rows], total
 
     async def update_robot(self, robot: Robot) -> None:
         await self._change(
@@ -329,7 +337,7 @@ class SQLiteAuthStore(AuthStore):
             (
                 robot.description,
                 robot.secret_hash,
-                _perms_json(robot.permissions),
+                permissions_json(robot.permissions),
                 robot.expires_at,
                 int(robot.disabled),
                 robot.updated,
@@ -379,18 +387,18 @@ class SQLiteAuthStore(AuthStore):
                 args.append(value)
         if query.resource is not None:
             where.append("resource LIKE ? ESCAPE '\\'")
-            args.append("%" + _like(query.resource) + "%")
+            args.append("%" + like_pattern(query.resource) + "%")
         if query.since is not None:
             where.append("time >= ?")
             args.append(query.since)
         if query.until is not None:
             where.append("time <= ?")
             args.append(query.until)
-        sql = f"SELECT {_EVENT} FROM audit_events"
+        sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows, total = await self._page(sql + " ORDER BY time DESC, id DESC", tuple(args), page)
-        return [_event(r) for r in rows], total
+        return [event_from_row(r) for r in rows], total
 
     # --- keys ----------------------------------------------------------------
     async def add_signing_key(self, key: SigningKey) -> None:
@@ -424,7 +432,3 @@ def _delete_project(db: sqlite3.Connection, project_id: int) -> bool:
     if inside is not None:
         raise ProjectNotEmpty(name)
     return db.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

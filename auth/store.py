@@ -98,6 +98,17 @@ class AuthStore(ABC):
     @abstractmethod
     async def public_projects(self) -> frozenset[str]: ...
 
+    async def user_access(
+        self, username: str
+    ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        """What re-validating a user's token needs: the user, their memberships (project
+        name → role) and the public projects; None when there is no such user. Stores
+        override this to answer in one query (it runs on every authenticated request)."""
+        user = await self.get_user(username)
+        if user is None:
+            return None
+        return user, await self.memberships(user.id), await self.public_projects()
+
     @abstractmethod
     async def existing_projects(self, names: set[str]) -> frozenset[str]: ...
 

@@ -4,7 +4,9 @@ Each package (``wharf.registry.metadata``, ``wharf.auth``, ...) owns a ``Schema`
 migrations, numbered from 1 within the package. The runner applies the ones not yet
 recorded in ``schema_versions`` (package, version), in the order the schemas are given,
 all in one BEGIN IMMEDIATE transaction so that several processes opening the same file
-at once apply each migration exactly once.
+at once apply each migration exactly once. A database carrying a migration newer than the
+code knows is refused (``SchemaTooNew``): an older Wharf never runs on a newer schema.
+``wharf.db.postgres`` runs the same schemas on PostgreSQL, under an advisory lock.
 
 Databases from before the split recorded a single sequence in ``schema_migrations``
 (1: registry tables, 2: auth tables); ``Schema.legacy`` maps those numbers to the
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -41,6 +43,28 @@ class Schema:
             raise ValueError(f"{self.package}: migrations must be numbered 1, 2, 3, ...")
 
 
+class SchemaTooNew(RuntimeError):
+    """The database holds migrations of a known package that this code doesn't have: a
+    newer Wharf migrated it. Nothing was changed."""
+
+    def __init__(self, newer: Sequence[tuple[str, int]]) -> None:
+        listed = ", ".join(f"{package} {version}" for package, version in newer)
+        super().__init__(
+            f"the database schema is newer than this Wharf knows (it has migration {listed}); "
+            "run a Wharf at least as new as the one that migrated it"
+        )
+        self.newer = list(newer)
+
+
+def newer_than_known(
+    schemas: Sequence[Schema], recorded: Iterable[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """The recorded (package, version) pairs beyond the last migration ``schemas`` know
+    (packages not in ``schemas`` are someone else's business)."""
+    known = {schema.package: len(schema.migrations) for schema in schemas}
+    return sorted((p, v) for p, v in recorded if p in known and v > known[p])
+
+
 def _identity(statement: str) -> str:
     return statement
 
@@ -49,9 +73,12 @@ def migrate(
     db: sqlite3.Connection,
     schemas: Sequence[Schema],
     translate: Callable[[str], str] = _identity,
+    *,
+    allow_newer: bool = False,
 ) -> list[tuple[str, int]]:
     """Bring ``db`` (an autocommit connection) up to date; the (package, version) pairs
-    applied now. ``translate`` adapts a statement to the dialect (e.g. BYTEA → BLOB)."""
+    applied now. ``translate`` adapts a statement to the dialect (e.g. BYTEA → BLOB).
+    A schema newer than ``schemas`` raises ``SchemaTooNew`` unless ``allow_newer``."""
     applied: list[tuple[str, int]] = []
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -61,6 +88,11 @@ def migrate(
             "PRIMARY KEY (package, version))"
         )
         _adopt_legacy(db, schemas)
+        newer = newer_than_known(
+            schemas, db.execute("SELECT package, version FROM schema_versions")
+        )
+        if newer:
+            raise SchemaTooNew(newer)
         for schema in schemas:
             done = {
                 v

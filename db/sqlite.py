@@ -72,13 +72,16 @@ class SQLiteDatabase:
     def is_open(self) -> bool:
         return self._writer is not None
 
-    async def open(self) -> None:
-        """Start the threads and bring the schema up to date (first caller only)."""
+    async def open(self, *, migrate: bool = True, allow_newer: bool = False) -> None:
+        """Start the threads and bring the schema up to date (first caller only; without
+        ``migrate`` the schema is left alone, for ``wharf migrate`` to call ``migrate``).
+        A schema newer than this code raises ``SchemaTooNew`` unless ``allow_newer`` (a
+        worker of a server that started on an older schema: migrations are additive)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._users == 0:
-                await self._start()
+                await self._start(migrate, allow_newer)
             self._users += 1
 
     async def close(self) -> None:
@@ -92,9 +95,11 @@ class SQLiteDatabase:
             if self._users == 0:
                 await asyncio.to_thread(self._stop)
 
-    async def migrate(self) -> list[tuple[str, int]]:
+    async def migrate(self, *, allow_newer: bool = False) -> list[tuple[str, int]]:
         """Apply pending migrations now (``open`` does it too); what was applied."""
-        return await self.write_raw(lambda db: migrate(db, self.schemas, sqlite_statement))
+        return await self.write_raw(
+            lambda db: migrate(db, self.schemas, sqlite_statement, allow_newer=allow_newer)
+        )
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = False) -> T:
         """``fn(conn)`` on a read-only connection in a reader thread. Each statement sees
@@ -120,13 +125,14 @@ class SQLiteDatabase:
         return await writer.submit(fn)
 
     # --- threads -------------------------------------------------------------
-    async def _start(self) -> None:
+    async def _start(self, migrate: bool, allow_newer: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = ConnectionThreads("wharf-db-writer", 1, self._connect_writer)
         await asyncio.to_thread(writer.start)
         self._writer = writer
         try:
-            await self.migrate()
+            if migrate:
+                await self.migrate(allow_newer=allow_newer)
             readers = ConnectionThreads("wharf-db-reader", self._readers, self._connect_reader)
             await asyncio.to_thread(readers.start)
         except BaseException:

@@ -116,7 +116,29 @@ class StorageConfig(Strict):
 
 
 class DatabaseConfig(Strict):
-    url: str | None = None  # default: sqlite under data_dir; postgresql://… for HA
+    # default: sqlite under data_dir; postgresql://user:password@host:port/db for HA
+    url: str | None = None
+    # PostgreSQL only: connections each worker process keeps open / may open at most
+    pool_min: int = Field(default=1, ge=0, le=1000)
+    pool_max: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+        if scheme == "sqlite" and not value.startswith("sqlite:///"):
+            raise ValueError("a SQLite URL is sqlite:///PATH (three slashes, then the path)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_pool(self) -> DatabaseConfig:
+        if self.pool_min > self.pool_max:
+            raise ValueError(f"pool_min ({self.pool_min}) exceeds pool_max ({self.pool_max})")
+        return self
 
 
 class RedisConfig(Strict):

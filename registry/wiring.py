@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wharf.auth import migrations as auth_migrations
 from wharf.auth.options import AuthOptions
+from wharf.auth.postgres_store import PostgresAuthStore
 from wharf.auth.service import AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.store import AuthStore
@@ -20,10 +21,12 @@ from wharf.coord import coordination
 from wharf.coord.coordination import Coordination
 from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
+from wharf.db.postgres import PostgresDatabase
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.config import ConfigError, Settings
 from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
@@ -32,7 +35,7 @@ from wharf.storage.s3 import S3Driver
 # Every package's migrations, in the order they apply.
 SCHEMAS: tuple[Schema, ...] = (registry_schema.SCHEMA, auth_migrations.SCHEMA)
 
-Database = SQLiteDatabase  # the PostgreSQL one joins this as a union
+Database = SQLiteDatabase | PostgresDatabase
 
 
 def sqlite_database(path: str | Path) -> SQLiteDatabase:
@@ -40,20 +43,34 @@ def sqlite_database(path: str | Path) -> SQLiteDatabase:
     return SQLiteDatabase(path, schemas=SCHEMAS)
 
 
+def postgres_database(url: str, *, pool_min: int = 1, pool_max: int = 10) -> PostgresDatabase:
+    """A database on PostgreSQL carrying every package's schema."""
+    return PostgresDatabase(url, schemas=SCHEMAS, pool_min=pool_min, pool_max=pool_max)
+
+
 def make_database(settings: Settings) -> Database:
-    """The process's database (not open yet: ``await db.open()``, or open a store on it)."""
+    """The process's database, chosen by the URL's scheme (not open yet: ``await
+    db.open()``, or open a store on it). Build it in the worker: a pool doesn't survive
+    a fork."""
     url = settings.database_url
     if url.startswith("sqlite:///"):
         return sqlite_database(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        db = settings.database
+        return postgres_database(url, pool_min=db.pool_min, pool_max=db.pool_max)
     raise ConfigError(f"database.url: unsupported database {url.split(':', 1)[0]!r}")
 
 
 def make_store(settings: Settings, database: Database) -> MetadataStore:
     """The metadata store; with access control on, repositories only go into projects."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresStore(database, require_projects=settings.auth.enabled)
     return SQLiteStore(database, require_projects=settings.auth.enabled)
 
 
 def make_auth_store(settings: Settings, database: Database) -> AuthStore:
+    if isinstance(database, PostgresDatabase):
+        return PostgresAuthStore(database)
     return SQLiteAuthStore(database)
 
 

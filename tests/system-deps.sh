@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and `make bench` need: real registry clients
-# (skopeo, podman, buildah, umoci, docker.io for tests/e2e and tests/test_auth_clients.py)
-# the reference registry (docker-registry, for bench/) and redis-server (the Redis backend
-# of the coordination layer, tests/test_coord.py). Quick no-op when everything is already
-# there.
+# (skopeo, podman, buildah, umoci, docker.io for tests/e2e and tests/test_auth_clients.py),
+# the reference registry (docker-registry, for bench/), redis-server (the Redis backend of the
+# coordination layer) and PostgreSQL 15 (the throwaway servers of tests/services.py). Quick
+# no-op when everything is already there.
 set -euo pipefail
 need=()
-for pkg in skopeo podman buildah umoci docker.io docker-registry redis-server; do
+for pkg in skopeo podman buildah umoci docker.io docker-registry redis-server postgresql-15; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from wharf.db.migrate import SchemaTooNew
 from wharf.registry.config import ConfigError, load_settings
 from wharf.registry.logs import setup_logging
 
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wharf.registry.cli.admin import add_admin_parser
 
     add_admin_parser(sub)
+    from wharf.registry.cli.migrate import add_migrate_parser
+
+    add_migrate_parser(sub)
     return parser
 
 
@@ -48,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, SchemaTooNew) as exc:
         print(f"wharf: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -125,7 +125,9 @@ def create_app(
 
     async def core(app: web.Application) -> AsyncIterator[None]:
         database = make_database(settings)
-        await database.open()
+        # `wharf serve` refused a newer schema at start; a worker restarted after a newer
+        # release migrated (additive) goes on serving like its siblings
+        await database.open(allow_newer=True)
         the_store = store or make_store(settings, database)
         the_driver = driver or make_driver(settings)
         await the_store.open()

@@ -16,7 +16,7 @@ from wharf.registry.wiring import Database
 from wharf.storage.base import Driver
 
 SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)  # the process's, shared by every store
+DATABASE: web.AppKey[Database] = web.AppKey("database")  # the process's, shared by every store
 STORE = web.AppKey("store", MetadataStore)
 DRIVER = web.AppKey("driver", Driver)
 CONTENT = web.AppKey("content", ContentService)

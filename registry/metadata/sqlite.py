@@ -34,7 +34,7 @@ def _session(row: tuple[object, ...]) -> UploadSession:
     return UploadSession(*row)  # type: ignore[arg-type]
 
 
-def _successor(prefix: str) -> str | None:
+def prefix_successor(prefix: str) -> str | None:
     """The smallest string greater than every string starting with ``prefix`` (None: no
     upper bound, for the empty prefix)."""
     if not prefix:
@@ -444,7 +444,7 @@ class SQLiteStore(MetadataStore):
     # --- management queries (Harbor-style REST API) ------------------------------
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
         # a range on the name index; LIKE would also match other letter cases
-        low, high = prefix, _successor(prefix)
+        low, high = prefix, prefix_successor(prefix)
 
         def query(db: sqlite3.Connection) -> list[RepositoryInfo]:
             rows = db.execute(

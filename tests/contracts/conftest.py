@@ -9,4 +9,4 @@ from tests.contracts.backends import BACKENDS, FACTORIES, Backend
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return FACTORIES[request.param](tmp_path)
+    return FACTORIES[request.param](request, tmp_path)

@@ -309,6 +309,30 @@ def test_many_tasks_writing_at_once(backend: Backend) -> None:
     run(backend, scenario)
 
 
+def test_user_access_is_the_user_their_roles_and_the_public_projects(backend: Backend) -> None:
+    async def scenario(store: AuthStore) -> None:
+        assert await store.user_access("carol") is None
+        carol = await store.create_user(User("carol", email="c@x"))
+        await store.create_user(User("dave"))
+        assert await store.user_access("carol") == (carol, {}, frozenset())
+        team = await store.create_project(Project("team"))
+        await store.create_project(Project("library", public=True))
+        public = await store.create_project(Project("open", public=True))
+        await store.add_member(Member(team.id, carol.id, Role.DEVELOPER))
+        await store.add_member(Member(public.id, carol.id, Role.GUEST))
+        found = await store.user_access("carol")
+        assert found == (
+            carol,
+            {"team": Role.DEVELOPER, "open": Role.GUEST},
+            frozenset({"library", "open"}),
+        )
+        assert found[1] == await store.memberships(carol.id)
+        dave = await store.user_access("dave")
+        assert dave is not None and dave[1] == {} and dave[2] == frozenset({"library", "open"})
+
+    run(backend, scenario)
+
+
 def test_a_write_lock_elsewhere_does_not_stall_the_event_loop(backend: Backend) -> None:
     async def scenario(store: AuthStore) -> None:
         await store.create_user(User("alice"))

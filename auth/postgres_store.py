@@ -1,0 +1,430 @@
+"""The auth store on PostgreSQL (``PostgresDatabase``), the database the metadata store
+uses. Every method is one ``database.read`` (one statement) or one ``database.write`` (one
+transaction); unique names are the tables' unique keys, so two replicas creating the same
+user or project get one row and one ``Conflict``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.rows import (
+    EVENT_COLUMNS,
+    PROJECT_COLUMNS,
+    ROBOT_COLUMNS,
+    USER_COLUMNS,
+    event_from_row,
+    like_pattern,
+    permissions_json,
+    project_from_row,
+    robot_from_row,
+    user_from_row,
+)
+from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.db.postgres import Connection, PostgresDatabase
+
+_MEMBER = (
+    "SELECT m.id, m.project_id, m.user_id, m.role_id, u.username FROM project_members m "
+    "JOIN users u ON u.id = m.user_id"
+)
+
+
+def _member(row: Any) -> Member:
+    return Member(id=row[0], project_id=row[1], user_id=row[2], role=Role(row[3]), username=row[4])
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresAuthStore(AuthStore):
+    def __init__(self, database: PostgresDatabase) -> None:
+        self.database = database
+
+    async def open(self) -> None:
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def _insert(self, sql: str, args: tuple[Any, ...], name: str) -> int:
+        """One INSERT ... RETURNING id; Conflict(name) when a unique key is taken (or a
+        referenced row is missing, as SQLite's IntegrityError reports both)."""
+        try:
+            new_id = await self.database.read(lambda db: db.fetchval(sql, *args))
+        except asyncpg.exceptions.IntegrityConstraintViolationError as exc:
+            raise Conflict(name) from exc
+        return int(new_id)
+
+    async def _one(self, sql: str, *args: Any) -> Any:
+        return await self.database.read(lambda db: db.fetchrow(sql, *args))
+
+    async def _all(self, sql: str, *args: Any) -> list[Any]:
+        return await self.database.read(lambda db: db.fetch(sql, *args))
+
+    async def _change(self, sql: str, *args: Any) -> int:
+        """One statement (its own transaction); how many rows it changed."""
+        return _count(await self.database.read(lambda db: db.execute(sql, *args)))
+
+    async def _page(
+        self, sql: str, order: str, args: list[Any], page: Page
+    ) -> tuple[list[Any], int]:
+        """One page and the total in one statement (a window count); a second only when the
+        page is past the end and so carries no count."""
+        n = len(args)
+        rows = await self._all(
+            f"SELECT *, COUNT(*) OVER () FROM ({sql}) AS q ORDER BY {order} "
+            f"LIMIT ${n + 1} OFFSET ${n + 2}",
+            *args,
+            page.limit,
+            page.offset,
+        )
+        if rows:
+            return [tuple(r)[:-1] for r in rows], int(rows[0][-1])
+        total = await self.database.read(
+            lambda db: db.fetchval(f"SELECT COUNT(*) FROM ({sql}) AS q", *args)
+        )
+        return [], int(total)
+
+    # --- users ---------------------------------------------------------------
+    _INSERT_USER = (
+        "INSERT INTO users (username, email, realname, password_hash, sysadmin, enabled, "
+        "comment, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+    )
+
+    @staticmethod
+    def _user_args(user: User) -> tuple[Any, ...]:
+        return (
+            user.username,
+            user.email,
+            user.realname,
+            user.password_hash,
+            int(user.sysadmin),
+            int(user.enabled),
+            user.comment,
+            user.created,
+            user.updated,
+        )
+
+    async def create_user(self, user: User) -> User:
+        user.id = await self._insert(self._INSERT_USER, self._user_args(user), user.username)
+        return user
+
+    async def create_first_admin(self, user: User) -> bool:
+        # one statement: inserted only when no admin and no such user exists; two replicas
+        # racing both see none, the unique username stops the second
+        try:
+            new_id = await self.database.read(
+                lambda db: db.fetchval(
+                    "INSERT INTO users (username, email, realname, password_hash, sysadmin, "
+                    "enabled, comment, created, updated) "
+                    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE NOT EXISTS "
+                    "(SELECT 1 FROM users WHERE sysadmin = 1 OR username = $1) RETURNING id",
+                    *self._user_args(user),
+                )
+            )
+        except asyncpg.exceptions.UniqueViolationError:
+            return False
+        if new_id is None:
+            return False
+        user.id = int(new_id)
+        return True
+
+    async def get_user(self, username: str) -> User | None:
+        row = await self._one(f"SELECT {USER_COLUMNS} FROM users WHERE username = $1", username)
+        return None if row is None else user_from_row(row)
+
+    async def get_user_by_id(self, user_id: int) -> User | None:
+        row = await self._one(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
+        return None if row is None else user_from_row(row)
+
+    async def list_users(self, query: str | None, page: Page) -> tuple[list[User], int]:
+        sql = f"SELECT {USER_COLUMNS} FROM users"
+        args: list[Any] = []
+        if query:
+            sql += " WHERE username ILIKE $1 ESCAPE '\\'"
+            args.append("%" + like_pattern(query) + "%")
+        rows, total = await self._page(sql, "id", args, page)
+        return [user_from_row(r) for r in rows], total
+
+    async def update_user(self, user: User) -> None:
+        await self._change(
+            "UPDATE users SET email = $1, realname = $2, password_hash = $3, sysadmin = $4, "
+            "enabled = $5, comment = $6, updated = $7 WHERE id = $8",
+            user.email,
+            user.realname,
+            user.password_hash,
+            int(user.sysadmin),
+            int(user.enabled),
+            user.comment,
+            user.updated,
+            user.id,
+        )
+
+    async def delete_user(self, user_id: int) -> bool:
+        return await self._change("DELETE FROM users WHERE id = $1", user_id) > 0
+
+    # --- projects ------------------------------------------------------------
+    async def create_project(self, project: Project) -> Project:
+        project.id = await self._insert(
+            "INSERT INTO projects (name, public, owner_id, created, updated) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            (project.name, int(project.public), project.owner_id, project.created, project.updated),
+            project.name,
+        )
+        return project
+
+    async def get_project(self, name: str) -> Project | None:
+        row = await self._one(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = $1", name)
+        return None if row is None else project_from_row(row)
+
+    async def get_project_by_id(self, project_id: int) -> Project | None:
+        row = await self._one(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1", project_id)
+        return None if row is None else project_from_row(row)
+
+    async def list_projects(
+        self, name: str | None, visible_to: frozenset[str] | None, page: Page
+    ) -> tuple[list[Project], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        if name:
+            args.append("%" + like_pattern(name) + "%")
+            where.append(f"name ILIKE ${len(args)} ESCAPE '\\'")
+        if visible_to is not None:
+            args.append(sorted(visible_to))
+            where.append(f"(public = 1 OR name = ANY(${len(args)}::text[]))")
+        sql = f"SELECT {PROJECT_COLUMNS} FROM projects"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows, total = await self._page(sql, "name", args, page)
+        return [project_from_row(r) for r in rows], total
+
+    async def update_project(self, project: Project) -> None:
+        await self._change(
+            "UPDATE projects SET public = $1, owner_id = $2, updated = $3 WHERE id = $4",
+            int(project.public),
+            project.owner_id,
+            project.updated,
+            project.id,
+        )
+
+    async def delete_project(self, project_id: int) -> bool:
+        async def change(db: Connection) -> bool:
+            # the row lock makes a push creating the project's first repository (which
+            # holds the project row FOR KEY SHARE) either finish first or find it gone
+            name = await db.fetchval(
+                "SELECT name FROM projects WHERE id = $1 FOR UPDATE", project_id
+            )
+            if name is None:
+                return False
+            # "p/" <= name < "p0" ('0' follows '/'): the names under "p/", on the index
+            inside = await db.fetchval(
+                "SELECT 1 FROM repositories WHERE name = $1 OR (name >= $2 AND name < $3) LIMIT 1",
+                name,
+                name + "/",
+                name + "0",
+            )
+            if inside is not None:
+                raise ProjectNotEmpty(name)
+            return _count(await db.execute("DELETE FROM projects WHERE id = $1", project_id)) > 0
+
+        return await self.database.write(change)
+
+    async def public_projects(self) -> frozenset[str]:
+        rows = await self._all("SELECT name FROM projects WHERE public = 1")
+        return frozenset(r[0] for r in rows)
+
+    async def user_access(
+        self, username: str
+    ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        row = await self._one(
+            f"SELECT {USER_COLUMNS}, "
+            "ARRAY(SELECT p.name FROM project_members m JOIN projects p ON p.id = m.project_id "
+            "WHERE m.user_id = u.id ORDER BY p.name), "
+            "ARRAY(SELECT m.role_id FROM project_members m JOIN projects p "
+            "ON p.id = m.project_id WHERE m.user_id = u.id ORDER BY p.name), "
+            "ARRAY(SELECT name FROM projects WHERE public = 1) "
+            "FROM users u WHERE username = $1",
+            username,
+        )
+        if row is None:
+            return None
+        columns = len(USER_COLUMNS.split(", "))
+        roles = {
+            name: Role(role) for name, role in zip(row[columns], row[columns + 1], strict=True)
+        }
+        return user_from_row(tuple(row)[:columns]), roles, frozenset(row[columns + 2])
+
+    async def existing_projects(self, names: set[str]) -> frozenset[str]:
+        if not names:
+            return frozenset()
+        rows = await self._all(
+            "SELECT name FROM projects WHERE name = ANY($1::text[])", sorted(names)
+        )
+        return frozenset(r[0] for r in rows)
+
+    # --- members -------------------------------------------------------------
+    async def add_member(self, member: Member) -> Member:
+        member.id = await self._insert(
+            "INSERT INTO project_members (project_id, user_id, role_id) VALUES ($1, $2, $3) "
+            "RETURNING id",
+            (member.project_id, member.user_id, int(member.role)),
+            str(member.user_id),
+        )
+        return member
+
+    async def get_member(self, project_id: int, member_id: int) -> Member | None:
+        row = await self._one(
+            f"{_MEMBER} WHERE m.project_id = $1 AND m.id = $2", project_id, member_id
+        )
+        return None if row is None else _member(row)
+
+    async def list_members(self, project_id: int) -> list[Member]:
+        rows = await self._all(f"{_MEMBER} WHERE m.project_id = $1 ORDER BY m.id", project_id)
+        return [_member(r) for r in rows]
+
+    async def update_member(self, member: Member) -> None:
+        await self._change(
+            "UPDATE project_members SET role_id = $1 WHERE id = $2", int(member.role), member.id
+        )
+
+    async def delete_member(self, project_id: int, member_id: int) -> bool:
+        sql = "DELETE FROM project_members WHERE project_id = $1 AND id = $2"
+        return await self._change(sql, project_id, member_id) > 0
+
+    async def memberships(self, user_id: int) -> dict[str, Role]:
+        rows = await self._all(
+            "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
+            "ON p.id = m.project_id WHERE m.user_id = $1",
+            user_id,
+        )
+        return {r[0]: Role(r[1]) for r in rows}
+
+    # --- robots --------------------------------------------------------------
+    async def create_robot(self, robot: Robot) -> Robot:
+        robot.id = await self._insert(
+            "INSERT INTO robots (name, project, description, secret_hash, permissions, "
+            "expires_at, disabled, creator, created, updated) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            (
+                robot.name,
+                robot.project,
+                robot.description,
+                robot.secret_hash,
+                permissions_json(robot.permissions),
+                robot.expires_at,
+                int(robot.disabled),
+                robot.creator,
+                robot.created,
+                robot.updated,
+            ),
+            robot.name,
+        )
+        return robot
+
+    async def get_robot(self, name: str) -> Robot | None:
+        row = await self._one(f"SELECT {ROBOT_COLUMNS} FROM robots WHERE name = $1", name)
+        return None if row is None else robot_from_row(row)
+
+    async def get_robot_by_id(self, robot_id: int) -> Robot | None:
+        row = await self._one(f"SELECT {ROBOT_COLUMNS} FROM robots WHERE id = $1", robot_id)
+        return None if row is None else robot_from_row(row)
+
+    async def list_robots(self, project: str | None, page: Page) -> tuple[list[Robot], int]:
+        sql = f"SELECT {ROBOT_COLUMNS} FROM robots"
+        args: list[Any] = []
+        if project is not None:
+            sql += " WHERE project = $1"
+            args.append(project)
+        rows, total = await self._page(sql, "id", args, page)
+        return [robot_from_row(r) for r in rows], total
+
+    async def update_robot(self, robot: Robot) -> None:
+        await self._change(
+            "UPDATE robots SET description = $1, secret_hash = $2, permissions = $3, "
+            "expires_at = $4, disabled = $5, updated = $6 WHERE id = $7",
+            robot.description,
+            robot.secret_hash,
+            permissions_json(robot.permissions),
+            robot.expires_at,
+            int(robot.disabled),
+            robot.updated,
+            robot.id,
+        )
+
+    async def delete_robot(self, robot_id: int) -> bool:
+        return await self._change("DELETE FROM robots WHERE id = $1", robot_id) > 0
+
+    # --- audit ---------------------------------------------------------------
+    async def add_events(self, events: list[AuditEvent]) -> None:
+        if not events:
+            return
+        columns = [
+            [getattr(e, f) for e in events]
+            for f in (
+                "time",
+                "username",
+                "operation",
+                "resource_type",
+                "resource",
+                "project",
+                "client_ip",
+                "result",
+                "detail",
+            )
+        ]
+        # one statement for the batch (all or nothing, one round trip)
+        await self._change(
+            "INSERT INTO audit_events (time, username, operation, resource_type, resource, "
+            "project, client_ip, result, detail) SELECT * FROM unnest($1::float8[], "
+            "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+            "$8::text[], $9::text[])",
+            *columns,
+        )
+
+    async def purge_events(self, before: float) -> int:
+        return await self._change("DELETE FROM audit_events WHERE time < $1", before)
+
+    async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, op, value in (
+            ("project", "=", query.project),
+            ("username", "=", query.username),
+            ("operation", "=", query.operation),
+            ("time", ">=", query.since),
+            ("time", "<=", query.until),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} {op} ${len(args)}")
+        if query.resource is not None:
+            args.append("%" + like_pattern(query.resource) + "%")
+            where.append(f"resource ILIKE ${len(args)} ESCAPE '\\'")
+        sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows, total = await self._page(sql, "time DESC, id DESC", args, page)
+        return [event_from_row(r) for r in rows], total
+
+    # --- keys ----------------------------------------------------------------
+    async def add_signing_key(self, key: SigningKey) -> None:
+        await self._change(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created, "
+            "active) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING",
+            key.kid,
+            key.algorithm,
+            key.private_pem,
+            key.public_pem,
+            key.created,
+            int(key.active),
+        )
+
+    async def signing_keys(self) -> list[SigningKey]:
+        rows = await self._all(
+            "SELECT kid, algorithm, private_key, public_key, created, active FROM signing_keys "
+            "ORDER BY created DESC"
+        )
+        return [SigningKey(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]

@@ -1,0 +1,514 @@
+"""The metadata store on PostgreSQL (``PostgresDatabase``): what several replicas share.
+
+Every method is one ``database.read`` (one statement: hot reads are one round trip) or one
+``database.write`` (one transaction). Correctness across processes comes from the database:
+unique keys with ``ON CONFLICT``, foreign keys, and row locks where a check must still hold
+at commit — a repository row is held (``FOR KEY SHARE``) while rows are added under it, so
+a concurrent delete waits or wins cleanly; the blobs and children a manifest references are
+held the same way until the manifest is in; the project a new repository goes into is held
+against its deletion (``AuthStore.delete_project`` locks it ``FOR UPDATE``). A transaction
+that loses a race anyway is run again by the database object.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
+from wharf.registry.metadata.base import (
+    ArtifactInfo,
+    ManifestRecord,
+    MetadataStore,
+    ProjectUnknown,
+    PutManifestResult,
+    RepositoryInfo,
+    UploadSession,
+)
+from wharf.registry.metadata.sqlite import LAST_SEEN_REFRESH, prefix_successor
+
+_MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
+_SESSION_COLUMNS = 'id, repo, "offset", hash_algorithm, hash_state, driver_state, created, updated'
+
+
+def _record(row: Any) -> ManifestRecord:
+    return ManifestRecord(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _session(row: Any) -> UploadSession:
+    return UploadSession(*row[:8])
+
+
+class PostgresStore(MetadataStore):
+    """``require_projects`` (access control on): a repository is only created inside an
+    existing project, checked against the auth tables in the same transaction."""
+
+    def __init__(self, database: PostgresDatabase, *, require_projects: bool = False) -> None:
+        self.database = database
+        self.require_projects = require_projects
+
+    async def open(self) -> None:
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def ping(self) -> None:
+        await self.database.read(lambda db: db.fetchval("SELECT 1"))
+
+    async def _ensure_repo(self, db: Connection, repo: str) -> int:
+        """The repository's id, creating its row; the row is held until the caller's
+        transaction ends, so nobody deletes it under the rows being added."""
+        found = await db.fetchval("SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE", repo)
+        if found is not None:
+            return int(found)
+        if self.require_projects:
+            project = repo.split("/", 1)[0]
+            held = await db.fetchval(
+                "SELECT 1 FROM projects WHERE name = $1 FOR KEY SHARE", project
+            )
+            if held is None:
+                raise ProjectUnknown(project)
+        # a concurrent creator makes this wait for its commit, then do nothing: the next
+        # statement (a new snapshot) sees its row; gone again by then, the write reruns
+        new_id = await db.fetchval(
+            "INSERT INTO repositories (name, created) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO NOTHING RETURNING id",
+            repo,
+            time.time(),
+        )
+        if new_id is None:
+            new_id = await db.fetchval(
+                "SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE", repo
+            )
+            if new_id is None:
+                raise TransactionRaced(f"repository {repo} deleted meanwhile")
+        return int(new_id)
+
+    # --- repositories --------------------------------------------------------
+    async def repo_exists(self, repo: str) -> bool:
+        found = await self.database.read(
+            lambda db: db.fetchval("SELECT 1 FROM repositories WHERE name = $1", repo)
+        )
+        return found is not None
+
+    async def list_repos(self, last: str | None, limit: int | None) -> list[str]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2",
+                last or "",
+                limit,
+            )
+        )
+        return [r[0] for r in rows]
+
+    # --- blobs ---------------------------------------------------------------
+    async def repo_blob_size(self, repo: str, digest: str) -> int | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT b.size, b.last_seen FROM blobs b "
+                "JOIN repo_blobs rb ON rb.digest = b.digest "
+                "JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 AND b.digest = $2",
+                repo,
+                digest,
+            )
+        )
+        if row is None:
+            return None
+        now = time.time()
+        if now - row[1] > LAST_SEEN_REFRESH:  # a second trip, at most once a minute per blob
+            await self.database.read(
+                lambda db: db.execute(
+                    "UPDATE blobs SET last_seen = $1 WHERE digest = $2", now, digest
+                )
+            )
+        return int(row[0])
+
+    async def blob_size(self, digest: str) -> int | None:
+        size = await self.database.read(
+            lambda db: db.fetchval("SELECT size FROM blobs WHERE digest = $1", digest)
+        )
+        return None if size is None else int(size)
+
+    async def repos_with_blob(self, digest: str, limit: int = 100) -> list[str]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT r.name FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+                "WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+                digest,
+                limit,
+            )
+        )
+        return [r[0] for r in rows]
+
+    async def add_blob(self, repo: str, digest: str, size: int) -> None:
+        now = time.time()
+        # the usual case, an existing repository: one statement (one round trip) holding
+        # the repository row while the blob and its link go in; nothing is written when
+        # the repository doesn't exist
+        linked = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
+                "b AS (INSERT INTO blobs (digest, size, created, last_seen) "
+                "SELECT $2, $3, $4, $4 FROM r "
+                "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
+                "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
+                "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM r",
+                repo,
+                digest,
+                size,
+                now,
+            )
+        )
+        if linked:
+            return
+
+        async def change(db: Connection) -> None:
+            repo_id = await self._ensure_repo(db, repo)
+            await db.execute(
+                "INSERT INTO blobs (digest, size, created, last_seen) VALUES ($1, $2, $3, $3) "
+                "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen",
+                digest,
+                size,
+                now,
+            )
+            await db.execute(
+                "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING",
+                repo_id,
+                digest,
+                now,
+            )
+
+        await self.database.write(change)
+
+    async def link_blob(self, repo: str, digest: str) -> bool:
+        now = time.time()
+
+        async def change(db: Connection) -> bool:
+            # the UPDATE also locks the blob row: GC can't delete it under the new link
+            status = await db.execute(
+                "UPDATE blobs SET last_seen = $1 WHERE digest = $2", now, digest
+            )
+            if _count(status) == 0:
+                return False
+            repo_id = await self._ensure_repo(db, repo)
+            await db.execute(
+                "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING",
+                repo_id,
+                digest,
+                now,
+            )
+            return True
+
+        return await self.database.write(change)
+
+    async def unlink_blob(self, repo: str, digest: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM repo_blobs WHERE digest = $1 AND repo_id = "
+                "(SELECT id FROM repositories WHERE name = $2)",
+                digest,
+                repo,
+            )
+        )
+        return _count(status) > 0
+
+    # --- uploads -------------------------------------------------------------
+    async def create_upload(self, session: UploadSession) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                f"INSERT INTO uploads ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                session.id,
+                session.repo,
+                session.offset,
+                session.hash_algorithm,
+                session.hash_state,
+                session.driver_state,
+                session.created,
+                session.updated,
+            )
+        )
+
+    async def get_upload(self, upload_id: str) -> UploadSession | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE id = $1", upload_id
+            )
+        )
+        return None if row is None else _session(row)
+
+    async def claim_upload(
+        self,
+        upload_id: str,
+        owner: str,
+        until: float,
+        now: float,
+        replace: str | None = None,
+    ) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "UPDATE uploads SET lease_owner = $1, lease_until = $2 "
+                "WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4 "
+                "OR lease_owner = $5)",
+                owner,
+                until,
+                upload_id,
+                now,
+                replace,
+            )
+        )
+        return _count(status) > 0
+
+    async def upload_lease_owner(self, upload_id: str) -> str | None:
+        owner: str | None = await self.database.read(
+            lambda db: db.fetchval("SELECT lease_owner FROM uploads WHERE id = $1", upload_id)
+        )
+        return owner
+
+    async def release_upload(
+        self, session: UploadSession, owner: str, previous_offset: int
+    ) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                'UPDATE uploads SET "offset" = $1, hash_state = $2, driver_state = $3, '
+                "updated = $4, lease_owner = NULL, lease_until = 0 "
+                'WHERE id = $5 AND lease_owner = $6 AND "offset" = $7',
+                session.offset,
+                session.hash_state,
+                session.driver_state,
+                session.updated,
+                session.id,
+                owner,
+                previous_offset,
+            )
+        )
+        return _count(status) > 0
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute("DELETE FROM uploads WHERE id = $1", upload_id)
+        )
+        return _count(status) > 0
+
+    async def list_uploads(self, updated_before: float) -> list[UploadSession]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE updated < $1", updated_before
+            )
+        )
+        return [_session(r) for r in rows]
+
+    # --- manifests and tags --------------------------------------------------
+    async def put_manifest(
+        self,
+        repo: str,
+        record: ManifestRecord,
+        blobs: list[str],
+        children: list[str],
+        tag: str | None,
+    ) -> PutManifestResult:
+        now = time.time()
+        wanted_blobs = sorted(set(blobs))
+        wanted_children = sorted(set(children))
+
+        async def change(db: Connection) -> PutManifestResult:
+            # the repository and what's referenced, held (FOR KEY SHARE) so no delete or
+            # unlink slips in before the commit; one statement, rows locked in digest order
+            rows = await db.fetch(
+                "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
+                "b AS (SELECT rb.digest FROM repo_blobs rb JOIN r ON r.id = rb.repo_id "
+                "WHERE rb.digest = ANY($2::text[]) ORDER BY rb.digest FOR KEY SHARE OF rb), "
+                "c AS (SELECT m.digest FROM manifests m JOIN r ON r.id = m.repo_id "
+                "WHERE m.digest = ANY($3::text[]) ORDER BY m.digest FOR KEY SHARE OF m) "
+                "SELECT 'r', id::text FROM r UNION ALL SELECT 'b', digest FROM b "
+                "UNION ALL SELECT 'm', digest FROM c",
+                repo,
+                wanted_blobs,
+                wanted_children,
+            )
+            found = {kind: {v for k, v in rows if k == kind} for kind in ("r", "b", "m")}
+            missing_blobs = [d for d in wanted_blobs if d not in found["b"]]
+            missing_children = [d for d in wanted_children if d not in found["m"]]
+            if missing_blobs or missing_children:
+                return PutManifestResult(missing_blobs, missing_children)  # nothing written
+            if found["r"]:
+                repo_id = int(next(iter(found["r"])))
+            else:
+                repo_id = await self._ensure_repo(db, repo)
+            await self._insert_manifest(
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now
+            )
+            return PutManifestResult([], [])
+
+        return await self.database.write(change)
+
+    @staticmethod
+    async def _insert_manifest(
+        db: Connection,
+        repo_id: int,
+        record: ManifestRecord,
+        blobs: list[str],
+        children: list[str],
+        tag: str | None,
+        now: float,
+    ) -> None:
+        """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
+        manifest with its references (only when new: a manifest already there keeps its
+        own), and the tag. A manifest deleted meanwhile by another process fails the tag's
+        foreign key at the end of the statement, and the transaction reruns."""
+        await db.execute(
+            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[])), "
+            "own AS (INSERT INTO blobs (digest, size, created, last_seen) "
+            "VALUES ($3, $4, $1, $1) ON CONFLICT (digest) DO UPDATE "
+            "SET last_seen = excluded.last_seen), "
+            "m AS (INSERT INTO manifests (repo_id, digest, media_type, size, "
+            "artifact_type, subject, annotations, created) "
+            "VALUES ($5, $3, $6, $4, $7, $8, $9, $1) ON CONFLICT DO NOTHING RETURNING digest), "
+            "mb AS (INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest) "
+            "SELECT $5, m.digest, d FROM m, unnest($2::text[]) AS d ON CONFLICT DO NOTHING), "
+            "mc AS (INSERT INTO manifest_children (repo_id, manifest_digest, child_digest) "
+            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING) "
+            "INSERT INTO tags (repo_id, name, digest, updated) "
+            "SELECT $5, $11::text, $3, $1 WHERE $11::text IS NOT NULL "
+            "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
+            "updated = excluded.updated",
+            now,
+            blobs,
+            record.digest,
+            record.size,
+            repo_id,
+            record.media_type,
+            record.artifact_type,
+            record.subject,
+            record.annotations,
+            children,
+            tag,
+        )
+
+    async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                f"SELECT {_MANIFEST_COLUMNS} FROM manifests m "
+                "JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+                repo,
+                digest,
+            )
+        )
+        return None if row is None else _record(row)
+
+    async def resolve_tag(self, repo: str, tag: str) -> ManifestRecord | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                f"SELECT {_MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id "
+                "JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest "
+                "WHERE r.name = $1 AND t.name = $2",
+                repo,
+                tag,
+            )
+        )
+        return None if row is None else _record(row)
+
+    async def delete_manifest(self, repo: str, digest: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM manifests WHERE digest = $1 AND repo_id = "
+                "(SELECT id FROM repositories WHERE name = $2)",
+                digest,
+                repo,
+            )
+        )
+        return _count(status) > 0
+
+    async def delete_tag(self, repo: str, tag: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM tags WHERE name = $1 AND repo_id = "
+                "(SELECT id FROM repositories WHERE name = $2)",
+                tag,
+                repo,
+            )
+        )
+        return _count(status) > 0
+
+    async def list_tags(self, repo: str, last: str | None, limit: int | None) -> list[str] | None:
+        # one statement: no row when the repository doesn't exist, one NULL when it's empty
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT t.name FROM repositories r LEFT JOIN LATERAL (SELECT name FROM tags "
+                "WHERE repo_id = r.id AND name > $2 ORDER BY name LIMIT $3) t ON true "
+                "WHERE r.name = $1 ORDER BY t.name",
+                repo,
+                last or "",
+                limit,
+            )
+        )
+        if not rows:
+            return None
+        return [r[0] for r in rows if r[0] is not None]
+
+    async def referrers(
+        self, repo: str, subject: str, artifact_type: str | None
+    ) -> list[ManifestRecord]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {_MANIFEST_COLUMNS} FROM manifests m "
+                "JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.subject = $2 "
+                "AND ($3::text IS NULL OR m.artifact_type = $3) ORDER BY m.created, m.digest",
+                repo,
+                subject,
+                artifact_type,
+            )
+        )
+        return [_record(r) for r in rows]
+
+    # --- management queries (Harbor-style REST API) ------------------------------
+    async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
+        low, high = prefix, prefix_successor(prefix)
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT r.name, r.created, COALESCE((SELECT MAX(m.created) FROM manifests m "
+                "WHERE m.repo_id = r.id), r.created), "
+                "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
+                "FROM repositories r WHERE r.name >= $1 AND ($2::text IS NULL OR r.name < $2) "
+                "ORDER BY r.name",
+                low,
+                high,
+            )
+        )
+        return [RepositoryInfo(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
+        # one statement: no row when the repository doesn't exist, one NULL when it's empty
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {_MANIFEST_COLUMNS}, m.created, "
+                "ARRAY(SELECT t.name FROM tags t WHERE t.repo_id = m.repo_id "
+                "AND t.digest = m.digest ORDER BY t.name), "
+                "ARRAY(SELECT t.updated FROM tags t WHERE t.repo_id = m.repo_id "
+                "AND t.digest = m.digest ORDER BY t.name) "
+                "FROM repositories r LEFT JOIN manifests m ON m.repo_id = r.id "
+                "WHERE r.name = $1 ORDER BY m.created DESC, m.digest",
+                repo,
+            )
+        )
+        if not rows:
+            return None
+        return [
+            ArtifactInfo(_record(r), r[6], list(zip(r[7], r[8], strict=True)))
+            for r in rows
+            if r[0] is not None
+        ]
+
+    async def delete_repository(self, repo: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute("DELETE FROM repositories WHERE name = $1", repo)
+        )
+        return _count(status) > 0
+
+
+def _count(status: str) -> int:
+    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
