@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wharf.registry.cli.admin import add_admin_parser
 
     add_admin_parser(sub)
+    from wharf.registry.cli.gc import add_gc_parser
+
+    add_gc_parser(sub)
     return parser
 
 

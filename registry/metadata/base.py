@@ -231,6 +231,16 @@ class MetadataStore(ABC):
         and mark those that pass ``deleting``; the (digest, size) pairs claimed."""
 
     @abstractmethod
+    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+        """What a sweep after ``gc_mark`` would take, changing nothing (a dry run):
+        (unmarked manifests in scope, blobs, their bytes) — blobs not seen since ``cutoff``
+        that no marked manifest references or is, with ``gc_blob_candidates``' scope."""
+
+    @abstractmethod
+    async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
+        """Those of ``digests`` with no blob row (in any state) and no live pin."""
+
+    @abstractmethod
     async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
         """For stored objects (digest, size) the metadata may not know: record those with
         no blob row and no live pin as ``deleting``; the digests claimed."""

@@ -673,6 +673,54 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.write(change)
 
+    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+        low, high = _project_range(project)
+        inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
+        scope = ""
+        scope_params: tuple[object, ...] = ()
+        if project is not None:
+            scope = (
+                " AND EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND {inside}) "
+                "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND NOT ({inside}))"
+            )
+            scope_params = (low, high, high, low, high, high)
+
+        def query(db: sqlite3.Connection) -> tuple[int, int, int]:
+            manifests = db.execute(
+                "SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)",
+                (low, high, high),
+            ).fetchone()[0]
+            blobs, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
+                "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
+                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
+                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest)" + scope,
+                (cutoff, *scope_params),
+            ).fetchone()
+            return int(manifests), int(blobs), int(size)
+
+        return await self.database.read(query, snapshot=True)
+
+    async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
+        def query(db: sqlite3.Connection) -> list[str]:
+            return [
+                d
+                for d in digests
+                if db.execute(
+                    "SELECT 1 FROM blobs WHERE digest = ? UNION ALL "
+                    "SELECT 1 FROM blob_pins WHERE digest = ? AND until >= ?",
+                    (d, d, now),
+                ).fetchone()
+                is None
+            ]
+
+        return await self.database.read(query, snapshot=True)
+
     async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
         def change(db: sqlite3.Connection) -> list[str]:
             db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
