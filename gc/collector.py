@@ -138,12 +138,13 @@ class Run:
         self.lease = lease
         self.say = say
         self.stopping = False
+        self.stop: asyncio.Event | None = None
         self.report = Report(dry_run=options.dry_run)
         self.start = time.time()
         self.cutoff = self.start - options.grace
 
     def check(self) -> None:
-        if self.stopping:
+        if self.stopping or (self.stop is not None and self.stop.is_set()):
             raise Stop("stopped by a signal")
         if self.lease.lost:
             raise Stop("the GC lease was lost")
@@ -341,10 +342,12 @@ async def collect(
     progress: Progress | None = None,
     handle_signals: bool = False,
     on_start: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Report:
     """One run: take the lock (``GCBusy`` when another run holds it), record the run, do
     every phase, record the outcome. ``handle_signals``: SIGINT/SIGTERM stop the run at
-    the next batch boundary (status Stopped; a rerun completes the work)."""
+    the next batch boundary (status Stopped; a rerun completes the work), as does setting
+    ``stop``. ``on_start`` gets the run's id once the lock is held and the run recorded."""
     lease = Lease(store)
     await lease.acquire()
     try:
@@ -362,6 +365,7 @@ async def collect(
             events,
             progress or Progress(quiet=True),
             handle_signals,
+            stop,
         )
     finally:
         await lease.release()
@@ -378,6 +382,7 @@ async def _run(
     events: EventBus | None,
     progress: Progress,
     handle_signals: bool,
+    stop: asyncio.Event | None,
 ) -> Report:
     async def say(line: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -385,17 +390,18 @@ async def _run(
         await store.gc_update_run(run_id, "Running", "{}", f"{stamp} {line}\n", time.time())
 
     run = Run(store, driver, generations, options, progress, lease, say)
+    run.stop = stop
     run.report.run_id = run_id
     run.report.started = run.start
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     if handle_signals:
 
-        def stop() -> None:
+        def request_stop() -> None:
             run.stopping = True
 
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, request_stop)
             installed.append(sig)
     await say(f"started: {json.dumps(options.parameters())}")
     try:

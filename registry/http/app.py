@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
+from wharf.gc.service import GCService
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.cache import SharedGenerations
@@ -25,6 +26,7 @@ from wharf.registry.http.keys import (
     DATABASE,
     DRIVER,
     ENDPOINT,
+    GC,
     METRICS,
     SETTINGS,
     SHARED_METRICS,
@@ -167,9 +169,13 @@ def _access_control(
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
         app[AUTH] = auth
-        app[CONTENT].events.subscribe(AuditSubscriber(auth))
+        content = app[CONTENT]
+        content.events.subscribe(AuditSubscriber(auth))
+        gc = GCService(content.store, content.driver, content.generations, content.events)
+        app[GC] = gc
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
         yield
+        await gc.close()
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
         await auth.flush_audit()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from wharf.auth.service import AuthService
+from wharf.gc.service import GCService
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
@@ -22,6 +23,7 @@ CONTENT = web.AppKey("content", ContentService)
 METRICS = web.AppKey("metrics", Metrics)
 SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
+GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 STOPPING = web.AppKey("stopping", bool)
 
 ReadablePredicate = Callable[[str], bool]
