@@ -204,8 +204,8 @@ class MetadataStore(ABC):
     async def gc_mark(self, cutoff: float, project: str | None) -> int:
         """Replace the marks with the manifests reachable from the roots: tagged ones,
         ones created at or after ``cutoff``, and (with ``project``) every manifest outside
-        that project; then children of marked manifests and referrers of marked subjects,
-        to a fixpoint. The number of marked manifests."""
+        that project; then children of marked manifests, referrers of marked subjects and
+        subjects of marked referrers, to a fixpoint. The number of marked manifests."""
 
     @abstractmethod
     async def gc_sweep_manifests(

@@ -543,7 +543,8 @@ class SQLiteStore(MetadataStore):
     @staticmethod
     def _close_marks(db: sqlite3.Connection, wave: int) -> int:
         """Semi-naive closure: from the marks of ``wave`` on, add children of marked
-        manifests and referrers of marked subjects until nothing new; the last wave."""
+        manifests, referrers of marked subjects and subjects of marked referrers until
+        nothing new; the last wave."""
         while True:
             added = db.execute(
                 "INSERT INTO gc_marks (repo_id, digest, wave) "
@@ -558,6 +559,15 @@ class SQLiteStore(MetadataStore):
                 "SELECT DISTINCT m.repo_id, m.digest, ? FROM gc_marks g "
                 "JOIN manifests m ON m.repo_id = g.repo_id AND m.subject = g.digest "
                 "WHERE g.wave = ? ON CONFLICT DO NOTHING",
+                (wave + 1, wave),
+            ).rowcount
+            added += db.execute(  # a marked referrer keeps its subject
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT m.repo_id, m.subject, ? FROM gc_marks g "
+                "JOIN manifests m ON m.repo_id = g.repo_id AND m.digest = g.digest "
+                "WHERE g.wave = ? AND m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                "manifests s WHERE s.repo_id = m.repo_id AND s.digest = m.subject) "
+                "ON CONFLICT DO NOTHING",
                 (wave + 1, wave),
             ).rowcount
             if added == 0:
