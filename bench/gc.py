@@ -13,7 +13,7 @@ ago), for the reference registry as its filesystem layout (blobs, layer links, r
 tags). Both then collect with untagged manifests deleted: ``wharf gc --grace 0
 --delete-untagged`` (online: the registry could be serving meanwhile) and
 ``docker-registry garbage-collect --delete-untagged`` (offline). Each runs as a child
-process; its peak RSS comes from ``wait4``."""
+process under GNU time (``/usr/bin/time``), which gives its peak RSS."""
 
 from __future__ import annotations
 
@@ -215,17 +215,22 @@ def _env() -> dict[str, str]:
 
 
 def measure(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) of the child, its stdout."""
-    with tempfile.TemporaryFile() as out:
+    """Wall seconds, peak RSS (KiB) of the child, its stdout. The peak comes from GNU
+    time, which forks the child from a small process: Linux counts the RSS a process had
+    when it was forked into the child's peak, so measuring straight from this (large)
+    process would report at least its own size."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as stats:
+        wrapped = ["/usr/bin/time", "-f", "%M", "-o", stats.name, *command]
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=_env())
-        _, status, usage = os.wait4(process.pid, 0)
+        code = subprocess.run(
+            wrapped, stdout=out, stderr=subprocess.DEVNULL, env=_env(), check=False
+        ).returncode
         elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            raise RuntimeError(f"{command[0]} exited with {process.returncode}")
+        if code != 0:
+            raise RuntimeError(f"{command[0]} exited with {code}")
         out.seek(0)
-        return elapsed, usage.ru_maxrss, out.read().decode(errors="replace")
+        peak_kib = int(stats.read().split()[-1])
+        return elapsed, peak_kib, out.read().decode(errors="replace")
 
 
 def bench(manifests: int, workdir: Path, reference: bool) -> list[dict[str, object]]:
