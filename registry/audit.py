@@ -10,6 +10,7 @@ from wharf.registry.events import (
     BlobUnlinked,
     Denied,
     Event,
+    GarbageCollected,
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
@@ -49,6 +50,20 @@ def audit_event_for(event: Event) -> AuditEvent | None:
             what = ("delete", "blob", f"{repo}@{digest}", "blob")
         case RepositoryDeleted(actor, repo):
             what = ("delete", "repository", repo, "repository")
+        case GarbageCollected(actor, run_id, status, manifests, blobs, freed, dry_run):
+            detail = (
+                f"{'dry run ' if dry_run else ''}{status}: {manifests} manifests, "
+                f"{blobs} blobs, {freed} bytes"
+            )
+            return AuditEvent(
+                actor.name,
+                "gc",
+                "system",
+                f"system/gc/{run_id}",
+                client_ip=actor.client_ip,
+                result="success" if status == "Success" else "failure",
+                detail=detail,
+            )
         case Denied(actor, operation, repo, reference, reason):
             resource = _artifact(repo, reference) if reference else repo
             what, result = (operation, "artifact", resource, reason), "denied"

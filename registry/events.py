@@ -89,6 +89,19 @@ class ProjectDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class GarbageCollected:
+    """A garbage-collection run ended (whatever its status; dry runs too)."""
+
+    actor: Actor
+    run_id: int
+    status: str
+    manifests_swept: int
+    blobs_swept: int
+    bytes_freed: int
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Denied:
     """An operation the policy gate or access control refused (audited as ``denied``)."""
 
@@ -108,6 +121,7 @@ Event = (
     | BlobUnlinked
     | RepositoryDeleted
     | ProjectDeleted
+    | GarbageCollected
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wharf.registry.cli.migrate import add_migrate_parser
 
     add_migrate_parser(sub)
+    from wharf.registry.cli.gc import add_gc_parser
+
+    add_gc_parser(sub)
     return parser
 
 

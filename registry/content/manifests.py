@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from wharf.registry.content.cache import BytesCache, GenerationCache, Generations
 from wharf.registry.content.gatekeeping import ask
 from wharf.registry.content.hashing import ResumableHash
+from wharf.registry.content.pins import pin_digest
 from wharf.registry.events import (
     Actor,
     EventBus,
@@ -92,6 +93,7 @@ class Manifests:
             if previous != str(digest):
                 await ask(self.gate, TagWrite(actor, repo, tag, str(digest), previous))
         await ask(self.gate, UploadCommit(actor, repo, str(digest), len(body)))
+        await pin_digest(self.store, str(digest))
         await self.driver.put_bytes(digest.key, body)
         record = ManifestRecord(
             str(digest),

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from wharf.registry.content.gatekeeping import ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.lease import LEASE_SECONDS, Leases
+from wharf.registry.content.pins import pin_digest
 from wharf.registry.events import Actor
 from wharf.registry.metadata.base import MetadataStore, UploadSession
 from wharf.registry.oci.errors import (
@@ -92,6 +93,7 @@ class Uploads:
                 await self._write(session, chunks, None)
             await self._verify(session, digest)
             await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 session.id, session.driver_state, session.offset, digest.key
             )
@@ -121,6 +123,7 @@ class Uploads:
             await self._write(session, chunks, None)
             await self._verify(session, digest)
             await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 upload_id, session.driver_state, session.offset, digest.key
             )

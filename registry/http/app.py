@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
+from wharf.gc.service import GCService
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
@@ -26,6 +27,7 @@ from wharf.registry.http.keys import (
     DATABASE,
     DRIVER,
     ENDPOINT,
+    GC,
     METRICS,
     SETTINGS,
     SHARED_METRICS,
@@ -182,7 +184,10 @@ def _access_control(
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
         app[AUTH] = auth
-        app[CONTENT].events.subscribe(AuditSubscriber(auth))
+        content = app[CONTENT]
+        content.events.subscribe(AuditSubscriber(auth))
+        gc = GCService(content.store, content.driver, content.generations, content.events)
+        app[GC] = gc
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
         purger = asyncio.create_task(
             run_on_leader(
@@ -192,6 +197,7 @@ def _access_control(
             )
         )
         yield
+        await gc.close()
         flusher.cancel()
         purger.cancel()
         await asyncio.gather(flusher, purger, return_exceptions=True)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from wharf.auth.service import AuthService
 from wharf.coord.coordination import Coordination
+from wharf.gc.service import GCService
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
@@ -23,6 +24,7 @@ CONTENT = web.AppKey("content", ContentService)
 METRICS = web.AppKey("metrics", Metrics)
 SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
+GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 

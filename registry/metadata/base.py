@@ -179,6 +179,132 @@ class MetadataStore(ABC):
     async def delete_repository(self, repo: str) -> bool:
         """Forget a repository (manifests, tags, blob links); blobs are left to GC."""
 
+    # --- garbage collection (wharf.gc) -----------------------------------------
+    # Blobs have a ``deleting`` state (GC's two-phase delete): from the moment GC claims a
+    # blob until its row goes, every read above treats it as absent and ``link_blob`` and
+    # ``put_manifest`` as missing. ``cutoff`` is the run's start minus its grace window.
+    @abstractmethod
+    async def pin_blob(self, digest: str, until: float, now: float) -> bool:
+        """Before publishing bytes at ``digest`` (upload commit, manifest PUT): protect the
+        digest from GC until ``until`` or until ``add_blob``/``put_manifest`` records it.
+        False while GC is deleting that digest (wait and try again)."""
+
+    @abstractmethod
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
+        """Take the one-GC-at-a-time lease (free, expired or already ``owner``'s)."""
+
+    @abstractmethod
+    async def gc_renew_lock(self, owner: str, until: float) -> bool:
+        """Extend the lease; False when ``owner`` no longer holds it."""
+
+    @abstractmethod
+    async def gc_unlock(self, owner: str) -> None: ...
+
+    @abstractmethod
+    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+        """Replace the marks with the manifests reachable from the roots: tagged ones,
+        ones created at or after ``cutoff``, and (with ``project``) every manifest outside
+        that project; then children of marked manifests, referrers of marked subjects and
+        subjects of marked referrers, to a fixpoint. The number of marked manifests."""
+
+    @abstractmethod
+    async def gc_sweep_manifests(
+        self, since: float, cutoff: float, project: str | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """In one transaction: mark what became reachable since ``since`` (tags written,
+        manifests created), then delete up to ``limit`` unmarked manifests (in ``project``
+        when given). The (repository, digest) pairs deleted; empty when done."""
+
+    @abstractmethod
+    async def gc_blob_candidates(
+        self, after: str, cutoff: float, project: str | None, limit: int
+    ) -> list[str]:
+        """Digests after ``after`` (in order) of live blobs not seen since ``cutoff`` that
+        no manifest references and no manifest is; with ``project``, only blobs linked into
+        that project's repositories and no other."""
+
+    @abstractmethod
+    async def gc_claim_blobs(
+        self, digests: list[str], cutoff: float, now: float
+    ) -> list[tuple[str, int]]:
+        """Re-check each digest (live, unreferenced, not seen since ``cutoff``, not pinned)
+        and mark those that pass ``deleting``; the (digest, size) pairs claimed."""
+
+    @abstractmethod
+    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+        """What a sweep after ``gc_mark`` would take, changing nothing (a dry run):
+        (unmarked manifests in scope, blobs, their bytes) — blobs not seen since ``cutoff``
+        that no marked manifest references or is, with ``gc_blob_candidates``' scope."""
+
+    @abstractmethod
+    async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
+        """Those of ``digests`` with no blob row (in any state) and no live pin."""
+
+    @abstractmethod
+    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+        """For stored objects (digest, size) the metadata may not know: record those with
+        no blob row and no live pin as ``deleting``; the digests claimed."""
+
+    @abstractmethod
+    async def gc_deleting(self, after: str, limit: int) -> list[tuple[str, int]]:
+        """Blobs in the ``deleting`` state after ``after`` (digest, size): a run's claims,
+        or an interrupted run's left-overs."""
+
+    @abstractmethod
+    async def gc_forget_blobs(self, digests: list[str]) -> int:
+        """Delete the rows (and repository links) of ``deleting`` blobs whose bytes are
+        gone; how many went."""
+
+    @abstractmethod
+    async def gc_totals(self) -> tuple[int, int, int]:
+        """(manifests, live blobs, bytes of live blobs) — for the run's report."""
+
+    @abstractmethod
+    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
+        """Record a run (status Running); its id."""
+
+    @abstractmethod
+    async def gc_update_run(
+        self, run_id: int, status: str, report: str, log_append: str, now: float
+    ) -> None:
+        """Set a run's status and report, append to its log."""
+
+    @abstractmethod
+    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        """Runs newest first (log left empty), and how many there are."""
+
+    @abstractmethod
+    async def gc_run(self, run_id: int) -> GCRun | None:
+        """One run with its log."""
+
+    @abstractmethod
+    async def gc_schedule(self) -> GCSchedule | None: ...
+
+    @abstractmethod
+    async def gc_set_schedule(self, schedule: GCSchedule) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GCRun:
+    """One garbage-collection run as recorded (``parameters`` and ``report`` are JSON)."""
+
+    id: int
+    kind: str  # MANUAL (CLI, "run now") or SCHEDULE
+    status: str  # Running, Success, Error, Stopped
+    parameters: str
+    report: str
+    log: str
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class GCSchedule:
+    kind: str  # None, Hourly, Daily, Weekly, Custom (Harbor's schedule types)
+    cron: str
+    parameters: str  # JSON
+    updated: float
+
 
 @dataclass(frozen=True, slots=True)
 class RepositoryInfo:

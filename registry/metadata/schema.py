@@ -82,6 +82,54 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        (
+            # GC's two-phase delete: set while the bytes are being removed; the API treats
+            # such a blob as absent (NULL: live)
+            "ALTER TABLE blobs ADD COLUMN deleting DOUBLE PRECISION",
+            "CREATE INDEX blobs_by_last_seen ON blobs (last_seen)",
+            # GC's re-check "is any manifest this blob" (the primary key leads with repo_id)
+            "CREATE INDEX manifests_by_digest ON manifests (digest)",
+            # an upload or manifest PUT about to publish bytes at this digest; GC leaves the
+            # digest alone until the row goes (when the blob is recorded) or expires
+            """CREATE TABLE blob_pins (
+                digest TEXT PRIMARY KEY,
+                until DOUBLE PRECISION NOT NULL
+            )""",
+            # GC's marks: manifests reachable in the current run (one run at a time)
+            """CREATE TABLE gc_marks (
+                repo_id INTEGER NOT NULL,
+                digest TEXT NOT NULL,
+                wave INTEGER NOT NULL,
+                PRIMARY KEY (repo_id, digest)
+            )""",
+            "CREATE INDEX gc_marks_by_wave ON gc_marks (wave)",
+            # the one-run-at-a-time lease (PostgreSQL: an advisory lock instead)
+            """CREATE TABLE gc_lock (
+                name TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                until DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE gc_runs (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                parameters TEXT NOT NULL,
+                report TEXT NOT NULL DEFAULT '{}',
+                log TEXT NOT NULL DEFAULT '',
+                created DOUBLE PRECISION NOT NULL,
+                updated DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE gc_schedule (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL,
+                cron TEXT NOT NULL,
+                parameters TEXT NOT NULL,
+                updated DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 
 # Before each package had its own migrations, these tables were version 1 of one sequence.

@@ -13,6 +13,8 @@ import time
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
     ArtifactInfo,
+    GCRun,
+    GCSchedule,
     ManifestRecord,
     MetadataStore,
     ProjectUnknown,
@@ -99,7 +101,8 @@ class SQLiteStore(MetadataStore):
             row = db.execute(
                 "SELECT b.size, b.last_seen FROM blobs b "
                 "JOIN repo_blobs rb ON rb.digest = b.digest "
-                "JOIN repositories r ON r.id = rb.repo_id WHERE r.name = ? AND b.digest = ?",
+                "JOIN repositories r ON r.id = rb.repo_id WHERE r.name = ? AND b.digest = ? "
+                "AND b.deleting IS NULL",
                 (repo, digest),
             ).fetchone()
             return None if row is None else (int(row[0]), float(row[1]))
@@ -118,7 +121,9 @@ class SQLiteStore(MetadataStore):
 
     async def blob_size(self, digest: str) -> int | None:
         def query(db: sqlite3.Connection) -> int | None:
-            row = db.execute("SELECT size FROM blobs WHERE digest = ?", (digest,)).fetchone()
+            row = db.execute(
+                "SELECT size FROM blobs WHERE digest = ? AND deleting IS NULL", (digest,)
+            ).fetchone()
             return None if row is None else int(row[0])
 
         return await self.database.read(query)
@@ -127,7 +132,8 @@ class SQLiteStore(MetadataStore):
         def query(db: sqlite3.Connection) -> list[str]:
             rows = db.execute(
                 "SELECT r.name FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = ? ORDER BY r.name LIMIT ?",
+                "JOIN blobs b ON b.digest = rb.digest "
+                "WHERE rb.digest = ? AND b.deleting IS NULL ORDER BY r.name LIMIT ?",
                 (digest, limit),
             )
             return [name for (name,) in rows]
@@ -156,7 +162,10 @@ class SQLiteStore(MetadataStore):
         now = time.time()
 
         def change(db: sqlite3.Connection) -> bool:
-            cur = db.execute("UPDATE blobs SET last_seen = ? WHERE digest = ?", (now, digest))
+            cur = db.execute(
+                "UPDATE blobs SET last_seen = ? WHERE digest = ? AND deleting IS NULL",
+                (now, digest),
+            )
             if cur.rowcount == 0:
                 return False
             repo_id = self._ensure_repo(db, repo)
@@ -293,7 +302,9 @@ class SQLiteStore(MetadataStore):
                 d
                 for d in wanted_blobs
                 if db.execute(
-                    "SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?", (known, d)
+                    "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest "
+                    "WHERE rb.repo_id = ? AND rb.digest = ? AND b.deleting IS NULL",
+                    (known, d),
                 ).fetchone()
                 is None
             ]
@@ -483,3 +494,369 @@ class SQLiteStore(MetadataStore):
         return await self.database.write(
             lambda db: db.execute("DELETE FROM repositories WHERE name = ?", (repo,)).rowcount > 0
         )
+
+    # --- garbage collection ------------------------------------------------------
+    async def pin_blob(self, digest: str, until: float, now: float) -> bool:
+        def change(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT deleting FROM blobs WHERE digest = ?", (digest,)).fetchone()
+            if row is not None and row[0] is not None:
+                return False
+            db.execute(
+                "INSERT INTO blob_pins (digest, until) VALUES (?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
+                "WHERE blob_pins.until < excluded.until",
+                (digest, until),
+            )
+            return True
+
+        return await self.database.write(change)
+
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "INSERT INTO gc_lock (name, owner, until) VALUES ('gc', ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                    "until = excluded.until "
+                    "WHERE gc_lock.until < ? OR gc_lock.owner = excluded.owner",
+                    (owner, until, now),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def gc_renew_lock(self, owner: str, until: float) -> bool:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE gc_lock SET until = ? WHERE name = 'gc' AND owner = ?", (until, owner)
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def gc_unlock(self, owner: str) -> None:
+        await self.database.write(
+            lambda db: db.execute("DELETE FROM gc_lock WHERE name = 'gc' AND owner = ?", (owner,))
+        )
+
+    @staticmethod
+    def _close_marks(db: sqlite3.Connection, wave: int) -> int:
+        """Semi-naive closure: from the marks of ``wave`` on, add children of marked
+        manifests, referrers of marked subjects and subjects of marked referrers until
+        nothing new; the last wave."""
+        while True:
+            added = db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT mc.repo_id, mc.child_digest, ? FROM gc_marks g "
+                "JOIN manifest_children mc ON mc.repo_id = g.repo_id "
+                "AND mc.manifest_digest = g.digest WHERE g.wave = ? "
+                "ON CONFLICT DO NOTHING",
+                (wave + 1, wave),
+            ).rowcount
+            added += db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT m.repo_id, m.digest, ? FROM gc_marks g "
+                "JOIN manifests m ON m.repo_id = g.repo_id AND m.subject = g.digest "
+                "WHERE g.wave = ? ON CONFLICT DO NOTHING",
+                (wave + 1, wave),
+            ).rowcount
+            added += db.execute(  # a marked referrer keeps its subject
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT m.repo_id, m.subject, ? FROM gc_marks g "
+                "JOIN manifests m ON m.repo_id = g.repo_id AND m.digest = g.digest "
+                "WHERE g.wave = ? AND m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                "manifests s WHERE s.repo_id = m.repo_id AND s.digest = m.subject) "
+                "ON CONFLICT DO NOTHING",
+                (wave + 1, wave),
+            ).rowcount
+            if added == 0:
+                return wave
+            wave += 1
+
+    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+        low, high = _project_range(project)
+
+        def roots(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM gc_marks")
+            db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT repo_id, digest, 0 FROM tags WHERE true ON CONFLICT DO NOTHING"
+            )
+            db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT m.repo_id, m.digest, 0 "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                "WHERE m.created >= ? OR NOT (r.name >= ? AND (? IS NULL OR r.name < ?)) "
+                "ON CONFLICT DO NOTHING",
+                (cutoff, low, high, high),
+            )
+
+        await self.database.write(roots)
+        await self.database.write(lambda db: self._close_marks(db, 0))
+        return await self.database.read(
+            lambda db: int(db.execute("SELECT COUNT(*) FROM gc_marks").fetchone()[0])
+        )
+
+    async def gc_sweep_manifests(
+        self, since: float, cutoff: float, project: str | None, limit: int
+    ) -> list[tuple[str, str]]:
+        low, high = _project_range(project)
+
+        def change(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            wave = int(db.execute("SELECT COALESCE(MAX(wave), 0) FROM gc_marks").fetchone()[0])
+            wave += 1
+            db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT DISTINCT repo_id, digest, ? FROM tags WHERE updated >= ? "
+                "ON CONFLICT DO NOTHING",
+                (wave, since),
+            )
+            db.execute(
+                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT repo_id, digest, ? "
+                "FROM manifests WHERE created >= ? ON CONFLICT DO NOTHING",
+                (wave, min(since, cutoff)),
+            )
+            # what was marked before but only now reaches further is covered: children
+            # and referrers of old marks existed at mark time (a new referrer is new)
+            self._close_marks(db, wave)
+            rows = db.execute(
+                "SELECT m.repo_id, m.digest, r.name FROM manifests m "
+                "JOIN repositories r ON r.id = m.repo_id "
+                "WHERE r.name >= ? AND (? IS NULL OR r.name < ?) AND NOT EXISTS "
+                "(SELECT 1 FROM gc_marks g WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
+                "LIMIT ?",
+                (low, high, high, limit),
+            ).fetchall()
+            db.executemany(
+                "DELETE FROM manifests WHERE repo_id = ? AND digest = ?",
+                [(repo_id, digest) for repo_id, digest, _ in rows],
+            )
+            return [(name, digest) for _, digest, name in rows]
+
+        return await self.database.write(change)
+
+    async def gc_blob_candidates(
+        self, after: str, cutoff: float, project: str | None, limit: int
+    ) -> list[str]:
+        sql = (
+            "SELECT b.digest FROM blobs b WHERE b.digest > ? AND b.deleting IS NULL "
+            "AND b.last_seen < ? AND NOT EXISTS "
+            "(SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
+            "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
+        )
+        params: tuple[object, ...] = (after, cutoff)
+        if project is not None:
+            low, high = _project_range(project)
+            inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
+            sql += (
+                " AND EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND {inside}) "
+                "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND NOT ({inside}))"
+            )
+            params += (low, high, high, low, high, high)
+        sql += " ORDER BY b.digest LIMIT ?"
+        params += (limit,)
+        return await self.database.read(
+            lambda db: [digest for (digest,) in db.execute(sql, params)]
+        )
+
+    async def gc_claim_blobs(
+        self, digests: list[str], cutoff: float, now: float
+    ) -> list[tuple[str, int]]:
+        def change(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
+            claimed = []
+            for digest in digests:
+                row = db.execute(
+                    "UPDATE blobs SET deleting = ? WHERE digest = ? AND deleting IS NULL "
+                    "AND last_seen < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = blobs.digest) "
+                    "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest) "
+                    "AND NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.digest = blobs.digest) "
+                    "RETURNING size",
+                    (now, digest, cutoff),
+                ).fetchone()
+                if row is not None:
+                    claimed.append((digest, int(row[0])))
+            return claimed
+
+        return await self.database.write(change)
+
+    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+        low, high = _project_range(project)
+        inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
+        scope = ""
+        scope_params: tuple[object, ...] = ()
+        if project is not None:
+            scope = (
+                " AND EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND {inside}) "
+                "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+                f"ON r.id = rb.repo_id WHERE rb.digest = b.digest AND NOT ({inside}))"
+            )
+            scope_params = (low, high, high, low, high, high)
+
+        def query(db: sqlite3.Connection) -> tuple[int, int, int]:
+            manifests = db.execute(
+                "SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)",
+                (low, high, high),
+            ).fetchone()[0]
+            blobs, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
+                "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
+                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
+                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest)" + scope,
+                (cutoff, *scope_params),
+            ).fetchone()
+            return int(manifests), int(blobs), int(size)
+
+        return await self.database.read(query, snapshot=True)
+
+    async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
+        def query(db: sqlite3.Connection) -> list[str]:
+            return [
+                d
+                for d in digests
+                if db.execute(
+                    "SELECT 1 FROM blobs WHERE digest = ? UNION ALL "
+                    "SELECT 1 FROM blob_pins WHERE digest = ? AND until >= ?",
+                    (d, d, now),
+                ).fetchone()
+                is None
+            ]
+
+        return await self.database.read(query, snapshot=True)
+
+    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+        def change(db: sqlite3.Connection) -> list[str]:
+            db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
+            claimed = []
+            for digest, size in items:
+                inserted = db.execute(
+                    "INSERT INTO blobs (digest, size, created, last_seen, deleting) "
+                    "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                    "(SELECT 1 FROM blob_pins p WHERE p.digest = ?) ON CONFLICT DO NOTHING",
+                    (digest, size, now, now, now, digest),
+                ).rowcount
+                if inserted:
+                    claimed.append(digest)
+            return claimed
+
+        return await self.database.write(change)
+
+    async def gc_deleting(self, after: str, limit: int) -> list[tuple[str, int]]:
+        def query(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            rows = db.execute(
+                "SELECT digest, size FROM blobs WHERE deleting IS NOT NULL AND digest > ? "
+                "ORDER BY digest LIMIT ?",
+                (after, limit),
+            )
+            return [(digest, int(size)) for digest, size in rows]
+
+        return await self.database.read(query)
+
+    async def gc_forget_blobs(self, digests: list[str]) -> int:
+        def change(db: sqlite3.Connection) -> int:
+            gone = 0
+            for digest in digests:
+                db.execute(
+                    "DELETE FROM repo_blobs WHERE digest = ? AND EXISTS (SELECT 1 FROM blobs "
+                    "WHERE digest = ? AND deleting IS NOT NULL)",
+                    (digest, digest),
+                )
+                gone += db.execute(
+                    "DELETE FROM blobs WHERE digest = ? AND deleting IS NOT NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)",
+                    (digest,),
+                ).rowcount
+            return gone
+
+        return await self.database.write(change)
+
+    async def gc_totals(self) -> tuple[int, int, int]:
+        def query(db: sqlite3.Connection) -> tuple[int, int, int]:
+            manifests = db.execute("SELECT COUNT(*) FROM manifests").fetchone()[0]
+            blobs, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE deleting IS NULL"
+            ).fetchone()
+            return int(manifests), int(blobs), int(size)
+
+        return await self.database.read(query, snapshot=True)
+
+    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
+        def change(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "INSERT INTO gc_runs (kind, status, parameters, created, updated) "
+                "VALUES (?, 'Running', ?, ?, ?)",
+                (kind, parameters, now, now),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+        return await self.database.write(change)
+
+    async def gc_update_run(
+        self, run_id: int, status: str, report: str, log_append: str, now: float
+    ) -> None:
+        await self.database.write(
+            lambda db: db.execute(
+                "UPDATE gc_runs SET status = ?, report = ?, log = log || ?, updated = ? "
+                "WHERE id = ?",
+                (status, report, log_append, now, run_id),
+            )
+        )
+
+    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        def query(db: sqlite3.Connection) -> tuple[list[GCRun], int]:
+            total = int(db.execute("SELECT COUNT(*) FROM gc_runs").fetchone()[0])
+            rows = db.execute(
+                "SELECT id, kind, status, parameters, report, '', created, updated "
+                "FROM gc_runs ORDER BY id DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+            return [GCRun(*row) for row in rows], total
+
+        return await self.database.read(query, snapshot=True)
+
+    async def gc_run(self, run_id: int) -> GCRun | None:
+        def query(db: sqlite3.Connection) -> GCRun | None:
+            row = db.execute(
+                "SELECT id, kind, status, parameters, report, log, created, updated "
+                "FROM gc_runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            return None if row is None else GCRun(*row)
+
+        return await self.database.read(query)
+
+    async def gc_schedule(self) -> GCSchedule | None:
+        def query(db: sqlite3.Connection) -> GCSchedule | None:
+            row = db.execute(
+                "SELECT kind, cron, parameters, updated FROM gc_schedule WHERE id = 1"
+            ).fetchone()
+            return None if row is None else GCSchedule(*row)
+
+        return await self.database.read(query)
+
+    async def gc_set_schedule(self, schedule: GCSchedule) -> None:
+        await self.database.write(
+            lambda db: db.execute(
+                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated) "
+                "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+                "cron = excluded.cron, parameters = excluded.parameters, "
+                "updated = excluded.updated",
+                (schedule.kind, schedule.cron, schedule.parameters, schedule.updated),
+            )
+        )
+
+
+def _project_range(project: str | None) -> tuple[str, str | None]:
+    """Repository names in ``project``: ``low <= name < high`` (high None: no bound)."""
+    if project is None:
+        return "", None
+    prefix = project + "/"
+    return prefix, prefix_successor(prefix)

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from wharf.registry.http.harbor import (
     artifacts,
     audit,
+    gc,
     members,
     projects,
     repositories,
@@ -52,6 +53,6 @@ async def harbor_errors(request: web.Request, handler: Handler) -> web.StreamRes
 def create_harbor_app() -> web.Application:
     """The sub-application to mount at /api/v2.0 (access control on)."""
     app = web.Application(middlewares=[harbor_errors])
-    for resource in (users, projects, members, robots, repositories, artifacts, audit):
+    for resource in (users, projects, members, robots, repositories, artifacts, audit, gc):
         resource.add_routes(app.router)
     return app

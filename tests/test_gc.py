@@ -1,0 +1,435 @@
+"""Garbage collection in-process (content core + SQLite + filesystem): marking over tricky
+graphs, the grace window, dry runs, orphans/uploads/temp, interrupted runs, the lock, and
+a bounded concurrency stress test with GC looping at a zero grace window."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from wharf.gc import GCBusy, Options, Report, collect
+from wharf.registry.content import pins
+from wharf.registry.content.cache import InProcessGenerations
+from wharf.registry.content.service import ContentService
+from wharf.registry.events import SYSTEM, EventBus, GarbageCollected
+from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.oci.errors import RegistryError
+from wharf.registry.oci.names import parse_digest
+from wharf.registry.wiring import sqlite_database
+from wharf.storage.filesystem import FilesystemDriver
+
+T = TypeVar("T")
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OLD = 1000.0
+
+
+@pytest.fixture(autouse=True)
+def short_pins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins protect a digest only while its bytes are published (tests age content by
+    hand; a pin of the default length would keep everything)."""
+    monkeypatch.setattr(pins, "PIN_SECONDS", 0.5)
+
+
+def run(tmp_path: Path, scenario: Callable[[ContentService], Awaitable[T]]) -> T:
+    async def main() -> T:
+        store = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
+        driver = FilesystemDriver(tmp_path / "storage")
+        await store.open()
+        await driver.start()
+        try:
+            return await scenario(ContentService(store, driver))
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+async def body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def blob(svc: ContentService, repo: str, data: bytes) -> dict[str, object]:
+    await svc.uploads.whole(repo, parse_digest(sha(data)), body(data), SYSTEM)
+    return {"mediaType": "application/octet-stream", "digest": sha(data), "size": len(data)}
+
+
+async def image(
+    svc: ContentService,
+    repo: str,
+    layers: list[bytes],
+    tag: str | None,
+    subject: dict[str, object] | None = None,
+) -> dict[str, object]:
+    config = await blob(svc, repo, b'{"architecture":"amd64","os":"linux","n":"' + repo.encode())
+    doc: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {**config, "mediaType": "application/vnd.oci.image.config.v1+json"},
+        "layers": [await blob(svc, repo, layer) for layer in layers],
+    }
+    if subject is not None:
+        doc["subject"] = subject
+        doc["artifactType"] = "application/example"
+    return await put(svc, repo, doc, OCI_MANIFEST, tag)
+
+
+async def index(
+    svc: ContentService, repo: str, children: list[dict[str, object]], tag: str | None
+) -> dict[str, object]:
+    doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}
+    return await put(svc, repo, doc, OCI_INDEX, tag)
+
+
+async def put(
+    svc: ContentService, repo: str, doc: dict[str, object], media_type: str, tag: str | None
+) -> dict[str, object]:
+    raw = json.dumps(doc).encode()
+    reference = tag if tag is not None else parse_digest(sha(raw))
+    await svc.manifests.put(repo, reference, raw, media_type, SYSTEM)
+    return {"mediaType": media_type, "digest": sha(raw), "size": len(raw)}
+
+
+async def age_everything(svc: ContentService) -> None:
+    """As if all of it had been pushed long ago."""
+    assert isinstance(svc.store, SQLiteStore)
+
+    def change(db: object) -> None:
+        db.execute("UPDATE blobs SET last_seen = ?, created = ?", (OLD, OLD))  # type: ignore[attr-defined]
+        db.execute("UPDATE manifests SET created = ?", (OLD,))  # type: ignore[attr-defined]
+
+    await svc.store.database.write(change)
+    await asyncio.sleep(0.6)  # the pins run out
+
+
+async def gc(svc: ContentService, **options: object) -> Report:
+    report = await collect(
+        svc.store,
+        svc.driver,
+        svc.generations,
+        Options(**options),  # type: ignore[arg-type]
+    )
+    assert report.status == "Success", report.message
+    return report
+
+
+async def stored(svc: ContentService, digest: str) -> bool:
+    return await svc.driver.stat(parse_digest(digest).key) is not None
+
+
+async def pulls(svc: ContentService, repo: str, reference: str) -> bool:
+    """The manifest resolves and it and every blob it names are stored, with their digests."""
+    try:
+        ref = parse_digest(reference) if ":" in reference else reference
+        found = await svc.manifests.get(repo, ref, SYSTEM)
+    except RegistryError:
+        return False
+    doc = json.loads(found.content)
+    assert sha(found.content) == found.record.digest
+    named = [doc["config"], *doc["layers"]] if "layers" in doc else []
+    for child in doc.get("manifests", []):
+        if not await pulls(svc, repo, child["digest"]):
+            return False
+    if "subject" in doc and not await pulls(svc, repo, doc["subject"]["digest"]):
+        return False
+    for item in named:
+        if await svc.store.repo_blob_size(repo, item["digest"]) is None:
+            return False
+        data = b"".join([c async for c in svc.driver.read(parse_digest(item["digest"]).key)])
+        assert sha(data) == item["digest"]
+    return True
+
+
+def test_mark_over_tricky_graphs(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        shared = b"shared layer"
+        tagged = await image(svc, "p/one", [shared, b"tagged own"], "v1")
+        loose = await image(svc, "p/one", [shared, b"loose own"], None)
+        # indexes of indexes, with an untagged child kept alive only by the index
+        m1 = await image(svc, "p/multi", [b"m1"], None)
+        m2 = await image(svc, "p/multi", [b"m2"], None)
+        inner = await index(svc, "p/multi", [m1, m2], None)
+        outer = await index(svc, "p/multi", [inner], "all")
+        # a referrer chain on a tagged image
+        sig1 = await image(svc, "p/one", [b"sig1"], None, subject=tagged)
+        sig2 = await image(svc, "p/one", [b"sig2"], None, subject=sig1)
+        # the same blob in two repositories, one of whose manifests is then deleted
+        both = b"in two repositories"
+        await image(svc, "p/two", [both], "keep")
+        gone = await image(svc, "p/three", [both, b"three own"], "drop")
+        await svc.manifests.delete("p/three", parse_digest(str(gone["digest"])), SYSTEM)
+        # a manifest whose tagged referrer is its only reason to live
+        subject = await image(svc, "p/four", [b"subject own"], None)
+        await image(svc, "p/four", [b"referrer own"], "ref", subject=subject)
+        # a referrer of garbage is garbage
+        stray = await image(svc, "p/one", [b"stray sig"], None, subject=loose)
+        await blob(svc, "p/one", b"never referenced")
+        await age_everything(svc)
+
+        report = await gc(svc, grace=0.0, delete_untagged=True)
+
+        assert report.manifests_swept == 2  # loose and stray (p/three's was deleted)
+        for repo, ref in [
+            ("p/one", "v1"),
+            ("p/one", str(sig1["digest"])),
+            ("p/one", str(sig2["digest"])),
+            ("p/multi", "all"),
+            ("p/multi", str(inner["digest"])),
+            ("p/multi", str(m1["digest"])),
+            ("p/two", "keep"),
+            ("p/four", "ref"),
+            ("p/four", str(subject["digest"])),
+        ]:
+            assert await pulls(svc, repo, ref), (repo, ref)
+        assert await stored(svc, sha(shared)) and await stored(svc, sha(both))
+        assert outer["digest"]
+        for digest in [loose["digest"], stray["digest"], gone["digest"]]:
+            assert not await stored(svc, str(digest))
+        for data in [b"loose own", b"stray sig", b"three own", b"never referenced"]:
+            assert not await stored(svc, sha(data))
+            assert await svc.store.blob_size(sha(data)) is None
+        # 4 layers, 3 manifests, and p/three's config (the others are shared in a repo)
+        assert report.blobs_swept == 8
+        again = await gc(svc, grace=0.0, delete_untagged=True)
+        assert (again.manifests_swept, again.blobs_swept, again.orphans_swept) == (0, 0, 0)
+
+    run(tmp_path, scenario)
+
+
+def test_untagged_stay_without_the_flag_and_the_grace_window_protects(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        loose = await image(svc, "p/a", [b"loose"], None)
+        await blob(svc, "p/a", b"unreferenced old")
+        await age_everything(svc)
+        await blob(svc, "p/a", b"unreferenced new")
+        await asyncio.sleep(0.6)
+        report = await gc(svc)  # grace 1h: nothing is old enough... except aged content
+        assert report.blobs_swept == 1 and not await stored(svc, sha(b"unreferenced old"))
+        assert await stored(svc, sha(b"unreferenced new"))
+        assert await pulls(svc, "p/a", str(loose["digest"]))
+        report = await gc(svc, grace=0.0)
+        assert report.blobs_swept == 1 and report.manifests_swept == 0
+        assert await pulls(svc, "p/a", str(loose["digest"]))
+
+    run(tmp_path, scenario)
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        loose = await image(svc, "p/a", [b"loose"], None)
+        await image(svc, "p/a", [b"kept"], "v1")
+        await blob(svc, "p/a", b"unreferenced")
+        await age_everything(svc)
+        await svc.driver.put_bytes(parse_digest(sha(b"orphan")).key, b"orphan")
+        os.utime(svc.driver.local_path(parse_digest(sha(b"orphan")).key), (OLD, OLD))  # type: ignore[arg-type]
+        report = await gc(svc, grace=0.0, delete_untagged=True, dry_run=True)
+        assert report.dry_run
+        # the loose manifest, its layer, the unreferenced blob (the config is shared)
+        assert (report.manifests_swept, report.blobs_swept, report.orphans_swept) == (1, 3, 1)
+        assert await pulls(svc, "p/a", str(loose["digest"]))
+        assert await stored(svc, sha(b"unreferenced")) and await stored(svc, sha(b"orphan"))
+        real = await gc(svc, grace=0.0, delete_untagged=True)
+        assert (real.manifests_swept, real.blobs_swept, real.orphans_swept) == (1, 3, 1)
+
+    run(tmp_path, scenario)
+
+
+def test_orphans_stale_uploads_and_staging(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        orphan, pinned = sha(b"orphan"), sha(b"pinned")
+        for d, data in [(orphan, b"orphan"), (pinned, b"pinned")]:
+            await svc.driver.put_bytes(parse_digest(d).key, data)
+            os.utime(svc.driver.local_path(parse_digest(d).key), (OLD, OLD))  # type: ignore[arg-type]
+        now = time.time()
+        assert await svc.store.pin_blob(pinned, now + 60, now)  # an upload committing it
+        stale = await svc.uploads.start("p/a", SYSTEM)
+        await svc.uploads.append("p/a", stale.id, body(b"half"), None, None)
+        live = await svc.uploads.start("p/a", SYSTEM)
+        await svc.driver.create_upload("abandoned-staging-1")
+        assert isinstance(svc.store, SQLiteStore)
+        await svc.store.database.write(
+            lambda db: db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (OLD, stale.id))
+        )
+        staging = tmp_path / "storage" / "uploads" / "abandoned-staging-1"
+        for path in [staging, *staging.iterdir()]:
+            os.utime(path, (OLD, OLD))
+        report = await gc(svc, grace=0.0)
+        assert (report.orphans_swept, report.uploads_purged, report.staging_purged) == (1, 1, 1)
+        assert not await stored(svc, orphan) and await stored(svc, pinned)
+        assert await svc.store.get_upload(stale.id) is None
+        assert await svc.store.get_upload(live.id) is not None
+        ids = {info.key async for info in svc.driver.list_uploads()}
+        assert ids == {live.id}
+
+    run(tmp_path, scenario)
+
+
+def test_interrupted_deletions_are_finished_first(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        await blob(svc, "p/a", b"half deleted")
+        await blob(svc, "p/a", b"bytes already gone")
+        await age_everything(svc)
+        now = time.time()
+        digests = [sha(b"half deleted"), sha(b"bytes already gone")]
+        assert len(await svc.store.gc_claim_blobs(digests, now, now)) == 2
+        await svc.driver.delete(parse_digest(digests[1]).key)  # the run died here
+        report = await gc(svc)
+        assert report.leftovers_finished == 2
+        assert not await stored(svc, digests[0])
+        assert await svc.store.gc_deleting("", 10) == []
+
+    run(tmp_path, scenario)
+
+
+def test_an_upload_of_a_digest_being_deleted_waits_and_keeps_its_bytes(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        data = b"deleted and pushed again"
+        await blob(svc, "p/a", data)
+        await age_everything(svc)
+        now = time.time()
+        assert await svc.store.gc_claim_blobs([sha(data)], now, now)
+        assert await svc.store.repo_blob_size("p/a", sha(data)) is None  # 404 for clients
+        upload = asyncio.create_task(blob(svc, "p/b", data))
+        await asyncio.sleep(0.3)
+        assert not upload.done()  # waiting for the deletion to finish
+        await svc.driver.delete(parse_digest(sha(data)).key)
+        await svc.store.gc_forget_blobs([sha(data)])
+        await asyncio.wait_for(upload, 10)
+        assert await svc.store.repo_blob_size("p/b", sha(data)) == len(data)
+        assert await stored(svc, sha(data))
+
+    run(tmp_path, scenario)
+
+
+def test_one_run_at_a_time_and_the_audit_event(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        now = time.time()
+        assert await svc.store.gc_try_lock("someone else", now + 60, now)
+        with pytest.raises(GCBusy):
+            await collect(svc.store, svc.driver, svc.generations, Options())
+        await svc.store.gc_unlock("someone else")
+        seen: list[object] = []
+        events = EventBus()
+
+        async def record(event: object) -> None:
+            seen.append(event)
+
+        events.subscribe(record)  # type: ignore[arg-type]
+        report = await collect(svc.store, svc.driver, svc.generations, Options(), events=events)
+        assert report.status == "Success"
+        assert isinstance(seen[0], GarbageCollected) and seen[0].run_id == report.run_id
+        found = await svc.store.gc_run(report.run_id)
+        assert found is not None and found.status == "Success"
+        assert "sweep-blobs: done" in found.log
+        assert json.loads(found.report)["run_id"] == report.run_id
+
+    run(tmp_path, scenario)
+
+
+def test_project_scope(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        await image(svc, "p/a", [b"p loose"], None)
+        q = await image(svc, "q/a", [b"q loose"], None)
+        await blob(svc, "p/a", b"p blob")
+        await blob(svc, "q/a", b"q blob")
+        await age_everything(svc)
+        report = await gc(svc, grace=0.0, delete_untagged=True, project="p")
+        assert report.manifests_swept == 1 and report.blobs_swept == 3
+        assert await pulls(svc, "q/a", str(q["digest"]))
+        assert await stored(svc, sha(b"q blob"))
+
+    run(tmp_path, scenario)
+
+
+def test_stop_request_leaves_a_consistent_state(tmp_path: Path) -> None:
+    async def scenario(svc: ContentService) -> None:
+        for n in range(30):
+            await blob(svc, "p/a", b"loose %d" % n)
+        await age_everything(svc)
+        stop = asyncio.Event()
+        stop.set()
+        report = await collect(svc.store, svc.driver, svc.generations, Options(grace=0), stop=stop)
+        assert report.status == "Stopped"
+        assert (await gc(svc, grace=0.0)).blobs_swept == 30
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.slow
+def test_concurrent_pushes_deletes_and_gc_at_zero_grace(tmp_path: Path) -> None:
+    """Writers push images sharing a pool of layers and move tags, deleters delete, GC
+    loops with a zero grace window (and --delete-untagged); bounded to ~20 s. Afterwards
+    every tagged image pulls completely and storage holds nothing unreferenced."""
+    duration = 15.0
+
+    async def scenario(svc: ContentService) -> None:
+        generations = InProcessGenerations()
+        svc.manifests.lookups._generations = generations  # GC bumps what the core reads
+        pool = [b"pool layer %d" % n for n in range(12)]
+        deadline = time.monotonic() + duration
+        pushed = failed = gcs = 0
+
+        async def writer(n: int) -> None:
+            nonlocal pushed, failed
+            rnd = random.Random(n)
+            while time.monotonic() < deadline:
+                layers = [*rnd.sample(pool, 3), b"own %d %d" % (n, rnd.randrange(10**9))]
+                try:
+                    await image(svc, f"p/w{n % 2}", layers, f"t{rnd.randrange(4)}")
+                    pushed += 1
+                except RegistryError as exc:  # a layer GC took before the manifest came
+                    assert exc.error.code in ("MANIFEST_BLOB_UNKNOWN", "UNAVAILABLE")
+                    failed += 1
+
+        async def deleter() -> None:
+            rnd = random.Random(99)
+            while time.monotonic() < deadline:
+                repo = f"p/w{rnd.randrange(2)}"
+                with contextlib.suppress(RegistryError):
+                    await svc.manifests.delete(repo, f"t{rnd.randrange(4)}", SYSTEM)
+                await asyncio.sleep(0.05)
+
+        async def collector() -> None:
+            nonlocal gcs
+            while time.monotonic() < deadline:
+                report = await collect(
+                    svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True)
+                )
+                assert report.status == "Success", report.message
+                gcs += 1
+
+        await asyncio.gather(*(writer(n) for n in range(3)), deleter(), collector())
+        assert pushed > 10 and gcs > 3, (pushed, gcs)
+        for repo in ("p/w0", "p/w1"):
+            for tag in await svc.store.list_tags(repo, None, None) or []:
+                assert await pulls(svc, repo, tag), (repo, tag, failed)
+        await asyncio.sleep(0.6)  # pins run out
+        await collect(svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True))
+        referenced: set[str] = set()
+        for repo in ("p/w0", "p/w1"):
+            for art in await svc.store.artifacts(repo) or []:
+                referenced.add(art.record.digest)
+                found = await svc.manifests.get(repo, parse_digest(art.record.digest), SYSTEM)
+                doc = json.loads(found.content)
+                referenced.update(i["digest"] for i in [doc["config"], *doc["layers"]])
+        on_disk = {
+            f"sha256:{info.key.rsplit('/', 1)[1]}" async for info in svc.driver.list("blobs")
+        }
+        assert on_disk == referenced
+
+    run(tmp_path, scenario)
