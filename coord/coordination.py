@@ -24,6 +24,7 @@ class Coordination:
     _make_lock: Callable[[str], LeaderLock]
     _start: Callable[[], None] = lambda: None
     _close: Callable[[], Awaitable[None]] | None = None
+    _ping: Callable[[], Awaitable[object]] | None = None
     _locks: dict[str, LeaderLock] = field(default_factory=dict)
 
     def leader_lock(self, name: str) -> LeaderLock:
@@ -37,6 +38,12 @@ class Coordination:
     async def start(self) -> None:
         """Inside the running event loop: start listening (Redis)."""
         self._start()
+
+    async def ping(self) -> None:
+        """One round trip to the shared backend (Redis); raises when it does not answer
+        within its timeout. In-process: nothing to reach."""
+        if self._ping is not None:
+            await self._ping()
 
     async def close(self) -> None:
         """Release the locks, stop listening, close connections. Generations are closed by
@@ -93,4 +100,5 @@ def redis(
         _make_lock=lambda name: RedisLeaderLock(client, name, ttl=leader_ttl),
         _start=generations.start,
         _close=close,
+        _ping=client.ping,
     )

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from wharf.db.errors import DatabaseUnavailable
 from wharf.db.migrate import Schema, SchemaTooNew, newer_than_known
 
 T = TypeVar("T")
@@ -72,6 +73,18 @@ _RETRYABLE = (
     asyncpg.exceptions.ForeignKeyViolationError,  # 23503: a referenced row went meanwhile
 )
 
+# what a lost or refused connection, or a timed-out statement or acquire, raises: the
+# database is unreachable (or too slow), not the statement wrong
+_UNREACHABLE = (
+    OSError,  # refused, reset, unreachable host (ConnectionError is one)
+    TimeoutError,  # pool acquire, connect or command_timeout
+    asyncpg.exceptions.PostgresConnectionError,  # 08xxx, e.g. the connection went
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: server shutting down
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+)
+
 _INTEGER_KEY = re.compile(r"\bINTEGER PRIMARY KEY\b")
 _TEXT = re.compile(r"\bTEXT\b")
 
@@ -97,6 +110,8 @@ class PostgresDatabase:
         pool_min: int = 1,
         pool_max: int = 10,
         connect_timeout: float = 10.0,
+        acquire_timeout: float = 5.0,
+        command_timeout: float | None = 10.0,
         connection_class: type[asyncpg.Connection] = asyncpg.Connection,
     ) -> None:
         if pool_min < 0 or pool_max < 1 or pool_min > pool_max:
@@ -106,6 +121,8 @@ class PostgresDatabase:
         self.pool_min = pool_min
         self.pool_max = pool_max
         self._connect_timeout = connect_timeout
+        self.acquire_timeout = acquire_timeout
+        self.command_timeout = command_timeout
         self._connection_class = connection_class
         self._users = 0
         self._lock: asyncio.Lock | None = None
@@ -130,6 +147,7 @@ class PostgresDatabase:
                     min_size=self.pool_min,
                     max_size=self.pool_max,
                     timeout=self._connect_timeout,
+                    command_timeout=self.command_timeout,
                     connection_class=self._connection_class,
                     reset=_no_reset,
                 )
@@ -172,7 +190,7 @@ class PostgresDatabase:
         pool = self._pool_or_raise()
 
         async def attempt() -> T:
-            async with pool.acquire() as conn:
+            async with self._acquire(pool) as conn:
                 return await fn(conn)
 
         return await _again_on(_TRANSIENT, attempt)
@@ -182,7 +200,7 @@ class PostgresDatabase:
         pool = self._pool_or_raise()
 
         async def attempt() -> T:
-            async with pool.acquire() as conn, conn.transaction():
+            async with self._acquire(pool) as conn, conn.transaction():
                 return await fn(conn)
 
         return await _again_on(_RETRYABLE, attempt)
@@ -190,8 +208,20 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """``async with database.transaction() as conn:`` one transaction over any tables."""
-        async with self._pool_or_raise().acquire() as conn, conn.transaction():
+        async with self._acquire(self._pool_or_raise()) as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+        """A pooled connection within ``acquire_timeout``; a database that is unreachable,
+        or too slow (``command_timeout``), raises ``DatabaseUnavailable`` from inside too."""
+        try:
+            async with pool.acquire(timeout=self.acquire_timeout) as conn:
+                yield conn
+        except _UNREACHABLE as exc:
+            raise DatabaseUnavailable(
+                f"database {redact(self.url)} unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _pool_or_raise(self) -> asyncpg.Pool:
         pool = self._pool

@@ -121,6 +121,10 @@ class DatabaseConfig(Strict):
     # PostgreSQL only: connections each worker process keeps open / may open at most
     pool_min: int = Field(default=1, ge=0, le=1000)
     pool_max: int = Field(default=10, ge=1, le=1000)
+    # PostgreSQL only: seconds a request waits for a pooled connection, and for one
+    # statement, before it answers 503 (database unavailable) instead of hanging
+    acquire_timeout: float = Field(default=5.0, gt=0, le=600)
+    command_timeout: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

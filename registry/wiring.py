@@ -43,9 +43,23 @@ def sqlite_database(path: str | Path) -> SQLiteDatabase:
     return SQLiteDatabase(path, schemas=SCHEMAS)
 
 
-def postgres_database(url: str, *, pool_min: int = 1, pool_max: int = 10) -> PostgresDatabase:
+def postgres_database(
+    url: str,
+    *,
+    pool_min: int = 1,
+    pool_max: int = 10,
+    acquire_timeout: float = 5.0,
+    command_timeout: float = 10.0,
+) -> PostgresDatabase:
     """A database on PostgreSQL carrying every package's schema."""
-    return PostgresDatabase(url, schemas=SCHEMAS, pool_min=pool_min, pool_max=pool_max)
+    return PostgresDatabase(
+        url,
+        schemas=SCHEMAS,
+        pool_min=pool_min,
+        pool_max=pool_max,
+        acquire_timeout=acquire_timeout,
+        command_timeout=command_timeout,
+    )
 
 
 def make_database(settings: Settings) -> Database:
@@ -57,7 +71,13 @@ def make_database(settings: Settings) -> Database:
         return sqlite_database(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
         db = settings.database
-        return postgres_database(url, pool_min=db.pool_min, pool_max=db.pool_max)
+        return postgres_database(
+            url,
+            pool_min=db.pool_min,
+            pool_max=db.pool_max,
+            acquire_timeout=db.acquire_timeout,
+            command_timeout=db.command_timeout,
+        )
     raise ConfigError(f"database.url: unsupported database {url.split(':', 1)[0]!r}")
 
 

@@ -38,6 +38,9 @@ class InvalidKey(ValueError):
     """A key or upload id that could escape the store or is otherwise malformed."""
 
 
+PING_KEY = "readyz/ping"  # never written: its stat only proves the backend answers
+
+
 def check_key(key: str) -> str:
     """Validate a driver key: relative, no empty, `.` or `..` segments, safe characters."""
     if not key or len(key) > 1024 or key.startswith("/") or key.endswith("/"):
@@ -97,6 +100,11 @@ class Driver(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and pools."""
+
+    async def ping(self) -> None:
+        """One round trip to the backend (for readiness checks): raises when it cannot be
+        reached. By default a ``stat`` of a key nobody writes (a HEAD on S3)."""
+        await self.stat(PING_KEY)
 
     # --- uploads -------------------------------------------------------------
     @abstractmethod

@@ -212,6 +212,16 @@ class FilesystemDriver(Driver):
         except OSError as exc:
             raise StorageError(f"filesystem storage at {self.root} is not writable: {exc}") from exc
 
+    async def ping(self) -> None:
+        """The storage directory is there and a directory (a lost NFS mount is not)."""
+
+        def _ping() -> None:
+            for sub in ("blobs", "uploads", "tmp"):
+                if not (self.root / sub).is_dir():
+                    raise StorageError(f"filesystem storage at {self.root}: {sub}/ is missing")
+
+        await _run(self.root, _ping)
+
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -86,6 +86,40 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:
         return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
     return web.json_response({"status": "ok"})
+
+
+READY_TIMEOUT = 3.0  # seconds each readiness check may take
+
+
+async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str | None]:
+    """``(name, None)`` when ``probe`` finished within READY_TIMEOUT, else the failure."""
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT)
+    except TimeoutError:
+        return name, f"no answer within {READY_TIMEOUT:g}s"
+    except Exception as exc:
+        return name, f"{type(exc).__name__}: {exc}"
+    return name, None
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """For load balancers: 200 when this replica can serve (its database, Redis when
+    configured and blob storage all answer, concurrently, each within READY_TIMEOUT), else
+    503 naming what failed. ``/healthz`` only says the process is alive."""
+    app = request.app
+    if app[STOPPING]:
+        return web.json_response({"status": "stopping", "failed": {}}, status=503)
+    probes = [_check("database", app[STORE].ping()), _check("storage", app[DRIVER].ping())]
+    if app[SETTINGS].redis.url is not None:
+        probes.append(_check("redis", app[COORDINATION].ping()))
+    results = await asyncio.gather(*probes)
+    failed = {name: error for name, error in results if error is not None}
+    checks = {name: "ok" if error is None else "failed" for name, error in results}
+    if failed:
+        return web.json_response(
+            {"status": "unavailable", "checks": checks, "failed": failed}, status=503
+        )
+    return web.json_response({"status": "ok", "checks": checks})
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -170,6 +204,7 @@ def create_app(
     else:
         app.add_subapp("/v2", create_v2_app())
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

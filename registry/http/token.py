@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from wharf.auth.principals import Principal
 from wharf.auth.scopes import parse_scopes
 from wharf.auth.tokens import InvalidToken
+from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.credentials import TooManyLogins, login, parse_basic
 from wharf.registry.http.keys import AUTH, SETTINGS
 
@@ -171,6 +172,11 @@ async def token_errors(request: web.Request, handler: Handler) -> web.StreamResp
         response = _failure(exc.status, "invalid_request", code, exc.reason)
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable", extra={"path": request.path, "error": str(exc)})
+        response = _failure(503, "temporarily_unavailable", "UNAVAILABLE", "database unavailable")
+        response.headers["Retry-After"] = "1"
         return response
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})

@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.harbor import (
     artifacts,
     audit,
@@ -45,6 +46,9 @@ async def harbor_errors(request: web.Request, handler: Handler) -> web.StreamRes
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         code = HARBOR_CODES.get(exc.status, "UNKNOWN")
         return error_response(exc.status, code, exc.reason, headers)
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable", extra={"path": request.path, "error": str(exc)})
+        return error_response(503, "UNAVAILABLE", "database unavailable", {"Retry-After": "1"})
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(500, "UNKNOWN", "internal server error")

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.keys import ENDPOINT
 from wharf.registry.http.v2 import blobs, listing, manifests, uploads
 from wharf.registry.http.v2.common import method_not_allowed
@@ -85,6 +86,12 @@ async def entry_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(
             RegistryError(DENIED, {"project": exc.project}, message="project does not exist")
         )
+    except DatabaseUnavailable as exc:
+        # down, restarting or unreachable: a prompt 503 the client (or the load balancer's
+        # retry) can act on, rather than a request hanging on a dead connection
+        log.warning("database unavailable", extra={"path": request.path, "error": str(exc)})
+        response = error_response(RegistryError(UNAVAILABLE, message="database unavailable"))
+        response.headers["Retry-After"] = "1"
     except StorageFull as exc:
         log.warning("storage is full", extra={"path": request.path, "error": str(exc)})
         response = error_response(RegistryError(STORAGE_FULL))
