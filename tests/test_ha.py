@@ -1,0 +1,378 @@
+"""Replicas behind a load balancer (tests/topology.py): any request may land on any
+replica. An upload started on one continues on another and finishes on a third; a token
+one issues is accepted by all; the conformance suite passes through the load balancer; and
+killing things (a replica, Redis) mid-traffic loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from conformance import run
+
+from .helpers import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256
+from .services import needs_redis, restart_redis, stop_redis
+from .topology import ADMIN, Topology, needs_haproxy, topology
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, needs_redis, needs_haproxy]
+__all__ = ["topology"]  # the fixture, for pytest
+
+
+def _token(url: str, repo: str, actions: str = "push,pull") -> str:
+    """A bearer token from the replica at ``url`` (its realm is the LB's public URL; ask
+    this replica's own /service/token, to know who issued it)."""
+    challenge = requests.get(f"{url}/v2/", timeout=10).headers["WWW-Authenticate"]
+    service = re.search(r'service="([^"]+)"', challenge)
+    assert service, challenge
+    r = requests.get(
+        f"{url}/service/token",
+        params={"service": service.group(1), "scope": f"repository:{repo}:{actions}"},
+        auth=ADMIN,
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+def test_upload_started_on_a_continues_on_b_and_finishes_on_c(topology: Topology) -> None:
+    a, b, c = (topology.replica(n) for n in "abc")
+    repo = "library/moving-upload"
+    token = _token(a.url, repo)  # issued by A, used on B and C
+    auth = {"Authorization": f"Bearer {token}"}
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    parts = [data[: 1 << 20], data[1 << 20 : 2 << 20], data[2 << 20 :]]
+    r = requests.post(f"{a.url}/v2/{repo}/blobs/uploads/", headers=auth, timeout=10)
+    assert r.status_code == 202, r.text
+    location = r.headers["Location"]
+    path = location[location.index("/v2/") :]
+    r = requests.patch(
+        f"{a.url}{path}",
+        data=parts[0],
+        headers={**auth, "Content-Range": f"0-{len(parts[0]) - 1}"},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    path = r.headers["Location"][r.headers["Location"].index("/v2/") :]
+    # B picks it up where A left it: its status, then the next chunk
+    r = requests.get(f"{b.url}{path}", headers=auth, timeout=10)
+    assert (r.status_code, r.headers["Range"]) == (204, f"0-{len(parts[0]) - 1}")
+    start = len(parts[0])
+    r = requests.patch(
+        f"{b.url}{path}",
+        data=parts[1],
+        headers={**auth, "Content-Range": f"{start}-{start + len(parts[1]) - 1}"},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == f"0-{start + len(parts[1]) - 1}"
+    path = r.headers["Location"][r.headers["Location"].index("/v2/") :]
+    digest = sha256(data)
+    r = requests.put(
+        f"{c.url}{path}",
+        params={"digest": digest},
+        data=parts[2],
+        headers={**auth, "Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    for replica in (a, b, c):
+        got = requests.get(f"{replica.url}/v2/{repo}/blobs/{digest}", headers=auth, timeout=10)
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == digest.split(":")[1]
+
+
+def test_a_token_issued_by_one_replica_is_accepted_by_all(topology: Topology) -> None:
+    repo = "library/tokens"
+    for issuer in topology.replicas:
+        token = _token(issuer.url, repo, "pull")
+        for replica in topology.replicas:
+            r = requests.get(
+                f"{replica.url}/v2/{repo}/tags/list",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            # authenticated and authorised (the repository does not exist yet)
+            assert r.status_code == 404, (issuer.name, replica.name, r.text)
+            assert r.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    # and without one, a push is refused (`library` is public: anonymous pulls are allowed)
+    r = requests.post(f"{topology.replicas[0].url}/v2/{repo}/blobs/uploads/", timeout=10)
+    assert r.status_code == 401
+
+
+def test_every_replica_is_ready_and_the_lb_spreads_requests(topology: Topology) -> None:
+    for replica in topology.replicas:
+        r = requests.get(f"{replica.url}/readyz", timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["checks"] == {"database": "ok", "storage": "ok", "redis": "ok"}
+    served = _served_by(topology, 30)
+    assert set(served) == {r.name for r in topology.replicas}, served
+
+
+def _served_by(topology: Topology, n: int) -> dict[str, int]:
+    """How many of ``n`` requests through the LB each replica answered (by its metrics)."""
+    before = {r.name: _request_count(r.url) for r in topology.replicas}
+    for _ in range(n):
+        assert requests.get(f"{topology.lb.url}/v2/", timeout=10).status_code == 401
+    after = {r.name: _request_count(r.url) for r in topology.replicas}
+    return {name: after[name] - before[name] for name in after if after[name] > before[name]}
+
+
+def _request_count(url: str) -> int:
+    """Requests to /v2/ (the base endpoint) this replica has answered."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("wharf_http_requests_total{") and 'endpoint="base"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_conformance_suite_passes_through_the_load_balancer(topology: Topology) -> None:
+    out = io.StringIO()
+    report = run(
+        topology.lb.url,
+        namespace="library/conformance",
+        crossmount_namespace="library/crossmount",
+        username=ADMIN[0],
+        password=ADMIN[1],
+        out=out,
+        timeout=30,
+    )
+    assert report.passed > 50, out.getvalue()
+    assert report.ok, "\n".join(f"{r.id}: {r.reason}" for r in report.failures())
+
+
+RETRYABLE = {502, 503, 504}
+
+
+class Pusher:
+    """Pushes small images through the load balancer the way a retrying client does
+    (each request again on a connection error or a 502/503/504), recording what the
+    registry acknowledged and every status it answered."""
+
+    def __init__(self, url: str, repo: str, token: str, deadline: float) -> None:
+        self.url = url
+        self.repo = repo
+        self.deadline = deadline
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.acked_blobs: dict[str, bytes] = {}
+        self.attempted_blobs: dict[str, int] = {}
+        self.acked_tags: dict[str, str] = {}
+        self.statuses: dict[str, int] = {}
+        self.retries = 0
+        self.longest = 0.0  # the slowest single answer, seconds (a hang would show here)
+
+    def _send(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        while True:
+            started = time.monotonic()
+            try:
+                r = self.http.request(method, self.url + path, timeout=15, **kwargs)  # type: ignore[arg-type]
+            except requests.ConnectionError:
+                self.statuses["connection-error"] = self.statuses.get("connection-error", 0) + 1
+                r = None
+            self.longest = max(self.longest, time.monotonic() - started)
+            if r is not None:
+                key = str(r.status_code)
+                self.statuses[key] = self.statuses.get(key, 0) + 1
+                if r.status_code not in RETRYABLE:
+                    return r
+                if r.status_code == 503 and r.headers.get("Content-Type", "").startswith(
+                    "application/json"
+                ):
+                    assert r.json()["errors"][0]["code"] == "UNAVAILABLE", r.text
+            if time.monotonic() > self.deadline:
+                raise AssertionError(f"{method} {path}: still failing at the deadline")
+            self.retries += 1
+            time.sleep(0.1)
+
+    def push_blob(self, data: bytes) -> str:
+        digest = sha256(data)
+        self.attempted_blobs[digest] = len(data)
+        r = self._send(
+            "POST", f"/v2/{self.repo}/blobs/uploads/", params={"digest": digest}, data=data
+        )
+        assert r.status_code == 201, r.text
+        self.acked_blobs[digest] = data
+        return digest
+
+    def push_image(self, tag: str) -> None:
+        layer = os.urandom(64 * 1024 + int.from_bytes(os.urandom(2), "big"))
+        config = json.dumps({"tag": tag}).encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": self.push_blob(config),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": OCI_LAYER, "digest": self.push_blob(layer), "size": len(layer)}
+            ],
+        }
+        body = json.dumps(manifest).encode()
+        r = self._send(
+            "PUT",
+            f"/v2/{self.repo}/manifests/{tag}",
+            data=body,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert r.status_code == 201, r.text
+        self.acked_tags[tag] = sha256(body)
+
+    def run(self, name: str, stop: threading.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            self.push_image(f"{name}-{n}")
+            n += 1
+
+
+def _traffic(topology: Topology, repo: str, seconds: float, during: object) -> list[Pusher]:
+    """Two pushers through the LB for ``seconds`` while ``during()`` runs; their records."""
+    token = _token(topology.lb.url, repo)
+    stop = threading.Event()
+    pushers = [Pusher(topology.lb.url, repo, token, time.monotonic() + 25) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def work(pusher: Pusher, name: str) -> None:
+        try:
+            pusher.run(name, stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p, f"t{i}")) for i, p in enumerate(pushers)]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    try:
+        assert callable(during)
+        during()
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not errors, errors
+    return pushers
+
+
+def _nothing_acknowledged_lost(topology: Topology, repo: str, pushers: list[Pusher]) -> None:
+    token = _token(topology.lb.url, repo, "pull")
+    auth = {"Authorization": f"Bearer {token}"}
+    for pusher in pushers:
+        assert pusher.acked_tags, "no image was pushed at all"
+        for tag, digest in pusher.acked_tags.items():
+            r = requests.get(
+                f"{topology.lb.url}/v2/{repo}/manifests/{tag}",
+                headers={**auth, "Accept": OCI_MANIFEST},
+                timeout=10,
+            )
+            assert r.status_code == 200, (tag, r.text)
+            assert r.headers["Docker-Content-Digest"] == digest
+        for digest, data in pusher.acked_blobs.items():
+            r = requests.get(
+                f"{topology.lb.url}/v2/{repo}/blobs/{digest}", headers=auth, timeout=10
+            )
+            assert r.status_code == 200, (digest, r.text)
+            assert r.content == data
+        # a blob is there in full or not at all, on every replica, acknowledged or not
+        for digest, size in pusher.attempted_blobs.items():
+            for replica in topology.replicas:
+                r = requests.head(
+                    f"{replica.url}/v2/{repo}/blobs/{digest}", headers=auth, timeout=10
+                )
+                assert r.status_code in (200, 404), r.status_code
+                if r.status_code == 200:
+                    assert int(r.headers["Content-Length"]) == size
+
+
+def test_kill_9_a_replica_mid_push_loses_nothing_acknowledged(topology: Topology) -> None:
+    repo = "library/kill9"
+    victim = topology.replica("b")
+    timeline: dict[str, float] = {}
+
+    def chaos() -> None:
+        time.sleep(1.0)
+        victim.kill(signal.SIGKILL)
+        killed = time.monotonic()
+        time.sleep(1.5)
+        victim.start()
+        timeline["back"] = topology.wait_ready(victim) + (time.monotonic() - killed)
+
+    pushers = _traffic(topology, repo, 5.0, chaos)
+    _nothing_acknowledged_lost(topology, repo, pushers)
+    statuses: dict[str, int] = {}
+    for pusher in pushers:
+        for key, count in pusher.statuses.items():
+            statuses[key] = statuses.get(key, 0) + count
+    print(
+        f"kill -9: {sum(len(p.acked_tags) for p in pushers)} images acknowledged, "
+        f"retries {sum(p.retries for p in pushers)}, statuses {statuses}, "
+        f"replica ready {timeline['back']:.1f}s after the kill, "
+        f"slowest answer {max(p.longest for p in pushers):.2f}s"
+    )
+    assert max(p.longest for p in pushers) < 15
+
+
+def test_redis_killed_during_traffic_then_back(topology: Topology) -> None:
+    repo = "library/redis-outage"
+    seen: dict[str, object] = {}
+
+    def chaos() -> None:
+        time.sleep(0.8)
+        stop_redis(topology.redis)
+        time.sleep(0.5)
+        ready = [requests.get(f"{r.url}/readyz", timeout=10) for r in topology.replicas]
+        seen["down"] = [(r.status_code, r.json()["checks"]["redis"]) for r in ready]
+        time.sleep(1.5)
+        restart_redis(topology.redis)
+        back = time.monotonic()
+        for replica in topology.replicas:
+            topology.wait_ready(replica)
+        seen["recovered"] = time.monotonic() - back
+
+    pushers = _traffic(topology, repo, 5.0, chaos)
+    assert seen["down"] == [(503, "failed")] * 3
+    _nothing_acknowledged_lost(topology, repo, pushers)
+    statuses: dict[str, int] = {}
+    for pusher in pushers:
+        for key, count in pusher.statuses.items():
+            statuses[key] = statuses.get(key, 0) + count
+    print(
+        f"redis outage: statuses {statuses}, every replica ready {seen['recovered']:.1f}s "
+        f"after Redis was back, slowest answer {max(p.longest for p in pushers):.2f}s"
+    )
+    assert max(p.longest for p in pushers) < 15
+
+
+def test_a_replica_cut_off_is_not_ready_and_the_lb_stops_sending_to_it(
+    topology: Topology,
+) -> None:
+    cut = topology.replicas[-1]
+    what = "database" if topology.postgres is not None else "redis"
+    topology.link.cut()
+    try:
+        started = time.monotonic()
+        r = requests.get(f"{cut.url}/readyz", timeout=10)
+        assert time.monotonic() - started < 5
+        assert r.status_code == 503
+        assert what in r.json()["failed"], r.text
+        time.sleep(1.0)  # two failed checks, 300 ms apart
+        served = _served_by(topology, 20)
+        assert cut.name not in served, served
+        assert set(served) == {r.name for r in topology.replicas} - {cut.name}
+    finally:
+        topology.link.restore()
+    topology.wait_ready(cut)
+    time.sleep(0.7)  # one good check brings it back
+    assert cut.name in _served_by(topology, 20)
