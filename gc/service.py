@@ -7,16 +7,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 
 from wharf.gc.collector import Options, Report, collect
+from wharf.gc.cron import Cron, InvalidCron
+from wharf.gc.lock import GCBusy
 from wharf.registry.content.cache import Generations
 from wharf.registry.events import Actor, EventBus
 from wharf.registry.metadata.base import GCRun, GCSchedule, MetadataStore
 from wharf.storage.base import Driver
 
+log = logging.getLogger("wharf.gc")
+
 SCHEDULE_KINDS = ("None", "Hourly", "Daily", "Weekly", "Custom")
+SCHEDULER = Actor("scheduler")  # who starts scheduled runs (the audit log's actor)
 PRESETS = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
 
 
@@ -76,15 +82,40 @@ class GCService:
             raise InvalidSchedule(f"schedule type must be one of {', '.join(SCHEDULE_KINDS)}")
         options_from(parameters)  # validated now, not when it fires
         cron = PRESETS.get(kind, cron)
-        if kind == "Custom" and len(cron.split()) not in (5, 6):
-            raise InvalidSchedule("cron must have 5 or 6 fields")
+        if kind != "None":
+            try:
+                Cron.parse(cron)
+            except InvalidCron as exc:
+                raise InvalidSchedule(f"cron: {exc}") from exc
         schedule = GCSchedule(
             kind, "" if kind == "None" else cron, json.dumps(parameters), time.time()
         )
         await self.store.gc_set_schedule(schedule)
         return schedule
 
-    async def run_now(self, parameters: dict[str, Any], actor: Actor) -> int:
+    async def run_scheduled(self, since: float, until: float) -> int | None:
+        """Start the scheduled run in the background when the stored schedule fires at a
+        second in ``(since, until]``; its id, or None (not due, no schedule, or another
+        run going on: one run at a time, wherever it was started)."""
+        schedule = await self.store.gc_schedule()
+        if schedule is None or schedule.kind == "None" or not schedule.cron:
+            return None
+        try:
+            due = Cron.parse(schedule.cron).fires_between(since, until)
+        except InvalidCron as exc:  # stored by an older release's looser check
+            log.warning("GC schedule not run: bad cron", extra={"error": str(exc)})
+            return None
+        if not due:
+            return None
+        try:
+            run_id = await self.run_now(json.loads(schedule.parameters), SCHEDULER, "SCHEDULE")
+        except GCBusy:
+            log.info("scheduled GC skipped: another run is going on")
+            return None
+        log.info("scheduled GC started", extra={"run": run_id, "cron": schedule.cron})
+        return run_id
+
+    async def run_now(self, parameters: dict[str, Any], actor: Actor, kind: str = "MANUAL") -> int:
         """Start a run in the background; its id once it holds the lock (``GCBusy`` when
         another run holds it)."""
         options = options_from(parameters)
@@ -99,6 +130,7 @@ class GCService:
                 self.driver,
                 self.generations,
                 options,
+                kind=kind,
                 actor=actor,
                 events=self.events,
                 on_start=on_start,
@@ -120,3 +152,24 @@ class GCService:
         self._stop.set()
         with contextlib.suppress(Exception):
             await self._task
+
+
+class ScheduleTicker:
+    """The job the leader runs every few seconds (``coord.jobs.run_on_leader``): start the
+    scheduled GC when its cron fired since the last tick. A tick after a long gap (this
+    process just became leader, or was paused) looks back ``catch_up`` seconds at most,
+    so a new leader does not replay the old one's runs; a run the old leader started in
+    the same second meets the GC lock and is skipped."""
+
+    def __init__(self, service: GCService, *, catch_up: float = 5.0) -> None:
+        self.service = service
+        self.catch_up = catch_up
+        self._last: float | None = None
+
+    async def tick(self, now: float | None = None) -> int | None:
+        now = time.time() if now is None else now
+        since = now - self.catch_up
+        if self._last is not None:
+            since = max(since, self._last)
+        self._last = now
+        return await self.service.run_scheduled(since, now)

@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
-from wharf.gc.service import GCService
+from wharf.gc.service import GCService, ScheduleTicker
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
@@ -54,6 +54,7 @@ log = logging.getLogger("wharf.app")
 
 METRICS_PUBLISH_SECONDS = 1.0
 AUDIT_PURGE_SECONDS = 3600.0
+GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
 
 
 @web.middleware
@@ -231,7 +232,17 @@ def _access_control(
                 lambda: _purge_audit(auth),
             )
         )
+        # the stored GC schedule runs on one process of one replica: the leader
+        scheduler = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("gc-schedule"),
+                GC_SCHEDULE_TICK,
+                ScheduleTicker(gc).tick,
+            )
+        )
         yield
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
         await gc.close()
         flusher.cancel()
         purger.cancel()
