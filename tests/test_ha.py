@@ -21,7 +21,15 @@ from conformance import run
 
 from .helpers import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256
 from .services import needs_redis, restart_redis, stop_redis
-from .topology import ADMIN, Topology, needs_haproxy, topology
+from .topology import (
+    ADMIN,
+    DATABASES,
+    Topology,
+    needs_haproxy,
+    start_postgres,
+    stop_postgres,
+    topology,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, needs_redis, needs_haproxy]
 __all__ = ["topology"]  # the fixture, for pytest
@@ -376,3 +384,46 @@ def test_a_replica_cut_off_is_not_ready_and_the_lb_stops_sending_to_it(
     topology.wait_ready(cut)
     time.sleep(0.7)  # one good check brings it back
     assert cut.name in _served_by(topology, 20)
+
+
+def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
+    topology: Topology,
+) -> None:
+    if topology.postgres is None:
+        assert "postgresql" not in DATABASES or topology.database == "sqlite"
+        pytest.skip("restarts PostgreSQL: runs with the postgresql topology (see DATABASES)")
+    pg = topology.postgres
+    repo = "library/pg-restart"
+    seen: dict[str, float] = {}
+
+    def chaos() -> None:
+        time.sleep(0.8)
+        stop_postgres(pg)
+        time.sleep(0.5)
+        started = time.monotonic()
+        r = requests.get(f"{topology.lb.url}/v2/{repo}/tags/list", timeout=30)
+        seen["answer"] = time.monotonic() - started
+        assert r.status_code == 503, r.text
+        assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+        ready = [requests.get(f"{x.url}/readyz", timeout=10) for x in topology.replicas]
+        assert [x.status_code for x in ready] == [503] * 3
+        time.sleep(1.5)
+        start_postgres(pg)
+        back = time.monotonic()
+        for replica in topology.replicas:
+            topology.wait_ready(replica)
+        seen["recovered"] = time.monotonic() - back
+
+    pushers = _traffic(topology, repo, 6.0, chaos)
+    _nothing_acknowledged_lost(topology, repo, pushers)
+    statuses: dict[str, int] = {}
+    for pusher in pushers:
+        for key, count in pusher.statuses.items():
+            statuses[key] = statuses.get(key, 0) + count
+    print(
+        f"postgres restart: statuses {statuses}, a read answered in {seen['answer']:.2f}s "
+        f"while down, every replica ready {seen['recovered']:.1f}s after it was back, "
+        f"slowest answer {max(p.longest for p in pushers):.2f}s"
+    )
+    assert "503" in statuses
+    assert max(p.longest for p in pushers) < 10

@@ -36,7 +36,15 @@ import requests
 from wharf.registry.metadata.postgres import PostgresStore
 
 from .helpers import WHARF, free_port
-from .services import Postgres, RedisServer, run_postgres, start_redis, stop_redis
+from .services import (
+    PG_BIN,
+    Postgres,
+    RedisServer,
+    _as_postgres,
+    run_postgres,
+    start_redis,
+    stop_redis,
+)
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 ADMIN = ("admin", "Topology-Admin-1")
@@ -259,6 +267,23 @@ class Topology:
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"replica {replica.name} not ready in {timeout}s")
             time.sleep(0.05)
+
+
+def stop_postgres(pg: Postgres) -> None:
+    """Stop the server at once (as a crash or a failover would), keeping its data."""
+    data = str(pg.directory / "data")
+    done = _as_postgres(str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+    assert done.returncode == 0, done.stderr
+
+
+def start_postgres(pg: Postgres) -> None:
+    """Start it again on the same port (after ``stop_postgres``)."""
+    options = f"-p {pg.port} -c listen_addresses=127.0.0.1"
+    options += f" -c unix_socket_directories={pg.directory} -c fsync=off -c max_connections=200"
+    data = str(pg.directory / "data")
+    log = str(pg.directory / "log")
+    done = _as_postgres(str(PG_BIN / "pg_ctl"), "-D", data, "-l", log, "-w", "-o", options, "start")
+    assert done.returncode == 0, done.stderr
 
 
 def replica_env(
