@@ -12,6 +12,7 @@ from wharf.auth.models import LOGS, AuditEvent
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import Principal
 from wharf.auth.store import AuditQuery, AuthStore, Page
+from wharf.db.errors import DatabaseUnavailable
 
 log = logging.getLogger("wharf.auth")
 
@@ -20,6 +21,9 @@ CLIENT_IP: ContextVar[str] = ContextVar("wharf_client_ip", default="")
 
 AUDIT_BATCH = 256  # batched events written at once when this many wait
 AUDIT_FLUSH_SECONDS = 0.5
+# events held while the database is unavailable, written once it is back; past this many
+# the oldest are dropped (and that is logged as an error)
+AUDIT_HOLD_MAX = 10_000
 
 
 class AuditLog:
@@ -57,6 +61,20 @@ class AuditLog:
             return
         try:
             await self.store.add_events(events)
+        except DatabaseUnavailable as exc:
+            # down or restarting: keep them for the next flush (every AUDIT_FLUSH_SECONDS)
+            held = events + self.pending
+            self.pending = held[-AUDIT_HOLD_MAX:]
+            if len(held) > AUDIT_HOLD_MAX:
+                log.error(
+                    "audit events dropped: database unavailable too long",
+                    extra={"lost": len(held) - AUDIT_HOLD_MAX},
+                )
+            else:
+                log.warning(
+                    "audit events held: database unavailable",
+                    extra={"held": len(self.pending), "error": str(exc)},
+                )
         except Exception:  # the audit log must never fail the request it records
             log.exception("cannot record audit events", extra={"lost": len(events)})
 

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from wharf.db.errors import DatabaseUnavailable
 from wharf.gc.collector import Options, Report, collect
 from wharf.gc.cron import Cron, InvalidCron
 from wharf.gc.lock import GCBusy
@@ -172,4 +173,10 @@ class ScheduleTicker:
         if self._last is not None:
             since = max(since, self._last)
         self._last = now
-        return await self.service.run_scheduled(since, now)
+        try:
+            return await self.service.run_scheduled(since, now)
+        except DatabaseUnavailable as exc:
+            # the database is down or restarting: a schedule firing meanwhile is missed
+            # (the next one runs), as with cron on a host that is down
+            log.warning("GC schedule not checked: database unavailable", extra={"error": str(exc)})
+            return None

@@ -219,3 +219,32 @@ def test_readyz_follows_redis(tmp_path: Path) -> None:
                 time.sleep(0.1)
     finally:
         kill_redis(redis)
+
+
+def test_audit_events_are_held_while_the_database_is_unavailable() -> None:
+    from wharf.auth.audit import AuditLog
+    from wharf.auth.models import AuditEvent
+    from wharf.auth.options import AuthOptions
+
+    class Store:
+        down = True
+        written: list[AuditEvent] = []
+
+        async def add_events(self, events: list[AuditEvent]) -> None:
+            if self.down:
+                raise DatabaseUnavailable("database postgresql://db/wharf unavailable")
+            self.written.extend(events)
+
+    store = Store()
+    audit = AuditLog(store, AuthOptions())  # type: ignore[arg-type]
+
+    async def main() -> None:
+        await audit.record(AuditEvent("admin", "create", "artifact", "library/a:1"))
+        await audit.record(AuditEvent("admin", "pull", "artifact", "library/a:1"), batched=True)
+        assert store.written == [] and len(audit.pending) == 2
+        store.down = False
+        await audit.flush()
+
+    asyncio.run(main())
+    assert [e.operation for e in store.written] == ["create", "pull"]
+    assert audit.pending == []
