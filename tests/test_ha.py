@@ -10,9 +10,11 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -427,3 +429,36 @@ def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
     )
     assert "503" in statuses
     assert max(p.longest for p in pushers) < 10
+
+
+@pytest.mark.skipif(
+    shutil.which("skopeo") is None or shutil.which("umoci") is None,
+    reason="skopeo and umoci are not installed (bash tests/system-deps.sh)",
+)
+def test_skopeo_copies_through_the_load_balancer(topology: Topology, tmp_path: Path) -> None:
+    from .e2e.clients import make_image
+    from .e2e.clients import run as run_client
+
+    env = {
+        "CONTAINERS_REGISTRIES_CONF": str(tmp_path / "registries.conf"),
+        "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"),
+        "TMPDIR": str(tmp_path),
+    }
+    (tmp_path / "registries.conf").write_text("")
+    (tmp_path / "auth.json").write_text("{}")
+    src = make_image(tmp_path / "src", "v1", layers=3)
+    digest, _, raw = src.manifest("v1")
+    ref = f"docker://{topology.lb.url.removeprefix('http://')}/library/skopeo-ha:v1"
+    creds = f"{ADMIN[0]}:{ADMIN[1]}"
+    # each of skopeo's requests may land on another replica (its token comes from one)
+    push = ["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds]
+    run_client([*push, f"oci:{src.path}:v1", ref], env=env)
+    back = tmp_path / "back"
+    run_client(
+        ["skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds, ref, f"oci:{back}:v1"],
+        env=env,
+    )
+    index = json.loads((back / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest
+    blob = back / "blobs" / "sha256" / digest.split(":")[1]
+    assert blob.read_bytes() == raw
