@@ -525,41 +525,28 @@ class PostgresStore(MetadataStore):
         return _count(status) > 0
 
     # --- garbage collection ------------------------------------------------------
-    # Pins and claims meet on a per-digest advisory lock (transaction-scoped, so nothing
-    # outlives the transaction): ``pin_blob`` takes it shared, the claims exclusive, each
-    # before the statement that checks the other's rows, so that statement (a new snapshot:
-    # READ COMMITTED) sees whatever the other one committed. Uploads of different digests
-    # never wait for each other; a claim waits for the pins of its digests in flight.
+    # Pins against claims. A pin is one statement: it holds the blob row (FOR SHARE), so it
+    # waits for a claim in flight and then sees ``deleting`` on the row's latest version;
+    # a claim first locks its rows (waiting for pins in flight), then checks the pins in a
+    # new statement (a new snapshot: READ COMMITTED) that sees every pin committed. A digest
+    # with no blob row (an orphan) has no row to hold: its claim writes a marker pin
+    # (until = -infinity) first, on which a concurrent pin waits and which it then finds
+    # (ON CONFLICT sees the latest row, whatever the snapshot); the marker goes with the row.
     async def pin_blob(self, digest: str, until: float, now: float) -> bool:
-        async def change(db: Connection) -> bool:
-            await db.execute(
-                f"SELECT pg_advisory_xact_lock_shared({_PIN_LOCK}, hashtext($1))", digest
-            )
-            pinned = await db.fetchval(
-                "WITH d AS (SELECT 1 FROM blobs WHERE digest = $1 AND deleting IS NOT NULL), "
+        pinned = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH b AS (SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE), "
                 "p AS (INSERT INTO blob_pins (digest, until) SELECT $1, $2 "
-                "WHERE NOT EXISTS (SELECT 1 FROM d) "
-                "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
-                "WHERE blob_pins.until < excluded.until) "
-                "SELECT NOT EXISTS (SELECT 1 FROM d)",
+                "WHERE NOT EXISTS (SELECT 1 FROM b WHERE deleting IS NOT NULL) "
+                "ON CONFLICT (digest) DO UPDATE "
+                "SET until = GREATEST(blob_pins.until, excluded.until) "
+                "WHERE blob_pins.until <> '-Infinity' RETURNING 1) "
+                "SELECT EXISTS (SELECT 1 FROM p)",
                 digest,
                 until,
             )
-            return bool(pinned)
-
-        return await self.database.write(change)
-
-    @staticmethod
-    async def _lock_digests(db: Connection, digests: list[str], now: float) -> None:
-        """Drop expired pins and take the digests' pin locks exclusively (in one order, so
-        two claimers can't deadlock)."""
-        await db.execute(
-            "WITH expired AS (DELETE FROM blob_pins WHERE until < $2) "
-            f"SELECT count(*) FROM (SELECT pg_advisory_xact_lock({_PIN_LOCK}, h) FROM "
-            "(SELECT DISTINCT hashtext(d) AS h FROM unnest($1::text[]) AS d ORDER BY h) k) l",
-            digests,
-            now,
         )
+        return bool(pinned)
 
     # the lease row, as on SQLite: it expires by itself when a collector is killed, and
     # its explicit clock keeps try/renew/unlock exactly the SQLite semantics
@@ -673,9 +660,16 @@ class PostgresStore(MetadataStore):
         self, digests: list[str], cutoff: float, now: float
     ) -> list[tuple[str, int]]:
         async def change(db: Connection) -> list[tuple[str, int]]:
-            await self._lock_digests(db, digests, now)
-            # a row a concurrent link or manifest PUT updates is re-checked on its new
-            # version (last_seen fresh: left alone)
+            # expired pins go (markers stay), the rows are held in digest order (two
+            # claimers can't deadlock); a row a concurrent link or manifest PUT updated is
+            # then seen with last_seen fresh, and left alone
+            await db.execute(
+                "WITH expired AS (DELETE FROM blob_pins WHERE until < $2 "
+                "AND until <> '-Infinity') SELECT count(*) FROM (SELECT 1 FROM blobs "
+                "WHERE digest = ANY($1::text[]) ORDER BY digest FOR NO KEY UPDATE) held",
+                digests,
+                now,
+            )
             rows = await db.fetch(
                 "UPDATE blobs b SET deleting = $3 WHERE b.digest = ANY($1::text[]) "
                 f"AND b.deleting IS NULL AND b.last_seen < $2 AND {_UNREFERENCED} "
@@ -731,15 +725,32 @@ class PostgresStore(MetadataStore):
         sizes = [s for _, s in items]
 
         async def change(db: Connection) -> list[str]:
-            await self._lock_digests(db, digests, now)
+            # markers first, on the digests with no live pin (seen on their latest rows)
+            # and no blob row; then the rows, for the digests marked
+            marked = await db.fetch(
+                "INSERT INTO blob_pins (digest, until) SELECT DISTINCT u.d, '-Infinity'::float8 "
+                "FROM unnest($1::text[]) AS u (d) "
+                "WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = u.d) "
+                "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
+                "WHERE blob_pins.until < $2 AND blob_pins.until <> '-Infinity' "
+                "RETURNING digest",
+                digests,
+                now,
+            )
             rows = await db.fetch(
-                "INSERT INTO blobs (digest, size, created, last_seen, deleting) "
-                "SELECT u.d, u.s, $3, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS u (d, s) "
-                "WHERE NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.digest = u.d) "
-                "ON CONFLICT DO NOTHING RETURNING digest",
+                "WITH m AS (SELECT unnest($4::text[]) AS d), "
+                "ins AS (INSERT INTO blobs (digest, size, created, last_seen, deleting) "
+                "SELECT DISTINCT ON (u.d) u.d, u.s, $3, $3, $3 "
+                "FROM unnest($1::text[], $2::bigint[]) AS u (d, s) JOIN m ON m.d = u.d "
+                "ON CONFLICT DO NOTHING RETURNING digest), "
+                # a marker whose digest got a row meanwhile (not claimed) goes at once
+                "gone AS (DELETE FROM blob_pins p USING m WHERE p.digest = m.d "
+                "AND p.until = '-Infinity' AND m.d NOT IN (SELECT digest FROM ins)) "
+                "SELECT digest FROM ins",
                 digests,
                 sizes,
                 now,
+                [r[0] for r in marked],
             )
             claimed = {r[0] for r in rows}
             return [d for d in dict.fromkeys(digests) if d in claimed]
@@ -765,6 +776,8 @@ class PostgresStore(MetadataStore):
                 "WITH d AS (SELECT digest FROM blobs WHERE digest = ANY($1::text[]) "
                 "AND deleting IS NOT NULL FOR UPDATE), "
                 "links AS (DELETE FROM repo_blobs rb USING d WHERE rb.digest = d.digest), "
+                "markers AS (DELETE FROM blob_pins p USING d WHERE p.digest = d.digest "
+                "AND p.until = '-Infinity'), "
                 "rows AS (DELETE FROM blobs b USING d WHERE b.digest = d.digest "
                 "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest) "
                 "RETURNING 1) SELECT count(*) FROM rows",
@@ -857,9 +870,6 @@ class PostgresStore(MetadataStore):
             )
         )
 
-
-# pg_advisory_xact_lock(key1, key2) namespace of the per-digest pin locks ("pin\0")
-_PIN_LOCK = int.from_bytes(b"pin\0", "big")
 
 # GC's closure from ``roots`` (a CTE defined before): children of reached manifests,
 # referrers of reached subjects, subjects (that exist) of reached referrers; UNION stops
