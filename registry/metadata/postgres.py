@@ -328,15 +328,14 @@ class PostgresStore(MetadataStore):
         async def change(db: Connection) -> PutManifestResult:
             # the repository and what's referenced, held (FOR KEY SHARE) so no delete or
             # unlink slips in before the commit; one statement, rows locked in digest order.
-            # The blob rows are held FOR SHARE: a GC claim (an UPDATE of ``deleting``) waits
-            # for the commit, then finds last_seen refreshed; a claim that came first makes
-            # this wait and then see the blob as ``deleting``, i.e. missing
+            # A blob GC claims (``deleting``) counts as missing; one it claims between this
+            # check and the write is caught there (see ``_insert_manifest``)
             rows = await db.fetch(
                 "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
                 "b AS (SELECT rb.digest FROM repo_blobs rb JOIN r ON r.id = rb.repo_id "
                 "JOIN blobs bl ON bl.digest = rb.digest "
                 "WHERE rb.digest = ANY($2::text[]) AND bl.deleting IS NULL "
-                "ORDER BY rb.digest FOR KEY SHARE OF rb FOR SHARE OF bl), "
+                "ORDER BY rb.digest FOR KEY SHARE OF rb), "
                 "c AS (SELECT m.digest FROM manifests m JOIN r ON r.id = m.repo_id "
                 "WHERE m.digest = ANY($3::text[]) ORDER BY m.digest FOR KEY SHARE OF m) "
                 "SELECT 'r', id::text FROM r UNION ALL SELECT 'b', digest FROM b "
@@ -354,9 +353,11 @@ class PostgresStore(MetadataStore):
                 repo_id = int(next(iter(found["r"])))
             else:
                 repo_id = await self._ensure_repo(db, repo)
-            await self._insert_manifest(
+            seen = await self._insert_manifest(
                 db, repo_id, record, wanted_blobs, wanted_children, tag, now
             )
+            if seen != len(wanted_blobs):
+                raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
             return PutManifestResult([], [])
 
         return await self.database.write(change)
@@ -370,13 +371,17 @@ class PostgresStore(MetadataStore):
         children: list[str],
         tag: str | None,
         now: float,
-    ) -> None:
+    ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
         own), and the tag. A manifest deleted meanwhile by another process fails the tag's
-        foreign key at the end of the statement, and the transaction reruns."""
-        await db.execute(
-            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[])), "
+        foreign key at the end of the statement, and the transaction reruns. The number of
+        referenced blobs refreshed: one GC claimed meanwhile is not (its claim, waiting on
+        the row or committed first, leaves ``deleting`` set), and the caller reruns; one
+        refreshed here is left alone by a claim waiting on it (last_seen is fresh)."""
+        seen = await db.fetchval(
+            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[]) "
+            "AND deleting IS NULL RETURNING 1), "
             "own AS (INSERT INTO blobs (digest, size, created, last_seen) "
             "VALUES ($3, $4, $1, $1) ON CONFLICT (digest) DO UPDATE "
             "SET last_seen = excluded.last_seen), "
@@ -386,11 +391,11 @@ class PostgresStore(MetadataStore):
             "mb AS (INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest) "
             "SELECT $5, m.digest, d FROM m, unnest($2::text[]) AS d ON CONFLICT DO NOTHING), "
             "mc AS (INSERT INTO manifest_children (repo_id, manifest_digest, child_digest) "
-            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING) "
-            "INSERT INTO tags (repo_id, name, digest, updated) "
+            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING), "
+            "t AS (INSERT INTO tags (repo_id, name, digest, updated) "
             "SELECT $5, $11::text, $3, $1 WHERE $11::text IS NOT NULL "
             "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
-            "updated = excluded.updated",
+            "updated = excluded.updated) SELECT count(*) FROM seen",
             now,
             blobs,
             record.digest,
@@ -403,6 +408,7 @@ class PostgresStore(MetadataStore):
             children,
             tag,
         )
+        return int(seen)
 
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         row = await self.database.read(
