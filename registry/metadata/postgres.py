@@ -629,7 +629,10 @@ class PostgresStore(MetadataStore):
                 "AND NOT EXISTS (SELECT 1 FROM gc_marks g "
                 "WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
                 "AND NOT EXISTS (SELECT 1 FROM reach x "
-                "WHERE x.repo_id = m.repo_id AND x.digest = m.digest) LIMIT $5) "
+                "WHERE x.repo_id = m.repo_id AND x.digest = m.digest) "
+                # a manifest a push in flight holds (a child it references) is left to
+                # the next batch, where that push's manifest marks it: no deadlock
+                "LIMIT $5 FOR UPDATE OF m SKIP LOCKED) "
                 "DELETE FROM manifests m USING doomed d "
                 "WHERE m.repo_id = d.repo_id AND m.digest = d.digest RETURNING d.name, d.digest",
                 since,
