@@ -1,7 +1,8 @@
 """One GC run at a time across every replica and cron host: a lease in the database
 (``gc_lock``), renewed while the run goes on. A run that loses its lease stops at the next
-batch boundary. (On PostgreSQL the store implements the same three calls with
-``pg_try_advisory_lock`` on a connection held for the run.)"""
+batch boundary. PostgreSQL keeps the same lease row (not a session advisory lock: the
+explicit clock keeps try/renew/unlock identical on both stores, and a killed collector's
+lease simply runs out)."""
 
 from __future__ import annotations
 

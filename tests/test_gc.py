@@ -1,6 +1,7 @@
 """Garbage collection in-process (content core + SQLite + filesystem): marking over tricky
 graphs, the grace window, dry runs, orphans/uploads/temp, interrupted runs, the lock, and
-a bounded concurrency stress test with GC looping at a zero grace window."""
+a bounded concurrency stress test with GC looping at a zero grace window. The tricky
+graphs and the stress test also run on PostgreSQL (``services``: a throwaway server)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,11 +24,15 @@ from wharf.registry.content import pins
 from wharf.registry.content.cache import InProcessGenerations
 from wharf.registry.content.service import ContentService
 from wharf.registry.events import SYSTEM, EventBus, GarbageCollected
+from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import parse_digest
-from wharf.registry.wiring import sqlite_database
+from wharf.registry.wiring import postgres_database, sqlite_database
 from wharf.storage.filesystem import FilesystemDriver
+
+from .services import Postgres
 
 T = TypeVar("T")
 
@@ -42,9 +48,30 @@ def short_pins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pins, "PIN_SECONDS", 0.5)
 
 
-def run(tmp_path: Path, scenario: Callable[[ContentService], Awaitable[T]]) -> T:
+StoreFactory = Callable[[], MetadataStore]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """The metadata store of a test that runs on both backends (PostgreSQL: a database of
+    its own on the session's server)."""
+    if request.param == "sqlite":
+        return lambda: SQLiteStore(sqlite_database(tmp_path / "meta.db"))
+    pg: Postgres = request.getfixturevalue("postgres")
+    url = pg.create_database(f"gc_{uuid.uuid4().hex[:12]}")
+    return lambda: PostgresStore(postgres_database(url, pool_min=1, pool_max=8))
+
+
+def run(
+    tmp_path: Path,
+    scenario: Callable[[ContentService], Awaitable[T]],
+    metadata: StoreFactory | None = None,
+) -> T:
     async def main() -> T:
-        store = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
+        if metadata is None:
+            store: MetadataStore = SQLiteStore(sqlite_database(tmp_path / "meta.db"))
+        else:
+            store = metadata()
         driver = FilesystemDriver(tmp_path / "storage")
         await store.open()
         await driver.start()
@@ -107,13 +134,21 @@ async def put(
 
 async def age_everything(svc: ContentService) -> None:
     """As if all of it had been pushed long ago."""
-    assert isinstance(svc.store, SQLiteStore)
+    if isinstance(svc.store, PostgresStore):
 
-    def change(db: object) -> None:
-        db.execute("UPDATE blobs SET last_seen = ?, created = ?", (OLD, OLD))  # type: ignore[attr-defined]
-        db.execute("UPDATE manifests SET created = ?", (OLD,))  # type: ignore[attr-defined]
+        async def aged(db: object) -> None:
+            await db.execute("UPDATE blobs SET last_seen = $1, created = $1", OLD)  # type: ignore[attr-defined]
+            await db.execute("UPDATE manifests SET created = $1", OLD)  # type: ignore[attr-defined]
 
-    await svc.store.database.write(change)
+        await svc.store.database.write(aged)
+    else:
+        assert isinstance(svc.store, SQLiteStore)
+
+        def change(db: object) -> None:
+            db.execute("UPDATE blobs SET last_seen = ?, created = ?", (OLD, OLD))  # type: ignore[attr-defined]
+            db.execute("UPDATE manifests SET created = ?", (OLD,))  # type: ignore[attr-defined]
+
+        await svc.store.database.write(change)
     await asyncio.sleep(0.6)  # the pins run out
 
 
@@ -155,7 +190,7 @@ async def pulls(svc: ContentService, repo: str, reference: str) -> bool:
     return True
 
 
-def test_mark_over_tricky_graphs(tmp_path: Path) -> None:
+def test_mark_over_tricky_graphs(tmp_path: Path, metadata: StoreFactory) -> None:
     async def scenario(svc: ContentService) -> None:
         shared = b"shared layer"
         tagged = await image(svc, "p/one", [shared, b"tagged own"], "v1")
@@ -208,7 +243,7 @@ def test_mark_over_tricky_graphs(tmp_path: Path) -> None:
         again = await gc(svc, grace=0.0, delete_untagged=True)
         assert (again.manifests_swept, again.blobs_swept, again.orphans_swept) == (0, 0, 0)
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, metadata)
 
 
 def test_untagged_stay_without_the_flag_and_the_grace_window_protects(tmp_path: Path) -> None:
@@ -371,7 +406,9 @@ def test_stop_request_leaves_a_consistent_state(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_pushes_deletes_and_gc_at_zero_grace(tmp_path: Path) -> None:
+def test_concurrent_pushes_deletes_and_gc_at_zero_grace(
+    tmp_path: Path, metadata: StoreFactory
+) -> None:
     """Writers push images sharing a pool of layers and move tags, deleters delete, GC
     loops with a zero grace window (and --delete-untagged); bounded to ~20 s. Afterwards
     every tagged image pulls completely and storage holds nothing unreferenced."""
@@ -432,4 +469,4 @@ def test_concurrent_pushes_deletes_and_gc_at_zero_grace(tmp_path: Path) -> None:
         }
         assert on_disk == referenced
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, metadata)

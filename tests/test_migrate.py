@@ -22,7 +22,9 @@ from wharf.registry.wiring import SCHEMAS
 from .helpers import WHARF, Client, free_port, run_wharf
 from .services import PG_BIN, Postgres
 
-EVERYTHING = {"registry 1", "auth 1"}
+REGISTRY_LAST = len(registry_schema.MIGRATIONS)  # the registry migrations this release has
+NEXT = REGISTRY_LAST + 1  # a later release's
+EVERYTHING = {*(f"registry {v}" for v in range(1, NEXT)), "auth 1"}
 
 # What a later release could add: additive only (a new nullable column and a new table).
 NEXT_REGISTRY = Schema(
@@ -30,7 +32,7 @@ NEXT_REGISTRY = Schema(
     (
         *registry_schema.MIGRATIONS,
         Migration(
-            2,
+            NEXT,
             (
                 "ALTER TABLE repositories ADD COLUMN description TEXT",
                 "CREATE TABLE repository_labels (repo_id INTEGER NOT NULL, label TEXT NOT NULL, "
@@ -79,10 +81,10 @@ def test_migrate_then_refuse_a_newer_schema_on_sqlite(tmp_path: Path) -> None:
     assert again.returncode == 0 and "schema up to date" in again.stdout
 
     with sqlite3.connect(data / "wharf.db") as db:  # what a newer release would have left
-        db.execute("INSERT INTO schema_versions VALUES ('registry', 2, 0)")
+        db.execute("INSERT INTO schema_versions VALUES ('registry', ?, 0)", (NEXT,))
     refused = wharf("migrate", "--data", str(data), env={})
     assert refused.returncode == 2
-    assert "newer than this Wharf knows" in refused.stderr and "registry 2" in refused.stderr
+    assert "newer than this Wharf knows" in refused.stderr and f"registry {NEXT}" in refused.stderr
     assert "newer than this Wharf knows" in serve_refuses(data, {})
 
 
@@ -97,7 +99,7 @@ def test_migrate_with_a_config_file_on_postgres(postgres: Postgres, tmp_path: Pa
     assert all(m in first.stdout for m in EVERYTHING), first.stdout
     assert "schema up to date" in wharf("migrate", "--config", str(config), env={}).stdout
     tables = postgres.psql("SELECT count(*) FROM schema_versions", "migrate_config")
-    assert tables.strip() == "2"
+    assert tables.strip() == str(len(EVERYTHING))
 
 
 @pytest.mark.services
@@ -168,7 +170,7 @@ def test_additive_migration_while_serving_then_old_release_refuses(
             finally:
                 await database.close()
 
-        assert asyncio.run(next_release_migrates()) == [("registry", 2)]
+        assert asyncio.run(next_release_migrates()) == [("registry", NEXT)]
         # the running (older) release goes on serving reads and writes
         r = client.request("GET", "/v2/team/app/manifests/v1")
         assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest
@@ -197,4 +199,4 @@ def test_additive_migration_while_serving_then_old_release_refuses(
 
     # a restart of the old release is refused, saying why
     message = serve_refuses(tmp_path / "data", env)
-    assert "newer than this Wharf knows" in message and "registry 2" in message
+    assert "newer than this Wharf knows" in message and f"registry {NEXT}" in message

@@ -18,6 +18,8 @@ from typing import Any
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
     ArtifactInfo,
+    GCRun,
+    GCSchedule,
     ManifestRecord,
     MetadataStore,
     ProjectUnknown,
@@ -108,7 +110,8 @@ class PostgresStore(MetadataStore):
             lambda db: db.fetchrow(
                 "SELECT b.size, b.last_seen FROM blobs b "
                 "JOIN repo_blobs rb ON rb.digest = b.digest "
-                "JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 AND b.digest = $2",
+                "JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 AND b.digest = $2 "
+                "AND b.deleting IS NULL",
                 repo,
                 digest,
             )
@@ -119,14 +122,18 @@ class PostgresStore(MetadataStore):
         if now - row[1] > LAST_SEEN_REFRESH:  # a second trip, at most once a minute per blob
             await self.database.read(
                 lambda db: db.execute(
-                    "UPDATE blobs SET last_seen = $1 WHERE digest = $2", now, digest
+                    "UPDATE blobs SET last_seen = $1 WHERE digest = $2 AND deleting IS NULL",
+                    now,
+                    digest,
                 )
             )
         return int(row[0])
 
     async def blob_size(self, digest: str) -> int | None:
         size = await self.database.read(
-            lambda db: db.fetchval("SELECT size FROM blobs WHERE digest = $1", digest)
+            lambda db: db.fetchval(
+                "SELECT size FROM blobs WHERE digest = $1 AND deleting IS NULL", digest
+            )
         )
         return None if size is None else int(size)
 
@@ -134,7 +141,8 @@ class PostgresStore(MetadataStore):
         rows = await self.database.read(
             lambda db: db.fetch(
                 "SELECT r.name FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+                "JOIN blobs b ON b.digest = rb.digest "
+                "WHERE rb.digest = $1 AND b.deleting IS NULL ORDER BY r.name LIMIT $2",
                 digest,
                 limit,
             )
@@ -187,9 +195,12 @@ class PostgresStore(MetadataStore):
         now = time.time()
 
         async def change(db: Connection) -> bool:
-            # the UPDATE also locks the blob row: GC can't delete it under the new link
+            # the UPDATE also locks the blob row: GC can't claim or delete it under the new
+            # link (its claim waits, then finds last_seen fresh); a claimed blob is absent
             status = await db.execute(
-                "UPDATE blobs SET last_seen = $1 WHERE digest = $2", now, digest
+                "UPDATE blobs SET last_seen = $1 WHERE digest = $2 AND deleting IS NULL",
+                now,
+                digest,
             )
             if _count(status) == 0:
                 return False
@@ -316,11 +327,15 @@ class PostgresStore(MetadataStore):
 
         async def change(db: Connection) -> PutManifestResult:
             # the repository and what's referenced, held (FOR KEY SHARE) so no delete or
-            # unlink slips in before the commit; one statement, rows locked in digest order
+            # unlink slips in before the commit; one statement, rows locked in digest order.
+            # A blob GC claims (``deleting``) counts as missing; one it claims between this
+            # check and the write is caught there (see ``_insert_manifest``)
             rows = await db.fetch(
                 "WITH r AS (SELECT id FROM repositories WHERE name = $1 FOR KEY SHARE), "
                 "b AS (SELECT rb.digest FROM repo_blobs rb JOIN r ON r.id = rb.repo_id "
-                "WHERE rb.digest = ANY($2::text[]) ORDER BY rb.digest FOR KEY SHARE OF rb), "
+                "JOIN blobs bl ON bl.digest = rb.digest "
+                "WHERE rb.digest = ANY($2::text[]) AND bl.deleting IS NULL "
+                "ORDER BY rb.digest FOR KEY SHARE OF rb), "
                 "c AS (SELECT m.digest FROM manifests m JOIN r ON r.id = m.repo_id "
                 "WHERE m.digest = ANY($3::text[]) ORDER BY m.digest FOR KEY SHARE OF m) "
                 "SELECT 'r', id::text FROM r UNION ALL SELECT 'b', digest FROM b "
@@ -338,9 +353,11 @@ class PostgresStore(MetadataStore):
                 repo_id = int(next(iter(found["r"])))
             else:
                 repo_id = await self._ensure_repo(db, repo)
-            await self._insert_manifest(
+            seen = await self._insert_manifest(
                 db, repo_id, record, wanted_blobs, wanted_children, tag, now
             )
+            if seen != len(wanted_blobs):
+                raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
             return PutManifestResult([], [])
 
         return await self.database.write(change)
@@ -354,13 +371,17 @@ class PostgresStore(MetadataStore):
         children: list[str],
         tag: str | None,
         now: float,
-    ) -> None:
+    ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
         own), and the tag. A manifest deleted meanwhile by another process fails the tag's
-        foreign key at the end of the statement, and the transaction reruns."""
-        await db.execute(
-            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[])), "
+        foreign key at the end of the statement, and the transaction reruns. The number of
+        referenced blobs refreshed: one GC claimed meanwhile is not (its claim, waiting on
+        the row or committed first, leaves ``deleting`` set), and the caller reruns; one
+        refreshed here is left alone by a claim waiting on it (last_seen is fresh)."""
+        seen = await db.fetchval(
+            "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[]) "
+            "AND deleting IS NULL RETURNING 1), "
             "own AS (INSERT INTO blobs (digest, size, created, last_seen) "
             "VALUES ($3, $4, $1, $1) ON CONFLICT (digest) DO UPDATE "
             "SET last_seen = excluded.last_seen), "
@@ -370,11 +391,11 @@ class PostgresStore(MetadataStore):
             "mb AS (INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest) "
             "SELECT $5, m.digest, d FROM m, unnest($2::text[]) AS d ON CONFLICT DO NOTHING), "
             "mc AS (INSERT INTO manifest_children (repo_id, manifest_digest, child_digest) "
-            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING) "
-            "INSERT INTO tags (repo_id, name, digest, updated) "
+            "SELECT $5, m.digest, d FROM m, unnest($10::text[]) AS d ON CONFLICT DO NOTHING), "
+            "t AS (INSERT INTO tags (repo_id, name, digest, updated) "
             "SELECT $5, $11::text, $3, $1 WHERE $11::text IS NOT NULL "
             "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
-            "updated = excluded.updated",
+            "updated = excluded.updated) SELECT count(*) FROM seen",
             now,
             blobs,
             record.digest,
@@ -387,6 +408,7 @@ class PostgresStore(MetadataStore):
             children,
             tag,
         )
+        return int(seen)
 
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         row = await self.database.read(
@@ -507,6 +529,397 @@ class PostgresStore(MetadataStore):
             lambda db: db.execute("DELETE FROM repositories WHERE name = $1", repo)
         )
         return _count(status) > 0
+
+    # --- garbage collection ------------------------------------------------------
+    # Pins against claims. A pin is one statement: it holds the blob row (FOR SHARE), so it
+    # waits for a claim in flight and then sees ``deleting`` on the row's latest version;
+    # a claim first locks its rows (waiting for pins in flight), then checks the pins in a
+    # new statement (a new snapshot: READ COMMITTED) that sees every pin committed. A digest
+    # with no blob row (an orphan) has no row to hold: its claim writes a marker pin
+    # (until = -infinity) first, on which a concurrent pin waits and which it then finds
+    # (ON CONFLICT sees the latest row, whatever the snapshot); the marker goes with the row.
+    async def pin_blob(self, digest: str, until: float, now: float) -> bool:
+        pinned = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH b AS (SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE), "
+                "p AS (INSERT INTO blob_pins (digest, until) SELECT $1, $2 "
+                "WHERE NOT EXISTS (SELECT 1 FROM b WHERE deleting IS NOT NULL) "
+                "ON CONFLICT (digest) DO UPDATE "
+                "SET until = GREATEST(blob_pins.until, excluded.until) "
+                "WHERE blob_pins.until <> '-Infinity' RETURNING 1) "
+                "SELECT EXISTS (SELECT 1 FROM p)",
+                digest,
+                until,
+            )
+        )
+        return bool(pinned)
+
+    # the lease row, as on SQLite: it expires by itself when a collector is killed, and
+    # its explicit clock keeps try/renew/unlock exactly the SQLite semantics
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "INSERT INTO gc_lock (name, owner, until) VALUES ('gc', $1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "until = excluded.until "
+                "WHERE gc_lock.until < $3 OR gc_lock.owner = excluded.owner",
+                owner,
+                until,
+                now,
+            )
+        )
+        return _count(status) > 0
+
+    async def gc_renew_lock(self, owner: str, until: float) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "UPDATE gc_lock SET until = $1 WHERE name = 'gc' AND owner = $2", until, owner
+            )
+        )
+        return _count(status) > 0
+
+    async def gc_unlock(self, owner: str) -> None:
+        await self.database.read(
+            lambda db: db.execute("DELETE FROM gc_lock WHERE name = 'gc' AND owner = $1", owner)
+        )
+
+    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+        low, high = _project_range(project)
+
+        async def change(db: Connection) -> int:
+            await db.execute("DELETE FROM gc_marks")
+            # roots and their closure in one recursive statement (UNION: to a fixpoint)
+            status = await db.execute(
+                "WITH RECURSIVE roots (repo_id, digest) AS ("
+                "SELECT repo_id, digest FROM tags UNION "
+                "SELECT m.repo_id, m.digest FROM manifests m "
+                "JOIN repositories r ON r.id = m.repo_id "
+                "WHERE m.created >= $1 OR NOT (r.name >= $2 AND ($3::text IS NULL OR r.name < $3))"
+                f"), {_REACH} "
+                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT repo_id, digest, 0 FROM reach",
+                cutoff,
+                low,
+                high,
+            )
+            return _count(status)
+
+        return await self.database.write(change)
+
+    async def gc_sweep_manifests(
+        self, since: float, cutoff: float, project: str | None, limit: int
+    ) -> list[tuple[str, str]]:
+        low, high = _project_range(project)
+
+        async def change(db: Connection) -> list[tuple[str, str]]:
+            # pushes wait for this batch (and it for the pushes in flight): the statement
+            # below then sees every tag and manifest written since the mark, and no new
+            # tag or referrer can point at a manifest it deletes
+            await db.execute("LOCK TABLE tags, manifests IN SHARE MODE")
+            rows = await db.fetch(
+                "WITH RECURSIVE roots (repo_id, digest) AS ("
+                "SELECT repo_id, digest FROM tags WHERE updated >= $1 UNION "
+                "SELECT repo_id, digest FROM manifests WHERE created >= $2"
+                f"), {_REACH}, "
+                "wave AS (SELECT COALESCE(MAX(wave), 0) + 1 AS n FROM gc_marks), "
+                "marked AS (INSERT INTO gc_marks (repo_id, digest, wave) "
+                "SELECT repo_id, digest, wave.n FROM reach, wave ON CONFLICT DO NOTHING), "
+                "doomed AS (SELECT m.repo_id, m.digest, r.name FROM manifests m "
+                "JOIN repositories r ON r.id = m.repo_id "
+                "WHERE r.name >= $3 AND ($4::text IS NULL OR r.name < $4) "
+                "AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
+                "AND NOT EXISTS (SELECT 1 FROM reach x "
+                "WHERE x.repo_id = m.repo_id AND x.digest = m.digest) "
+                # a manifest a push in flight holds (a child it references) is left to
+                # the next batch, where that push's manifest marks it: no deadlock
+                "LIMIT $5 FOR UPDATE OF m SKIP LOCKED) "
+                "DELETE FROM manifests m USING doomed d "
+                "WHERE m.repo_id = d.repo_id AND m.digest = d.digest RETURNING d.name, d.digest",
+                since,
+                min(since, cutoff),
+                low,
+                high,
+                limit,
+            )
+            return [(r[0], r[1]) for r in rows]
+
+        return await self.database.write(change)
+
+    async def gc_blob_candidates(
+        self, after: str, cutoff: float, project: str | None, limit: int
+    ) -> list[str]:
+        low, high = _project_range(project)
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT b.digest FROM blobs b WHERE b.digest > $1 AND b.deleting IS NULL "
+                f"AND b.last_seen < $2 AND {_UNREFERENCED} "
+                f"AND ($3::boolean OR {_in_scope('$4', '$5')}) "
+                "ORDER BY b.digest LIMIT $6",
+                after,
+                cutoff,
+                project is None,
+                low,
+                high,
+                limit,
+            )
+        )
+        return [r[0] for r in rows]
+
+    async def gc_claim_blobs(
+        self, digests: list[str], cutoff: float, now: float
+    ) -> list[tuple[str, int]]:
+        async def change(db: Connection) -> list[tuple[str, int]]:
+            # expired pins go (markers stay), the rows are held in digest order (two
+            # claimers can't deadlock); a row a concurrent link or manifest PUT updated is
+            # then seen with last_seen fresh, and left alone
+            await db.execute(
+                "WITH expired AS (DELETE FROM blob_pins WHERE until < $2 "
+                "AND until <> '-Infinity') SELECT count(*) FROM (SELECT 1 FROM blobs "
+                "WHERE digest = ANY($1::text[]) ORDER BY digest FOR NO KEY UPDATE) held",
+                digests,
+                now,
+            )
+            rows = await db.fetch(
+                "UPDATE blobs b SET deleting = $3 WHERE b.digest = ANY($1::text[]) "
+                f"AND b.deleting IS NULL AND b.last_seen < $2 AND {_UNREFERENCED} "
+                "AND NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.digest = b.digest) "
+                "RETURNING b.digest, b.size",
+                digests,
+                cutoff,
+                now,
+            )
+            sizes = {r[0]: int(r[1]) for r in rows}
+            return [(d, sizes.pop(d)) for d in digests if d in sizes]
+
+        return await self.database.write(change)
+
+    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+        low, high = _project_range(project)
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT (SELECT count(*) FROM manifests m JOIN repositories r "
+                "ON r.id = m.repo_id WHERE r.name >= $3 AND ($4::text IS NULL OR r.name < $4) "
+                "AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)), "
+                "count(*), COALESCE(sum(b.size), 0) FROM blobs b "
+                "WHERE b.deleting IS NULL AND b.last_seen < $1 AND NOT EXISTS "
+                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
+                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest) "
+                f"AND ($2::boolean OR {_in_scope('$3', '$4')})",
+                cutoff,
+                project is None,
+                low,
+                high,
+            )
+        )
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT u.d FROM unnest($1::text[]) WITH ORDINALITY AS u (d, i) "
+                "WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = u.d) "
+                "AND NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.digest = u.d "
+                "AND p.until >= $2) ORDER BY u.i",
+                digests,
+                now,
+            )
+        )
+        return [r[0] for r in rows]
+
+    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+        digests = [d for d, _ in items]
+        sizes = [s for _, s in items]
+
+        async def change(db: Connection) -> list[str]:
+            # markers first, on the digests with no live pin (seen on their latest rows)
+            # and no blob row; then the rows, for the digests marked
+            marked = await db.fetch(
+                "INSERT INTO blob_pins (digest, until) SELECT DISTINCT u.d, '-Infinity'::float8 "
+                "FROM unnest($1::text[]) AS u (d) "
+                "WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = u.d) "
+                "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
+                "WHERE blob_pins.until < $2 AND blob_pins.until <> '-Infinity' "
+                "RETURNING digest",
+                digests,
+                now,
+            )
+            rows = await db.fetch(
+                "WITH m AS (SELECT unnest($4::text[]) AS d), "
+                "ins AS (INSERT INTO blobs (digest, size, created, last_seen, deleting) "
+                "SELECT DISTINCT ON (u.d) u.d, u.s, $3, $3, $3 "
+                "FROM unnest($1::text[], $2::bigint[]) AS u (d, s) JOIN m ON m.d = u.d "
+                "ON CONFLICT DO NOTHING RETURNING digest), "
+                # a marker whose digest got a row meanwhile (not claimed) goes at once
+                "gone AS (DELETE FROM blob_pins p USING m WHERE p.digest = m.d "
+                "AND p.until = '-Infinity' AND m.d NOT IN (SELECT digest FROM ins)) "
+                "SELECT digest FROM ins",
+                digests,
+                sizes,
+                now,
+                [r[0] for r in marked],
+            )
+            claimed = {r[0] for r in rows}
+            return [d for d in dict.fromkeys(digests) if d in claimed]
+
+        return await self.database.write(change)
+
+    async def gc_deleting(self, after: str, limit: int) -> list[tuple[str, int]]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT digest, size FROM blobs WHERE deleting IS NOT NULL AND digest > $1 "
+                "ORDER BY digest LIMIT $2",
+                after,
+                limit,
+            )
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    async def gc_forget_blobs(self, digests: list[str]) -> int:
+        # one statement: the links of the deleting ones, then (foreign keys checked at its
+        # end) the rows no manifest still is
+        gone = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH d AS (SELECT digest FROM blobs WHERE digest = ANY($1::text[]) "
+                "AND deleting IS NOT NULL FOR UPDATE), "
+                "links AS (DELETE FROM repo_blobs rb USING d WHERE rb.digest = d.digest), "
+                "markers AS (DELETE FROM blob_pins p USING d WHERE p.digest = d.digest "
+                "AND p.until = '-Infinity'), "
+                "rows AS (DELETE FROM blobs b USING d WHERE b.digest = d.digest "
+                "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest) "
+                "RETURNING 1) SELECT count(*) FROM rows",
+                digests,
+            )
+        )
+        return int(gone)
+
+    async def gc_totals(self) -> tuple[int, int, int]:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT (SELECT count(*) FROM manifests), count(*), COALESCE(sum(size), 0) "
+                "FROM blobs WHERE deleting IS NULL"
+            )
+        )
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
+        run_id = await self.database.read(
+            lambda db: db.fetchval(
+                "INSERT INTO gc_runs (kind, status, parameters, created, updated) "
+                "VALUES ($1, 'Running', $2, $3, $3) RETURNING id",
+                kind,
+                parameters,
+                now,
+            )
+        )
+        return int(run_id)
+
+    async def gc_update_run(
+        self, run_id: int, status: str, report: str, log_append: str, now: float
+    ) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                "UPDATE gc_runs SET status = $1, report = $2, log = log || $3, updated = $4 "
+                "WHERE id = $5",
+                status,
+                report,
+                log_append,
+                now,
+                run_id,
+            )
+        )
+
+    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        # one statement: the count, and a NULL run when the page is empty
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT c.n, g.id, g.kind, g.status, g.parameters, g.report, '', g.created, "
+                "g.updated FROM (SELECT count(*) AS n FROM gc_runs) c LEFT JOIN LATERAL "
+                "(SELECT * FROM gc_runs ORDER BY id DESC LIMIT $1 OFFSET $2) g ON true "
+                "ORDER BY g.id DESC",
+                limit,
+                offset,
+            )
+        )
+        total = int(rows[0][0]) if rows else 0
+        return [GCRun(*r[1:]) for r in rows if r[1] is not None], total
+
+    async def gc_run(self, run_id: int) -> GCRun | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT id, kind, status, parameters, report, log, created, updated "
+                "FROM gc_runs WHERE id = $1",
+                run_id,
+            )
+        )
+        return None if row is None else GCRun(*row)
+
+    async def gc_schedule(self) -> GCSchedule | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT kind, cron, parameters, updated FROM gc_schedule WHERE id = 1"
+            )
+        )
+        return None if row is None else GCSchedule(*row)
+
+    async def gc_set_schedule(self, schedule: GCSchedule) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated) "
+                "VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+                "cron = excluded.cron, parameters = excluded.parameters, "
+                "updated = excluded.updated",
+                schedule.kind,
+                schedule.cron,
+                schedule.parameters,
+                schedule.updated,
+            )
+        )
+
+
+# GC's closure from ``roots`` (a CTE defined before): children of reached manifests,
+# referrers of reached subjects, subjects (that exist) of reached referrers; UNION stops
+# at the fixpoint
+_REACH = (
+    "reach (repo_id, digest) AS (SELECT repo_id, digest FROM roots UNION "
+    "SELECT n.repo_id, n.digest FROM reach g CROSS JOIN LATERAL ("
+    "SELECT mc.repo_id, mc.child_digest AS digest FROM manifest_children mc "
+    "WHERE mc.repo_id = g.repo_id AND mc.manifest_digest = g.digest UNION ALL "
+    "SELECT m.repo_id, m.digest FROM manifests m "
+    "WHERE m.repo_id = g.repo_id AND m.subject = g.digest UNION ALL "
+    "SELECT m.repo_id, m.subject FROM manifests m "
+    "WHERE m.repo_id = g.repo_id AND m.digest = g.digest AND m.subject IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id "
+    "AND s.digest = m.subject)) n)"
+)
+# blob ``b`` is neither referenced by a manifest nor one itself
+_UNREFERENCED = (
+    "NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
+    "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
+)
+
+
+def _in_scope(low: str, high: str) -> str:
+    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
+    parameter references) and into no other."""
+    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
+    return (
+        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND {inside}) "
+        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
+    )
+
+
+def _project_range(project: str | None) -> tuple[str, str | None]:
+    """Repository names in ``project``: ``low <= name < high`` (high None: no bound)."""
+    if project is None:
+        return "", None
+    prefix = project + "/"
+    return prefix, prefix_successor(prefix)
 
 
 def _count(status: str) -> int:

@@ -105,7 +105,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (repo_id, digest)
             )""",
             "CREATE INDEX gc_marks_by_wave ON gc_marks (wave)",
-            # the one-run-at-a-time lease (PostgreSQL: an advisory lock instead)
+            # the one-run-at-a-time lease (both stores)
             """CREATE TABLE gc_lock (
                 name TEXT PRIMARY KEY,
                 owner TEXT NOT NULL,
