@@ -100,8 +100,7 @@ class Uploads:
         except BaseException:
             await self.leases.release(session, claimed_offset)
             raise
-        await self.store.add_blob(repo, str(digest), session.offset)
-        await self.store.delete_upload(session.id)
+        await self.store.add_blob(repo, str(digest), session.offset, finished_upload=session.id)
 
     async def whole(self, repo: str, digest: Digest, chunks: Body, actor: Actor) -> None:
         """A monolithic upload (POST with ?digest=): one request, no session row."""

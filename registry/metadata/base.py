@@ -84,8 +84,11 @@ class MetadataStore(ABC):
     async def repos_with_blob(self, digest: str, limit: int = 100) -> list[str]: ...
 
     @abstractmethod
-    async def add_blob(self, repo: str, digest: str, size: int) -> None:
-        """Record a committed blob and link it into ``repo`` (idempotent)."""
+    async def add_blob(
+        self, repo: str, digest: str, size: int, *, finished_upload: str | None = None
+    ) -> None:
+        """Record a committed blob and link it into ``repo`` (idempotent); with
+        ``finished_upload``, that upload session's row goes in the same transaction."""
 
     @abstractmethod
     async def link_blob(self, repo: str, digest: str) -> bool:

@@ -149,7 +149,9 @@ class PostgresStore(MetadataStore):
         )
         return [r[0] for r in rows]
 
-    async def add_blob(self, repo: str, digest: str, size: int) -> None:
+    async def add_blob(
+        self, repo: str, digest: str, size: int, *, finished_upload: str | None = None
+    ) -> None:
         now = time.time()
         # the usual case, an existing repository: one statement (one round trip) holding
         # the repository row while the blob and its link go in; nothing is written when
@@ -161,18 +163,22 @@ class PostgresStore(MetadataStore):
                 "SELECT $2, $3, $4, $4 FROM r "
                 "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
                 "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
-                "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING) "
+                "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING), "
+                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)) "
                 "SELECT count(*) FROM r",
                 repo,
                 digest,
                 size,
                 now,
+                finished_upload,
             )
         )
         if linked:
             return
 
         async def change(db: Connection) -> None:
+            if finished_upload is not None:
+                await db.execute("DELETE FROM uploads WHERE id = $1", finished_upload)
             repo_id = await self._ensure_repo(db, repo)
             await db.execute(
                 "INSERT INTO blobs (digest, size, created, last_seen) VALUES ($1, $2, $3, $3) "

@@ -140,10 +140,14 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query)
 
-    async def add_blob(self, repo: str, digest: str, size: int) -> None:
+    async def add_blob(
+        self, repo: str, digest: str, size: int, *, finished_upload: str | None = None
+    ) -> None:
         now = time.time()
 
         def change(db: sqlite3.Connection) -> None:
+            if finished_upload is not None:
+                db.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
             repo_id = self._ensure_repo(db, repo)
             db.execute(
                 "INSERT INTO blobs (digest, size, created, last_seen) VALUES (?, ?, ?, ?) "

@@ -96,6 +96,21 @@ def test_add_blob_links_and_is_idempotent(backend: Backend) -> None:
     run(backend, scenario)
 
 
+def test_add_blob_finishing_an_upload_removes_its_session(backend: Backend) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        d = digest("uploaded")
+        await store.create_upload(session("u1", 1000.0))
+        await store.add_blob("a/b", d, 5, finished_upload="u1")
+        assert await store.get_upload("u1") is None
+        assert await store.repo_blob_size("a/b", d) == 5
+        await store.create_upload(session("u2", 1000.0))  # a new repository's first blob
+        await store.add_blob("new/repo", digest("first"), 3, finished_upload="u2")
+        assert await store.get_upload("u2") is None
+        assert await store.repo_blob_size("new/repo", digest("first")) == 3
+
+    run(backend, scenario)
+
+
 def test_link_and_unlink_blob(backend: Backend) -> None:
     async def scenario(store: MetadataStore) -> None:
         d = digest("blob")
