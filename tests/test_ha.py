@@ -14,6 +14,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -377,15 +378,28 @@ def test_a_replica_cut_off_is_not_ready_and_the_lb_stops_sending_to_it(
         assert time.monotonic() - started < 5
         assert r.status_code == 503
         assert what in r.json()["failed"], r.text
-        time.sleep(1.0)  # two failed checks, 300 ms apart
-        served = _served_by(topology, 20)
+        # HAProxy needs two failed checks (300 ms apart, each as slow as /readyz's own
+        # timeouts on the cut replica): poll for the moment it takes c out of rotation
+        served = _served_by_until(topology, lambda seen: cut.name not in seen)
         assert cut.name not in served, served
         assert set(served) == {r.name for r in topology.replicas} - {cut.name}
     finally:
         topology.link.restore()
     topology.wait_ready(cut)
-    time.sleep(0.7)  # one good check brings it back
-    assert cut.name in _served_by(topology, 20)
+    served = _served_by_until(topology, lambda seen: cut.name in seen)  # one good check
+    assert cut.name in served, served
+
+
+def _served_by_until(
+    topology: Topology, done: Callable[[dict[str, int]], bool], within: float = 20.0
+) -> dict[str, int]:
+    """Who serves 20 requests through the LB, asked again until ``done`` or ``within``."""
+    deadline = time.monotonic() + within
+    served = _served_by(topology, 20)
+    while not done(served) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        served = _served_by(topology, 20)
+    return served
 
 
 def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
