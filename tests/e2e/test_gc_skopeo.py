@@ -42,7 +42,11 @@ def test_gc_loop_while_skopeo_copies(
     loop.start()
     try:
         images = [make_image(tmp_path / f"src{n}", "v1", layers=3) for n in range(3)]
-        for round_ in range(2):
+        # copy until the collector has finished at least two runs while copies were going
+        # on (bounded: a slow machine gets more rounds, not a weaker check)
+        for round_ in range(8):
+            if round_ >= 2 and runs.count(0) >= 2:
+                break
             for n, src in enumerate(images):
                 repo = unique_repo("gc")
                 ref = f"docker://{registry}/{repo}"
