@@ -13,7 +13,6 @@ that loses a race anyway is run again by the database object.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
@@ -27,18 +26,15 @@ from wharf.registry.metadata.base import (
     RepositoryInfo,
     UploadSession,
 )
-from wharf.registry.metadata.sqlite import LAST_SEEN_REFRESH, prefix_successor
-
-_MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
-_SESSION_COLUMNS = 'id, repo, "offset", hash_algorithm, hash_state, driver_state, created, updated'
-
-
-def _record(row: Any) -> ManifestRecord:
-    return ManifestRecord(row[0], row[1], row[2], row[3], row[4], row[5])
-
-
-def _session(row: Any) -> UploadSession:
-    return UploadSession(*row[:8])
+from wharf.registry.metadata.rows import (
+    LAST_SEEN_REFRESH,
+    MANIFEST_COLUMNS,
+    SESSION_COLUMNS,
+    manifest_from_row,
+    prefix_successor,
+    project_range,
+    session_from_row,
+)
 
 
 class PostgresStore(MetadataStore):
@@ -237,7 +233,7 @@ class PostgresStore(MetadataStore):
     async def create_upload(self, session: UploadSession) -> None:
         await self.database.read(
             lambda db: db.execute(
-                f"INSERT INTO uploads ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                f"INSERT INTO uploads ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 session.id,
                 session.repo,
                 session.offset,
@@ -252,10 +248,10 @@ class PostgresStore(MetadataStore):
     async def get_upload(self, upload_id: str) -> UploadSession | None:
         row = await self.database.read(
             lambda db: db.fetchrow(
-                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE id = $1", upload_id
+                f"SELECT {SESSION_COLUMNS} FROM uploads WHERE id = $1", upload_id
             )
         )
-        return None if row is None else _session(row)
+        return None if row is None else session_from_row(row)
 
     async def claim_upload(
         self,
@@ -313,10 +309,10 @@ class PostgresStore(MetadataStore):
     async def list_uploads(self, updated_before: float) -> list[UploadSession]:
         rows = await self.database.read(
             lambda db: db.fetch(
-                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE updated < $1", updated_before
+                f"SELECT {SESSION_COLUMNS} FROM uploads WHERE updated < $1", updated_before
             )
         )
-        return [_session(r) for r in rows]
+        return [session_from_row(r) for r in rows]
 
     # --- manifests and tags --------------------------------------------------
     async def put_manifest(
@@ -419,25 +415,25 @@ class PostgresStore(MetadataStore):
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         row = await self.database.read(
             lambda db: db.fetchrow(
-                f"SELECT {_MANIFEST_COLUMNS} FROM manifests m "
+                f"SELECT {MANIFEST_COLUMNS} FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
                 repo,
                 digest,
             )
         )
-        return None if row is None else _record(row)
+        return None if row is None else manifest_from_row(row)
 
     async def resolve_tag(self, repo: str, tag: str) -> ManifestRecord | None:
         row = await self.database.read(
             lambda db: db.fetchrow(
-                f"SELECT {_MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id "
+                f"SELECT {MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id "
                 "JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest "
                 "WHERE r.name = $1 AND t.name = $2",
                 repo,
                 tag,
             )
         )
-        return None if row is None else _record(row)
+        return None if row is None else manifest_from_row(row)
 
     async def delete_manifest(self, repo: str, digest: str) -> bool:
         status = await self.database.read(
@@ -482,7 +478,7 @@ class PostgresStore(MetadataStore):
     ) -> list[ManifestRecord]:
         rows = await self.database.read(
             lambda db: db.fetch(
-                f"SELECT {_MANIFEST_COLUMNS} FROM manifests m "
+                f"SELECT {MANIFEST_COLUMNS} FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.subject = $2 "
                 "AND ($3::text IS NULL OR m.artifact_type = $3) ORDER BY m.created, m.digest",
                 repo,
@@ -490,7 +486,7 @@ class PostgresStore(MetadataStore):
                 artifact_type,
             )
         )
-        return [_record(r) for r in rows]
+        return [manifest_from_row(r) for r in rows]
 
     # --- management queries (Harbor-style REST API) ------------------------------
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
@@ -512,7 +508,7 @@ class PostgresStore(MetadataStore):
         # one statement: no row when the repository doesn't exist, one NULL when it's empty
         rows = await self.database.read(
             lambda db: db.fetch(
-                f"SELECT {_MANIFEST_COLUMNS}, m.created, "
+                f"SELECT {MANIFEST_COLUMNS}, m.created, "
                 "ARRAY(SELECT t.name FROM tags t WHERE t.repo_id = m.repo_id "
                 "AND t.digest = m.digest ORDER BY t.name), "
                 "ARRAY(SELECT t.updated FROM tags t WHERE t.repo_id = m.repo_id "
@@ -525,7 +521,7 @@ class PostgresStore(MetadataStore):
         if not rows:
             return None
         return [
-            ArtifactInfo(_record(r), r[6], list(zip(r[7], r[8], strict=True)))
+            ArtifactInfo(manifest_from_row(r), r[6], list(zip(r[7], r[8], strict=True)))
             for r in rows
             if r[0] is not None
         ]
@@ -590,7 +586,7 @@ class PostgresStore(MetadataStore):
         )
 
     async def gc_mark(self, cutoff: float, project: str | None) -> int:
-        low, high = _project_range(project)
+        low, high = project_range(project)
 
         async def change(db: Connection) -> int:
             await db.execute("DELETE FROM gc_marks")
@@ -614,7 +610,7 @@ class PostgresStore(MetadataStore):
     async def gc_sweep_manifests(
         self, since: float, cutoff: float, project: str | None, limit: int
     ) -> list[tuple[str, str]]:
-        low, high = _project_range(project)
+        low, high = project_range(project)
 
         async def change(db: Connection) -> list[tuple[str, str]]:
             # pushes wait for this batch (and it for the pushes in flight): the statement
@@ -654,7 +650,7 @@ class PostgresStore(MetadataStore):
     async def gc_blob_candidates(
         self, after: str, cutoff: float, project: str | None, limit: int
     ) -> list[str]:
-        low, high = _project_range(project)
+        low, high = project_range(project)
         rows = await self.database.read(
             lambda db: db.fetch(
                 "SELECT b.digest FROM blobs b WHERE b.digest > $1 AND b.deleting IS NULL "
@@ -700,7 +696,7 @@ class PostgresStore(MetadataStore):
         return await self.database.write(change)
 
     async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
-        low, high = _project_range(project)
+        low, high = project_range(project)
         row = await self.database.read(
             lambda db: db.fetchrow(
                 "SELECT (SELECT count(*) FROM manifests m JOIN repositories r "
@@ -918,14 +914,6 @@ def _in_scope(low: str, high: str) -> str:
         "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
         f"WHERE rb.digest = b.digest AND NOT ({inside})))"
     )
-
-
-def _project_range(project: str | None) -> tuple[str, str | None]:
-    """Repository names in ``project``: ``low <= name < high`` (high None: no bound)."""
-    if project is None:
-        return "", None
-    prefix = project + "/"
-    return prefix, prefix_successor(prefix)
 
 
 def _count(status: str) -> int:

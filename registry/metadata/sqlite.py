@@ -22,26 +22,15 @@ from wharf.registry.metadata.base import (
     RepositoryInfo,
     UploadSession,
 )
-
-_MANIFEST_COLUMNS = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations"
-_SESSION_COLUMNS = 'id, repo, "offset", hash_algorithm, hash_state, driver_state, created, updated'
-LAST_SEEN_REFRESH = 60.0  # refreshing every hit would make every read a write
-
-
-def _record(row: tuple[str, str, int, str | None, str | None, bytes | None]) -> ManifestRecord:
-    return ManifestRecord(row[0], row[1], row[2], row[3], row[4], row[5])
-
-
-def _session(row: tuple[object, ...]) -> UploadSession:
-    return UploadSession(*row)  # type: ignore[arg-type]
-
-
-def prefix_successor(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix`` (None: no
-    upper bound, for the empty prefix)."""
-    if not prefix:
-        return None
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+from wharf.registry.metadata.rows import (
+    LAST_SEEN_REFRESH,
+    MANIFEST_COLUMNS,
+    SESSION_COLUMNS,
+    manifest_from_row,
+    prefix_successor,
+    project_range,
+    session_from_row,
+)
 
 
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
@@ -207,16 +196,16 @@ class SQLiteStore(MetadataStore):
         )
         await self.database.write(
             lambda db: db.execute(
-                f"INSERT INTO uploads ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                f"INSERT INTO uploads ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
             )
         )
 
     async def get_upload(self, upload_id: str) -> UploadSession | None:
         def query(db: sqlite3.Connection) -> UploadSession | None:
             row = db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE id = ?", (upload_id,)
+                f"SELECT {SESSION_COLUMNS} FROM uploads WHERE id = ?", (upload_id,)
             ).fetchone()
-            return None if row is None else _session(row)
+            return None if row is None else session_from_row(row)
 
         return await self.database.read(query)
 
@@ -280,9 +269,9 @@ class SQLiteStore(MetadataStore):
     async def list_uploads(self, updated_before: float) -> list[UploadSession]:
         def query(db: sqlite3.Connection) -> list[UploadSession]:
             rows = db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM uploads WHERE updated < ?", (updated_before,)
+                f"SELECT {SESSION_COLUMNS} FROM uploads WHERE updated < ?", (updated_before,)
             )
-            return [_session(row) for row in rows]
+            return [session_from_row(row) for row in rows]
 
         return await self.database.read(query)
 
@@ -383,23 +372,23 @@ class SQLiteStore(MetadataStore):
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         def query(db: sqlite3.Connection) -> ManifestRecord | None:
             row = db.execute(
-                f"SELECT {_MANIFEST_COLUMNS} FROM manifests m "
+                f"SELECT {MANIFEST_COLUMNS} FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id WHERE r.name = ? AND m.digest = ?",
                 (repo, digest),
             ).fetchone()
-            return None if row is None else _record(row)
+            return None if row is None else manifest_from_row(row)
 
         return await self.database.read(query)
 
     async def resolve_tag(self, repo: str, tag: str) -> ManifestRecord | None:
         def query(db: sqlite3.Connection) -> ManifestRecord | None:
             row = db.execute(
-                f"SELECT {_MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id "
+                f"SELECT {MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id "
                 "JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest "
                 "WHERE r.name = ? AND t.name = ?",
                 (repo, tag),
             ).fetchone()
-            return None if row is None else _record(row)
+            return None if row is None else manifest_from_row(row)
 
         return await self.database.read(query)
 
@@ -442,7 +431,7 @@ class SQLiteStore(MetadataStore):
         self, repo: str, subject: str, artifact_type: str | None
     ) -> list[ManifestRecord]:
         sql = (
-            f"SELECT {_MANIFEST_COLUMNS} FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+            f"SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repositories r ON r.id = m.repo_id "
             "WHERE r.name = ? AND m.subject = ?"
         )
         params: tuple[str, ...] = (repo, subject)
@@ -452,7 +441,7 @@ class SQLiteStore(MetadataStore):
 
         def query(db: sqlite3.Connection) -> list[ManifestRecord]:
             rows = db.execute(sql + " ORDER BY m.created, m.digest", params)
-            return [_record(row) for row in rows]
+            return [manifest_from_row(row) for row in rows]
 
         return await self.database.read(query)
 
@@ -480,7 +469,7 @@ class SQLiteStore(MetadataStore):
             if repo_id is None:
                 return None
             rows = db.execute(
-                f"SELECT {_MANIFEST_COLUMNS}, m.created FROM manifests m WHERE m.repo_id = ? "
+                f"SELECT {MANIFEST_COLUMNS}, m.created FROM manifests m WHERE m.repo_id = ? "
                 "ORDER BY m.created DESC, m.digest",
                 (repo_id,),
             ).fetchall()
@@ -490,7 +479,10 @@ class SQLiteStore(MetadataStore):
                 (repo_id,),
             ):
                 tags.setdefault(digest, []).append((name, updated))
-            return [ArtifactInfo(_record(row[:6]), row[6], tags.get(row[0], [])) for row in rows]
+            return [
+                ArtifactInfo(manifest_from_row(row[:6]), row[6], tags.get(row[0], []))
+                for row in rows
+            ]
 
         return await self.database.read(query, snapshot=True)
 
@@ -579,7 +571,7 @@ class SQLiteStore(MetadataStore):
             wave += 1
 
     async def gc_mark(self, cutoff: float, project: str | None) -> int:
-        low, high = _project_range(project)
+        low, high = project_range(project)
 
         def roots(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM gc_marks")
@@ -604,7 +596,7 @@ class SQLiteStore(MetadataStore):
     async def gc_sweep_manifests(
         self, since: float, cutoff: float, project: str | None, limit: int
     ) -> list[tuple[str, str]]:
-        low, high = _project_range(project)
+        low, high = project_range(project)
 
         def change(db: sqlite3.Connection) -> list[tuple[str, str]]:
             wave = int(db.execute("SELECT COALESCE(MAX(wave), 0) FROM gc_marks").fetchone()[0])
@@ -650,7 +642,7 @@ class SQLiteStore(MetadataStore):
         )
         params: tuple[object, ...] = (after, cutoff)
         if project is not None:
-            low, high = _project_range(project)
+            low, high = project_range(project)
             inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
             sql += (
                 " AND EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
@@ -688,7 +680,7 @@ class SQLiteStore(MetadataStore):
         return await self.database.write(change)
 
     async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
-        low, high = _project_range(project)
+        low, high = project_range(project)
         inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
         scope = ""
         scope_params: tuple[object, ...] = ()
@@ -856,11 +848,3 @@ class SQLiteStore(MetadataStore):
                 (schedule.kind, schedule.cron, schedule.parameters, schedule.updated),
             )
         )
-
-
-def _project_range(project: str | None) -> tuple[str, str | None]:
-    """Repository names in ``project``: ``low <= name < high`` (high None: no bound)."""
-    if project is None:
-        return "", None
-    prefix = project + "/"
-    return prefix, prefix_successor(prefix)
