@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 
+from wharf.registry.content.pins import PIN_SECONDS
 from wharf.registry.metadata.base import MetadataStore, UploadSession
 from wharf.registry.oci.errors import BLOB_UPLOAD_INVALID, BLOB_UPLOAD_UNKNOWN, RegistryError
 
@@ -38,29 +39,33 @@ class Leases:
         # lease owners read "host:pid:…" so a dead holder on this host can be recognised
         self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    async def claim(self, upload_id: str) -> UploadSession:
-        """Take the lease of an existing upload and return its fresh state."""
+    async def claim(
+        self, repo: str, upload_id: str, *, pin: str | None = None
+    ) -> tuple[UploadSession, bool]:
+        """Take the lease of ``repo``'s upload and return its fresh state (the previous
+        holder may have advanced the offset before releasing). With ``pin``, that digest
+        is pinned for GC in the same transaction; the bool says whether it was (not while
+        GC is deleting it: see ``pin_digest``). Claim, read and pin are one store call."""
         now = time.time()
         owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"  # one lease per request
-        claimed = await self.store.claim_upload(upload_id, owner, now + LEASE_SECONDS, now)
-        if not claimed:
-            holder = await self.store.upload_lease_owner(upload_id)
-            if holder is not None and holder_is_dead(holder):
-                claimed = await self.store.claim_upload(
-                    upload_id, owner, now + LEASE_SECONDS, now, replace=holder
-                )
-        if not claimed:
+        pin_until = None if pin is None else (pin, now + PIN_SECONDS)
+        got = await self.store.take_upload(
+            upload_id, repo, owner, now + LEASE_SECONDS, now, pin=pin_until
+        )
+        if got.session is None and got.holder is not None and holder_is_dead(got.holder):
+            got = await self.store.take_upload(
+                upload_id, repo, owner, now + LEASE_SECONDS, now, replace=got.holder, pin=pin_until
+            )
+        if got.session is None:
+            if not got.found:
+                raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": upload_id})
             raise RegistryError(
                 BLOB_UPLOAD_INVALID,
                 {"uuid": upload_id},
                 message="another request is writing to this upload",
             )
-        # re-read: the previous holder may have advanced the offset before releasing
-        fresh = await self.store.get_upload(upload_id)
-        if fresh is None:
-            raise RegistryError(BLOB_UPLOAD_UNKNOWN, {"uuid": upload_id})
-        fresh.lease_owner = owner
-        return fresh
+        got.session.lease_owner = owner
+        return got.session, got.pinned
 
     async def renew(self, session: UploadSession) -> None:
         now = time.time()

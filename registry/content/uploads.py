@@ -71,8 +71,7 @@ class Uploads:
         self, repo: str, upload_id: str, chunks: Body, start: int | None, length: int | None
     ) -> UploadSession:
         """Append a PATCH body. ``start`` (from Content-Range) must be the current offset."""
-        await self.status(repo, upload_id)  # exists, and in this repository
-        session = await self.leases.claim(upload_id)
+        session, _ = await self.leases.claim(repo, upload_id)  # exists, in this repository
         claimed_offset = session.offset
         try:
             if start is not None and start != session.offset:
@@ -85,15 +84,17 @@ class Uploads:
     async def finish(
         self, repo: str, upload_id: str, digest: Digest, chunks: Body | None, actor: Actor
     ) -> None:
-        await self.status(repo, upload_id)
-        session = await self.leases.claim(upload_id)
+        # the digest is pinned (GC's protocol) with the lease: before it is verified, but
+        # a pin only protects, and it costs no transaction of its own
+        session, pinned = await self.leases.claim(repo, upload_id, pin=str(digest))
         claimed_offset = session.offset
         try:
             if chunks is not None:
                 await self._write(session, chunks, None)
             await self._verify(session, digest)
             await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
-            await pin_digest(self.store, str(digest))
+            if not pinned:  # GC was deleting that digest: wait until it is done
+                await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 session.id, session.driver_state, session.offset, digest.key
             )

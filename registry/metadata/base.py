@@ -39,6 +39,18 @@ class UploadSession:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadClaim:
+    """What ``take_upload`` found. Taken: ``session`` is the upload's fresh state. Not
+    taken: ``session`` is None, ``found`` says whether the upload exists in that
+    repository and ``holder`` is who holds its lease."""
+
+    session: UploadSession | None
+    found: bool
+    holder: str | None
+    pinned: bool  # the digest asked for was pinned in the same transaction
+
+
+@dataclass(frozen=True, slots=True)
 class PutManifestResult:
     missing_blobs: list[str]
     missing_manifests: list[str]
@@ -115,6 +127,23 @@ class MetadataStore(ABC):
     ) -> bool:
         """Take the upload's write lease when it is free, expired, or held by ``replace``
         (a holder known to be dead); False when someone else holds it."""
+
+    @abstractmethod
+    async def take_upload(
+        self,
+        upload_id: str,
+        repo: str,
+        owner: str,
+        until: float,
+        now: float,
+        *,
+        replace: str | None = None,
+        pin: tuple[str, float] | None = None,
+    ) -> UploadClaim:
+        """One transaction on the push path: take the write lease of ``repo``'s upload
+        ``upload_id`` as ``claim_upload`` does and read its state back; with ``pin``
+        (digest, until), when taken, also pin that digest as ``pin_blob`` does
+        (``pinned`` False while GC is deleting it: the caller waits with ``pin_blob``)."""
 
     @abstractmethod
     async def upload_lease_owner(self, upload_id: str) -> str | None:

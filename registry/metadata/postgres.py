@@ -24,6 +24,7 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     PutManifestResult,
     RepositoryInfo,
+    UploadClaim,
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
@@ -274,6 +275,52 @@ class PostgresStore(MetadataStore):
             )
         )
         return _count(status) > 0
+
+    async def take_upload(
+        self,
+        upload_id: str,
+        repo: str,
+        owner: str,
+        until: float,
+        now: float,
+        *,
+        replace: str | None = None,
+        pin: tuple[str, float] | None = None,
+    ) -> UploadClaim:
+        digest, pin_until = pin if pin is not None else (None, None)
+        # one statement: the claim (returning the row), the pin when claimed (as pin_blob:
+        # the blob row held FOR SHARE), and, when not claimed, who holds the lease (the
+        # outer read sees the row as it was before this statement)
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "WITH c AS (UPDATE uploads SET lease_owner = $3, lease_until = $4 "
+                "WHERE id = $1 AND repo = $2 AND (lease_owner IS NULL OR lease_owner = $3 "
+                f"OR lease_until < $5 OR lease_owner = $6) RETURNING {SESSION_COLUMNS}), "
+                "b AS (SELECT deleting FROM blobs WHERE digest = $7 AND EXISTS (SELECT 1 FROM c) "
+                "FOR SHARE), "
+                "p AS (INSERT INTO blob_pins (digest, until) SELECT $7, $8 "
+                "WHERE $7::text IS NOT NULL AND EXISTS (SELECT 1 FROM c) "
+                "AND NOT EXISTS (SELECT 1 FROM b WHERE deleting IS NOT NULL) "
+                "ON CONFLICT (digest) DO UPDATE "
+                "SET until = GREATEST(blob_pins.until, excluded.until) "
+                "WHERE blob_pins.until <> '-Infinity' RETURNING 1) "
+                "SELECT c.*, u.lease_owner, u.id IS NOT NULL, EXISTS (SELECT 1 FROM p) "
+                "FROM (SELECT 1) AS one LEFT JOIN c ON true "
+                "LEFT JOIN uploads u ON u.id = $1 AND u.repo = $2",
+                upload_id,
+                repo,
+                owner,
+                until,
+                now,
+                replace,
+                digest,
+                pin_until,
+            )
+        )
+        assert row is not None
+        if row[0] is None:
+            return UploadClaim(None, bool(row[9]), row[8], False)
+        return UploadClaim(session_from_row(row), True, None, bool(row[10]))
 
     async def upload_lease_owner(self, upload_id: str) -> str | None:
         owner: str | None = await self.database.read(

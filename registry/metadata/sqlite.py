@@ -20,6 +20,7 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     PutManifestResult,
     RepositoryInfo,
+    UploadClaim,
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
@@ -36,6 +37,20 @@ from wharf.registry.metadata.rows import (
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
     row = db.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
     return None if row is None else int(row[0])
+
+
+def _pin(db: sqlite3.Connection, digest: str, until: float) -> bool:
+    """``pin_blob`` inside the caller's write transaction."""
+    row = db.execute("SELECT deleting FROM blobs WHERE digest = ?", (digest,)).fetchone()
+    if row is not None and row[0] is not None:
+        return False
+    db.execute(
+        "INSERT INTO blob_pins (digest, until) VALUES (?, ?) "
+        "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
+        "WHERE blob_pins.until < excluded.until",
+        (digest, until),
+    )
+    return True
 
 
 class SQLiteStore(MetadataStore):
@@ -225,6 +240,34 @@ class SQLiteStore(MetadataStore):
                 (owner, until, upload_id, owner, now, replace),
             )
             return cur.rowcount > 0
+
+        return await self.database.write(change)
+
+    async def take_upload(
+        self,
+        upload_id: str,
+        repo: str,
+        owner: str,
+        until: float,
+        now: float,
+        *,
+        replace: str | None = None,
+        pin: tuple[str, float] | None = None,
+    ) -> UploadClaim:
+        def change(db: sqlite3.Connection) -> UploadClaim:
+            row = db.execute(
+                "UPDATE uploads SET lease_owner = ?, lease_until = ? "
+                "WHERE id = ? AND repo = ? AND (lease_owner IS NULL OR lease_owner = ? "
+                f"OR lease_until < ? OR lease_owner = ?) RETURNING {SESSION_COLUMNS}",
+                (owner, until, upload_id, repo, owner, now, replace),
+            ).fetchone()
+            if row is None:
+                held = db.execute(
+                    "SELECT lease_owner FROM uploads WHERE id = ? AND repo = ?", (upload_id, repo)
+                ).fetchone()
+                return UploadClaim(None, held is not None, None if held is None else held[0], False)
+            pinned = pin is not None and _pin(db, pin[0], pin[1])
+            return UploadClaim(session_from_row(row), True, None, pinned)
 
         return await self.database.write(change)
 
@@ -493,19 +536,7 @@ class SQLiteStore(MetadataStore):
 
     # --- garbage collection ------------------------------------------------------
     async def pin_blob(self, digest: str, until: float, now: float) -> bool:
-        def change(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT deleting FROM blobs WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and row[0] is not None:
-                return False
-            db.execute(
-                "INSERT INTO blob_pins (digest, until) VALUES (?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET until = excluded.until "
-                "WHERE blob_pins.until < excluded.until",
-                (digest, until),
-            )
-            return True
-
-        return await self.database.write(change)
+        return await self.database.write(lambda db: _pin(db, digest, until))
 
     async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
         return await self.database.write(

@@ -173,6 +173,35 @@ def session(upload_id: str, updated: float) -> UploadSession:
     return UploadSession(upload_id, "a/b", 0, "sha256", b"state0", "{}", updated - 5, updated)
 
 
+def test_take_upload_claims_reads_back_and_pins(backend: Backend) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        now = time.time()
+        await store.create_upload(session("u", now))
+        missing = await store.take_upload("nope", "a/b", "A", now + 60, now)
+        assert (missing.session, missing.found, missing.holder) == (None, False, None)
+        elsewhere = await store.take_upload("u", "c/d", "A", now + 60, now)  # other repo
+        assert (elsewhere.session, elsewhere.found) == (None, False)
+        assert await store.upload_lease_owner("u") is None
+        taken = await store.take_upload("u", "a/b", "A", now + 60, now, pin=(digest("x"), now + 60))
+        assert taken.session == session("u", now) and taken.pinned
+        assert await store.upload_lease_owner("u") == "A"
+        held = await store.take_upload("u", "a/b", "B", now + 60, now, pin=(digest("y"), now + 60))
+        assert (held.session, held.found, held.holder, held.pinned) == (None, True, "A", False)
+        # the pin is only written with the lease: "y" stays unpinned, so GC may take it
+        await store.add_blob("a/b", digest("y"), 1)
+        assert await store.gc_claim_blobs([digest("y")], now + 1, now) == [(digest("y"), 1)]
+        dead = await store.take_upload("u", "a/b", "B", now + 60, now, replace="A")
+        assert dead.session is not None and not dead.pinned  # no pin asked
+        # GC is deleting "y": the lease is taken, the pin is not (the caller waits)
+        again = await store.take_upload("u", "a/b", "B", now + 90, now, pin=(digest("y"), now + 60))
+        assert again.session is not None and not again.pinned
+        # the pin of "x" holds it against a claim
+        await store.add_blob("a/b", digest("x"), 1)
+        assert await store.gc_claim_blobs([digest("x")], now + 1, now) == []
+
+    run(backend, scenario)
+
+
 def test_upload_create_get_and_list(backend: Backend) -> None:
     async def scenario(store: MetadataStore) -> None:
         assert await store.get_upload("nope") is None
