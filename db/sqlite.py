@@ -12,6 +12,18 @@ A store does each of its methods in one ``read`` or one ``write`` call (one thre
 and a function given to ``write`` may touch any store's tables: that is how one
 transaction spans the registry and the auth tables.
 
+Group commit: the write functions that are queued together when the writer thread wakes
+up (concurrent requests) run in one transaction, each inside a savepoint of its own. A
+function that raises is rolled back to its savepoint alone and gets its error; the others
+commit together, and each caller learns its outcome only after that COMMIT. When the
+group's transaction fails after BEGIN (COMMIT fails, or SQLite rolled it back by itself:
+disk full, I/O error) nothing of it was written, and each function runs again in a
+transaction of its own, as without grouping (store functions only touch the database, so
+running one again is safe: PostgreSQL's ``write`` reruns them too). When BEGIN itself
+fails (the lock not had within the busy timeout) every function gets that error. So each
+``write`` keeps its own all-or-nothing outcome, and the lock is taken and the WAL
+appended once per group rather than once per write.
+
 This module must not import ``wharf.auth`` or ``wharf.registry``: the schemas to apply are
 handed in by whoever builds the database (``wharf.registry.wiring``).
 """
@@ -23,10 +35,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wharf.db.migrate import Schema, migrate
-from wharf.db.threads import ConnectionThreads
+from wharf.db.threads import ConnectionThreads, Fn
 
 T = TypeVar("T")
 
@@ -112,9 +124,13 @@ class SQLiteDatabase:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in the writer thread inside BEGIN IMMEDIATE ... COMMIT; rolled back
-        when it raises. Writes run one at a time, in the order submitted. A write cancelled
-        before it started is dropped; once started it runs to its end."""
-        return await self.write_raw(partial(_transaction, fn))
+        when it raises. Writes run one at a time, in the order submitted, possibly several
+        in one transaction (see the module's doc: each stays all-or-nothing). A write
+        cancelled before it started is dropped; once started it runs to its end."""
+        writer = self._writer
+        if writer is None:
+            raise RuntimeError(f"database {self.path} is not open")
+        return await writer.submit(fn, group=True)
 
     async def write_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in the writer thread with no transaction around it (``fn`` manages
@@ -127,7 +143,9 @@ class SQLiteDatabase:
     # --- threads -------------------------------------------------------------
     async def _start(self, migrate: bool, allow_newer: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = ConnectionThreads("wharf-db-writer", 1, self._connect_writer)
+        writer = ConnectionThreads(
+            "wharf-db-writer", 1, self._connect_writer, group=_group_transaction
+        )
         await asyncio.to_thread(writer.start)
         self._writer = writer
         try:
@@ -169,12 +187,56 @@ def _snapshot(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> 
         db.execute("COMMIT")
 
 
+def _group_transaction(db: sqlite3.Connection, fns: list[Fn]) -> list[tuple[bool, Any]]:
+    """Write functions queued together, in one transaction, each in a savepoint: the
+    (succeeded, result or error) of each. See the module's doc for what a failure does."""
+    if len(fns) == 1:
+        return [_alone(db, fns[0])]
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except BaseException as exc:  # the lock not had within the busy timeout: the same for all
+        return [(False, exc)] * len(fns)
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        for fn in fns:
+            db.execute("SAVEPOINT job")
+            try:
+                value = fn(db)
+            except BaseException as exc:
+                if not db.in_transaction:
+                    raise  # SQLite rolled the whole transaction back (full disk, I/O error)
+                db.execute("ROLLBACK TO job")
+                db.execute("RELEASE job")
+                outcomes.append((False, exc))
+            else:
+                db.execute("RELEASE job")
+                outcomes.append((True, value))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        # nothing of the group was written: each function again in its own transaction,
+        # so that each gets the outcome it would have had without grouping
+        return [_alone(db, fn) for fn in fns]
+    return outcomes
+
+
+def _alone(db: sqlite3.Connection, fn: Fn) -> tuple[bool, Any]:
+    try:
+        return True, _transaction(fn, db)
+    except BaseException as exc:
+        return False, exc
+
+
 def _transaction(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
     db.execute("BEGIN IMMEDIATE")
     try:
         result = fn(db)
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # a COMMIT that fails (a deferred constraint, SQLITE_BUSY) leaves the transaction
+        # open: roll it back, or the writer connection stays stuck inside it
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
     return result

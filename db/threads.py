@@ -4,6 +4,10 @@ Lighter than ``loop.run_in_executor``: no ``concurrent.futures.Future`` per call
 condition variable and chained callbacks), and a thread that wakes up takes every job
 waiting in the queue (up to ``BATCH``) and hands all their results back to the event loop
 in one ``call_soon_threadsafe``. Under load, many calls then share one wake-up each way.
+
+Jobs submitted with ``group=True`` that are waiting next to each other are handed to the
+``group`` function together (the SQLite writer commits them in one transaction); it
+returns one outcome per job, each job's own result or error.
 """
 
 from __future__ import annotations
@@ -19,15 +23,26 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 BATCH = 64
 
-# (the function, its future, the future's loop); None tells one thread to stop
-_Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+Fn = Callable[[sqlite3.Connection], Any]
+# (the function, its future, the future's loop, may it be grouped); None tells one thread
+# to stop
+_Job = tuple[Fn, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 # (future, succeeded, result or exception)
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
+# runs several jobs on the connection: (succeeded, result or exception) for each, in order
+Group = Callable[[sqlite3.Connection, list[Fn]], list[tuple[bool, Any]]]
 
 
 class ConnectionThreads:
-    def __init__(self, name: str, count: int, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        name: str,
+        count: int,
+        connect: Callable[[], sqlite3.Connection],
+        group: Group | None = None,
+    ) -> None:
         self._name = name
+        self._group = group
         self._count = count
         self._connect = connect
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -44,14 +59,17 @@ class ConnectionThreads:
             thread.start()
             self._threads.append(thread)
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(
+        self, fn: Callable[[sqlite3.Connection], T], *, group: bool = False
+    ) -> asyncio.Future[T]:
         """Queue ``fn(conn)``; call from the event loop. A job whose future is cancelled
-        before a thread picks it up is skipped; once running it runs to its end."""
+        before a thread picks it up is skipped; once running it runs to its end. With
+        ``group`` (and a ``group`` function given), it may run with its neighbours."""
         if self._stopping or not self._threads:
             raise RuntimeError(f"{self._name}: not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, future, loop))
+        self._jobs.put((fn, future, loop, group and self._group is not None))
         return future
 
     def stop(self) -> None:
@@ -86,10 +104,23 @@ class ConnectionThreads:
         finally:
             db.close()
 
-    @staticmethod
-    def _run(db: sqlite3.Connection, batch: list[_Job]) -> None:
+    def _run(self, db: sqlite3.Connection, batch: list[_Job]) -> None:
         outcomes: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for fn, future, loop in batch:
+        live = [job for job in batch if not job[1].cancelled()]
+        i = 0
+        while i < len(live):
+            fn, future, loop, grouped = live[i]
+            if grouped and self._group is not None:
+                end = i + 1
+                while end < len(live) and live[end][3]:
+                    end += 1
+                jobs = live[i:end]
+                results = self._group(db, [job[0] for job in jobs])
+                for job, (ok, value) in zip(jobs, results, strict=True):
+                    outcomes.setdefault(job[2], []).append((job[1], ok, value))
+                i = end
+                continue
+            i += 1
             if future.cancelled():
                 continue
             try:
@@ -97,9 +128,9 @@ class ConnectionThreads:
             except BaseException as exc:
                 outcome = (future, False, exc)
             outcomes.setdefault(loop, []).append(outcome)
-        for loop, results in outcomes.items():
+        for loop, delivered in outcomes.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_deliver, results)
+                loop.call_soon_threadsafe(_deliver, delivered)
 
 
 def _deliver(results: list[_Outcome]) -> None:

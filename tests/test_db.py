@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +153,102 @@ def test_write_is_one_transaction_rolled_back_on_error(tmp_path: Path) -> None:
         assert count == (0,)
         with pytest.raises(sqlite3.OperationalError):  # readers are read-only
             await database.read(lambda db: db.execute("INSERT INTO notes (text) VALUES ('x')"))
+        await database.close()
+
+    asyncio.run(main())
+
+
+LINKED = Schema(
+    "linked",
+    (
+        Migration(
+            1,
+            (
+                "CREATE TABLE parents (id INTEGER PRIMARY KEY)",
+                "CREATE TABLE children (id INTEGER PRIMARY KEY, parent INTEGER "
+                "REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)",
+                "INSERT INTO parents (id) VALUES (1)",
+            ),
+        ),
+    ),
+)
+
+
+async def queued_together(
+    database: SQLiteDatabase, fns: list[Callable[[sqlite3.Connection], object]]
+) -> tuple[list[object], list[str]]:
+    """Run ``fns`` as writes queued while the writer thread is busy (so they are taken
+    together); what each gave back (result or exception) and the statements the writer
+    connection ran meanwhile."""
+    gate = threading.Event()
+    statements: list[str] = []
+
+    def hold(db: sqlite3.Connection) -> None:
+        db.set_trace_callback(statements.append)
+        gate.wait(10)
+
+    held = asyncio.create_task(database.write_raw(hold))
+    await asyncio.sleep(0.05)  # the writer thread is inside ``hold``
+    writes = [asyncio.create_task(database.write(fn)) for fn in fns]
+    await asyncio.sleep(0)  # every write is queued
+    gate.set()
+    await held
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    await database.write_raw(lambda db: db.set_trace_callback(None))
+    return list(results), statements
+
+
+def test_writes_queued_together_commit_together_each_all_or_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        database = SQLiteDatabase(tmp_path / "x.db", schemas=[NOTES])
+        await database.open()
+
+        def note(text: str) -> Callable[[sqlite3.Connection], object]:
+            return lambda db: db.execute("INSERT INTO notes (text) VALUES (?)", (text,)).lastrowid
+
+        def half_done(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO notes (text) VALUES ('half')")
+            raise LookupError("changed my mind")
+
+        def count(db: sqlite3.Connection) -> object:
+            return db.execute("SELECT COUNT(*) FROM notes").fetchone()[0]
+
+        results, statements = await queued_together(
+            database, [note("a"), half_done, note("b"), count]
+        )
+        assert results[0] == 1 and results[2] == 2  # in submission order; "half" undone
+        assert isinstance(results[1], LookupError)
+        assert results[3] == 2  # a later write sees the earlier ones, not the rolled-back one
+        assert statements.count("BEGIN IMMEDIATE") == 1  # one transaction for the four
+        assert statements.count("COMMIT") == 1
+        texts = await database.read(lambda db: db.execute("SELECT text FROM notes").fetchall())
+        assert sorted(texts) == [("a",), ("b",)]
+        await database.close()
+
+    asyncio.run(main())
+
+
+def test_group_that_fails_to_commit_runs_each_write_alone(tmp_path: Path) -> None:
+    async def main() -> None:
+        database = SQLiteDatabase(tmp_path / "x.db", schemas=[LINKED])
+        await database.open()
+
+        def child(child_id: int, parent: int) -> Callable[[sqlite3.Connection], object]:
+            return lambda db: (
+                db.execute(
+                    "INSERT INTO children (id, parent) VALUES (?, ?)", (child_id, parent)
+                ).rowcount
+            )
+
+        # the second one breaks a deferred foreign key: only COMMIT finds it
+        results, statements = await queued_together(
+            database, [child(1, 1), child(2, 9), child(3, 1)]
+        )
+        assert results[0] == 1 and results[2] == 1
+        assert isinstance(results[1], sqlite3.IntegrityError)
+        assert statements.count("BEGIN IMMEDIATE") == 4  # the group, then each alone
+        rows = await database.read(lambda db: db.execute("SELECT id FROM children").fetchall())
+        assert sorted(rows) == [(1,), (3,)]
         await database.close()
 
     asyncio.run(main())
