@@ -117,6 +117,19 @@ class Driver(ABC):
 
         Bytes past ``offset`` left by a crashed writer are discarded."""
 
+    async def append_upload(
+        self, upload_id: str, state: str, offset: int, chunks: list[bytes | bytearray]
+    ) -> str:
+        """Append a small body whole (open, write, close); the new state. Nothing of it
+        stays when it fails. Drivers may do it in fewer steps than the writer takes."""
+        writer = await self.open_upload(upload_id, state, offset)
+        try:
+            await writer.write_many(chunks)
+            return await writer.close()
+        except BaseException:
+            await writer.abort()
+            raise
+
     @abstractmethod
     async def commit_upload(self, upload_id: str, state: str, size: int, key: str) -> None:
         """Atomically publish the upload's first ``size`` bytes at ``key`` and remove the

@@ -338,6 +338,27 @@ def test_upload_resume_across_instances(pair: tuple[Driver, Driver]) -> None:
     run(body())
 
 
+def test_append_upload_whole_bodies(pair: tuple[Driver, Driver]) -> None:
+    """Small bodies appended in one call each (the push path of small blobs), mixed with
+    the writer, on both instances; a crash's leftover past the offset is dropped."""
+    a, b = pair
+    first, second, third = os.urandom(3000), os.urandom(17), os.urandom(5000)
+    data = first + second + third
+
+    async def body() -> None:
+        upload = new_id()
+        state = await a.create_upload(upload)
+        state = await a.append_upload(upload, state, 0, [first[:1000], bytearray(first[1000:])])
+        state, offset = await append(b, upload, state, len(first), second)
+        state = await b.append_upload(upload, state, offset, [third])
+        key = blob_key(data)
+        await a.commit_upload(upload, state, len(data), key)
+        assert await collect(b.read(key)) == data
+        assert await b.delete(key)
+
+    run(body())
+
+
 def test_read_upload_for_rehash(pair: tuple[Driver, Driver]) -> None:
     """read_upload (the core re-hashes with it for another algorithm) and a commit after."""
     a, b = pair
