@@ -207,6 +207,9 @@ def test_round_trips_per_operation(settings: Settings, monkeypatch: pytest.Monke
     # a blob is one statement, a manifest one transaction of two (check, write), and each
     # published digest (2 blobs, the manifest) one statement more: GC's pin
     assert counts["push, existing repository (2 blobs + manifest)"] <= 10, counts
+    # POST 1; PATCH: the lease taken with the session read back, then released, 2; PUT:
+    # the lease taken with the session and GC's pin, then the blob row, 2
+    assert counts["blob push, chunked (POST + PATCH + PUT)"] <= 5, counts
 
 
 ADMIN_PASSWORD = "Admin-Pass-1"
