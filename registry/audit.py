@@ -7,6 +7,7 @@ from __future__ import annotations
 from wharf.auth.models import AuditEvent, project_of
 from wharf.auth.service import AuthService
 from wharf.registry.events import (
+    Annotated,
     BlobUnlinked,
     Denied,
     Event,
@@ -15,6 +16,7 @@ from wharf.registry.events import (
     ManifestPulled,
     ManifestPushed,
     RepositoryDeleted,
+    TagCreated,
     TagDeleted,
 )
 
@@ -46,10 +48,21 @@ def audit_event_for(event: Event) -> AuditEvent | None:
             what = ("delete", "artifact", f"{repo}@{digest}", "manifest")
         case TagDeleted(actor, repo, tag, _digest):
             what = ("delete", "tag", f"{repo}:{tag}", "tag")
+        case TagCreated(actor, repo, tag, digest):
+            what = ("create", "tag", f"{repo}:{tag}", digest)
         case BlobUnlinked(actor, repo, digest):
             what = ("delete", "blob", f"{repo}@{digest}", "blob")
         case RepositoryDeleted(actor, repo):
             what = ("delete", "repository", repo, "repository")
+        case Annotated(actor, operation, resource_type, resource, project):
+            return AuditEvent(
+                actor.name,
+                operation,
+                resource_type,
+                resource,
+                project=project,
+                client_ip=actor.client_ip,
+            )
         case GarbageCollected(actor, run_id, status, manifests, blobs, freed, dry_run):
             detail = (
                 f"{'dry run ' if dry_run else ''}{status}: {manifests} manifests, "

@@ -62,6 +62,17 @@ class TagDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TagCreated:
+    """A tag put on a manifest already in the repository (Harbor's API; a push with a tag
+    is a ``ManifestPushed``)."""
+
+    actor: Actor
+    repo: str
+    tag: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class BlobMounted:
     actor: Actor
     repo: str
@@ -86,6 +97,18 @@ class RepositoryDeleted:
 class ProjectDeleted:
     actor: Actor
     project: str
+
+
+@dataclass(frozen=True, slots=True)
+class Annotated:
+    """What the management API tells about content changed: a label created, updated,
+    deleted, attached or detached, a repository's description set."""
+
+    actor: Actor
+    operation: str  # create, update, delete, attach, detach
+    resource_type: str  # label, repository
+    resource: str
+    project: str  # "" for what belongs to no project (global labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +140,12 @@ Event = (
     | ManifestPulled
     | ManifestDeleted
     | TagDeleted
+    | TagCreated
     | BlobMounted
     | BlobUnlinked
     | RepositoryDeleted
     | ProjectDeleted
+    | Annotated
     | GarbageCollected
     | Denied
 )

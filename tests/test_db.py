@@ -15,10 +15,10 @@ from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.db.migrate import Migration, Schema
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.sqlite import SQLiteStore
-from wharf.registry.wiring import sqlite_database
+from wharf.registry.wiring import SCHEMAS, sqlite_database
 
 DATA = Path(__file__).parent / "fixtures"
-EVERY_VERSION = {("registry", 1), ("registry", 2), ("auth", 1)}
+EVERY_VERSION = {(s.package, m.version) for s in SCHEMAS for m in s.migrations}
 NOTES = Schema(
     "notes", (Migration(1, ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",)),)
 )

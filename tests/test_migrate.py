@@ -34,7 +34,7 @@ NEXT_REGISTRY = Schema(
         Migration(
             NEXT,
             (
-                "ALTER TABLE repositories ADD COLUMN description TEXT",
+                "ALTER TABLE repositories ADD COLUMN star_count INTEGER",
                 "CREATE TABLE repository_labels (repo_id INTEGER NOT NULL, label TEXT NOT NULL, "
                 "PRIMARY KEY (repo_id, label))",
             ),

@@ -44,6 +44,19 @@ class PutManifestResult:
     missing_manifests: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ArtifactFacts:
+    """What Harbor's API tells of an artifact besides its manifest row, worked out from the
+    manifest body when it is pushed (``wharf.registry.oci.artifacts``)."""
+
+    media_type: str  # Harbor's: the config's media type (an index: its own, or CNAB's)
+    size: int  # the manifest and every blob it references (an index: only itself)
+
+
+class LabelExists(Exception):
+    """A label of that name already exists in that scope (and project)."""
+
+
 class MetadataStore(ABC):
     """All operations are single transactions. Implementations must be safe to use from
     several processes at once (several workers, several replicas).
@@ -142,9 +155,12 @@ class MetadataStore(ABC):
         blobs: list[str],
         children: list[str],
         tag: str | None,
+        *,
+        facts: ArtifactFacts | None = None,
     ) -> PutManifestResult:
         """In one transaction: check every referenced blob is linked into ``repo`` and every
-        child manifest exists there, then record the manifest, its references, and the tag.
+        child manifest exists there, then record the manifest, its references, the tag, and
+        the artifact (its id and ``facts``; an index's size also counts its children's).
         Nothing is written when something is missing."""
 
     @abstractmethod
@@ -170,17 +186,90 @@ class MetadataStore(ABC):
     ) -> list[ManifestRecord]: ...
 
     # --- management queries (Harbor-style REST API; wharf.registry.http.harbor) --------
+    # Artifacts are manifests as Harbor's API shows them, with ids; rows a process of an
+    # older release added get their ids (artifact and tag) when first read.
     @abstractmethod
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
-        """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``), by name."""
+        """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``; ``""``:
+        all of them), by name."""
 
     @abstractmethod
-    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
-        """Every manifest of ``repo``, newest first, with its tags; None: no such repo."""
+    async def repository(self, repo: str) -> RepositoryInfo | None: ...
+
+    @abstractmethod
+    async def set_repository_description(self, repo: str, description: str) -> bool:
+        """False when there is no such repository."""
+
+    @abstractmethod
+    async def artifacts(self, repo: str) -> list[ArtifactRow] | None:
+        """Every artifact of ``repo``, newest first; None: no such repository."""
+
+    @abstractmethod
+    async def project_artifacts(self, project: str) -> list[ArtifactRow]:
+        """Every artifact of every repository of ``project``, newest first."""
+
+    @abstractmethod
+    async def artifact(self, repo: str, digest: str) -> ArtifactRow | None: ...
+
+    @abstractmethod
+    async def set_artifact_facts(self, repo: str, facts: dict[str, ArtifactFacts]) -> None:
+        """Record the facts (by digest) of artifacts pushed before they were recorded; an
+        index's size is taken as given."""
+
+    @abstractmethod
+    async def create_tag(self, repo: str, tag: str, digest: str) -> str:
+        """Tag the manifest ``digest`` unless the tag exists: ``"created"``, ``"exists"``
+        (on whatever manifest) or ``"missing"`` (no such manifest)."""
+
+    @abstractmethod
+    async def record_pulls(self, pulls: list[Pulls]) -> None:
+        """Add pulls in one transaction: the artifact's count and last pull time, the
+        tag's last pull time (when pulled by tag) and the repository's count. Pulls of
+        what is gone meanwhile are dropped."""
 
     @abstractmethod
     async def delete_repository(self, repo: str) -> bool:
         """Forget a repository (manifests, tags, blob links); blobs are left to GC."""
+
+    @abstractmethod
+    async def project_usage(self, project: str) -> int:
+        """Bytes of the distinct blobs linked into ``project``'s repositories."""
+
+    # --- labels ------------------------------------------------------------------------
+    @abstractmethod
+    async def create_label(self, label: Label) -> int:
+        """The new label's id; LabelExists when its name is taken in its scope."""
+
+    @abstractmethod
+    async def label(self, label_id: int) -> Label | None: ...
+
+    @abstractmethod
+    async def labels(
+        self, scope: str | None, project_id: int | None, ids: list[int] | None = None
+    ) -> list[Label]:
+        """Labels of ``scope`` (``None``: any), of ``project_id`` (``None``: any), and
+        among ``ids`` when given; by id."""
+
+    @abstractmethod
+    async def update_label(self, label: Label) -> bool:
+        """Change name, description and color; False when gone, LabelExists when the new
+        name is taken."""
+
+    @abstractmethod
+    async def delete_label(self, label_id: int) -> bool:
+        """Delete a label and detach it from every artifact."""
+
+    @abstractmethod
+    async def attach_label(self, artifact_id: int, label_id: int) -> str:
+        """``"attached"``, ``"exists"`` (already attached) or ``"missing"`` (no such
+        artifact or label)."""
+
+    @abstractmethod
+    async def detach_label(self, artifact_id: int, label_id: int) -> bool: ...
+
+    @abstractmethod
+    async def forget_project_labels(self) -> int:
+        """Delete the labels of projects that no longer exist; how many went."""
 
     # --- garbage collection (wharf.gc) -----------------------------------------
     # Blobs have a ``deleting`` state (GC's two-phase delete): from the moment GC claims a
@@ -313,12 +402,57 @@ class GCSchedule:
 class RepositoryInfo:
     name: str
     created: float
-    updated: float
-    artifact_count: int
+    updated: float  # the last push, delete or change through the management API
+    artifact_count: int  # as Harbor counts: no accessories, no untagged index children
+    id: int = 0
+    description: str = ""
+    pull_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactInfo:
+class TagRow:
+    id: int
+    name: str
+    pushed: float
+    pulled: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRow:
+    """A manifest as Harbor's API shows it."""
+
+    id: int
+    repo_id: int
+    repo: str
     record: ManifestRecord
-    created: float
-    tags: list[tuple[str, float]]  # (tag, updated)
+    pushed: float
+    facts: ArtifactFacts | None  # None: pushed before facts were recorded
+    pulled: float | None
+    pull_count: int
+    tags: tuple[TagRow, ...]  # by name
+    labels: tuple[int, ...]  # label ids, ascending
+    children: tuple[str, ...]  # an index's manifests (digests)
+    referenced: bool  # a child of an index in its repository
+
+
+@dataclass(frozen=True, slots=True)
+class Pulls:
+    """Pulls of one manifest, by ``tag`` (None: by digest), coalesced."""
+
+    repo: str
+    digest: str
+    tag: str | None
+    count: int
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    scope: str  # "g": global, "p": one project's
+    project_id: int = 0  # 0 for global labels
+    description: str = ""
+    color: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+    id: int = 0

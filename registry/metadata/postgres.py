@@ -14,27 +14,40 @@ from __future__ import annotations
 
 import time
 
+import asyncpg
+
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
-    ArtifactInfo,
+    ArtifactFacts,
+    ArtifactRow,
     GCRun,
     GCSchedule,
+    Label,
+    LabelExists,
     ManifestRecord,
     MetadataStore,
     ProjectUnknown,
+    Pulls,
     PutManifestResult,
     RepositoryInfo,
+    TagRow,
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
+    LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    label_from_row,
     manifest_from_row,
     prefix_successor,
     project_range,
+    repository_columns,
+    repository_from_row,
     session_from_row,
 )
+
+_REPOSITORY_COLUMNS = repository_columns("GREATEST")
 
 
 class PostgresStore(MetadataStore):
@@ -322,6 +335,8 @@ class PostgresStore(MetadataStore):
         blobs: list[str],
         children: list[str],
         tag: str | None,
+        *,
+        facts: ArtifactFacts | None = None,
     ) -> PutManifestResult:
         now = time.time()
         wanted_blobs = sorted(set(blobs))
@@ -356,7 +371,7 @@ class PostgresStore(MetadataStore):
             else:
                 repo_id = await self._ensure_repo(db, repo)
             seen = await self._insert_manifest(
-                db, repo_id, record, wanted_blobs, wanted_children, tag, now
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts
             )
             if seen != len(wanted_blobs):
                 raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
@@ -373,14 +388,17 @@ class PostgresStore(MetadataStore):
         children: list[str],
         tag: str | None,
         now: float,
+        facts: ArtifactFacts | None,
     ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
-        own), and the tag. A manifest deleted meanwhile by another process fails the tag's
-        foreign key at the end of the statement, and the transaction reruns. The number of
-        referenced blobs refreshed: one GC claimed meanwhile is not (its claim, waiting on
-        the row or committed first, leaves ``deleting`` set), and the caller reruns; one
-        refreshed here is left alone by a claim waiting on it (last_seen is fresh)."""
+        own), its artifact row (facts it lacks filled in; an index's size counts its
+        children's), and the tag with its row. A manifest deleted meanwhile by another
+        process fails the tag's foreign key at the end of the statement, and the
+        transaction reruns. The number of referenced blobs refreshed: one GC claimed
+        meanwhile is not (its claim, waiting on the row or committed first, leaves
+        ``deleting`` set), and the caller reruns; one refreshed here is left alone by a
+        claim waiting on it (last_seen is fresh)."""
         seen = await db.fetchval(
             "WITH seen AS (UPDATE blobs SET last_seen = $1 WHERE digest = ANY($2::text[]) "
             "AND deleting IS NULL RETURNING 1), "
@@ -397,7 +415,18 @@ class PostgresStore(MetadataStore):
             "t AS (INSERT INTO tags (repo_id, name, digest, updated) "
             "SELECT $5, $11::text, $3, $1 WHERE $11::text IS NOT NULL "
             "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
-            "updated = excluded.updated) SELECT count(*) FROM seen",
+            "updated = excluded.updated), "
+            "ti AS (INSERT INTO tag_info (repo_id, name) SELECT $5, $11::text "
+            "WHERE $11::text IS NOT NULL ON CONFLICT DO NOTHING), "
+            "a AS (INSERT INTO artifacts (repo_id, digest, media_type, total_size) "
+            "SELECT $5, $3, $12::text, $13::bigint + (SELECT COALESCE(SUM(COALESCE("
+            "ca.total_size, cm.size)), 0) FROM manifests cm LEFT JOIN artifacts ca "
+            "ON ca.repo_id = cm.repo_id AND ca.digest = cm.digest WHERE cm.repo_id = $5 "
+            "AND cm.digest = ANY($10::text[])) "
+            "ON CONFLICT (repo_id, digest) DO UPDATE SET "
+            "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)) "
+            "SELECT count(*) FROM seen",
             now,
             blobs,
             record.digest,
@@ -409,6 +438,8 @@ class PostgresStore(MetadataStore):
             record.annotations,
             children,
             tag,
+            None if facts is None else facts.media_type,
+            None if facts is None else facts.size,
         )
         return int(seen)
 
@@ -493,38 +524,278 @@ class PostgresStore(MetadataStore):
         low, high = prefix, prefix_successor(prefix)
         rows = await self.database.read(
             lambda db: db.fetch(
-                "SELECT r.name, r.created, COALESCE((SELECT MAX(m.created) FROM manifests m "
-                "WHERE m.repo_id = r.id), r.created), "
-                "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
-                "FROM repositories r WHERE r.name >= $1 AND ($2::text IS NULL OR r.name < $2) "
-                "ORDER BY r.name",
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r "
+                "WHERE r.name >= $1 AND ($2::text IS NULL OR r.name < $2) ORDER BY r.name",
                 low,
                 high,
             )
         )
-        return [RepositoryInfo(r[0], r[1], r[2], int(r[3])) for r in rows]
+        return [repository_from_row(r) for r in rows]
 
-    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
-        # one statement: no row when the repository doesn't exist, one NULL when it's empty
-        rows = await self.database.read(
-            lambda db: db.fetch(
-                f"SELECT {MANIFEST_COLUMNS}, m.created, "
-                "ARRAY(SELECT t.name FROM tags t WHERE t.repo_id = m.repo_id "
-                "AND t.digest = m.digest ORDER BY t.name), "
-                "ARRAY(SELECT t.updated FROM tags t WHERE t.repo_id = m.repo_id "
-                "AND t.digest = m.digest ORDER BY t.name) "
-                "FROM repositories r LEFT JOIN manifests m ON m.repo_id = r.id "
-                "WHERE r.name = $1 ORDER BY m.created DESC, m.digest",
+    async def repository(self, repo: str) -> RepositoryInfo | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = $1", repo
+            )
+        )
+        return None if row is None else repository_from_row(row)
+
+    async def set_repository_description(self, repo: str, description: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "UPDATE repositories SET description = $1, touched = $2 WHERE name = $3",
+                description,
+                time.time(),
                 repo,
             )
         )
-        if not rows:
-            return None
+        return _count(status) > 0
+
+    async def _artifact_rows(self, where: str, *params: object) -> list[ArtifactRow]:
+        """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
+        newest first, in one statement; rows an older process added get their ids first."""
+        sql = (
+            f"SELECT {MANIFEST_COLUMNS}, m.created, m.repo_id, r.name, a.id, a.media_type, "
+            "a.total_size, a.pull_time, a.pull_count, EXISTS (SELECT 1 FROM "
+            "manifest_children c WHERE c.repo_id = m.repo_id AND c.child_digest = m.digest), "
+            "ARRAY(SELECT ROW(ti.id, t.name, t.updated, ti.pull_time) FROM tags t "
+            "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+            "WHERE t.repo_id = m.repo_id AND t.digest = m.digest ORDER BY t.name), "
+            "ARRAY(SELECT al.label_id FROM artifact_labels al WHERE al.artifact_id = a.id "
+            "ORDER BY al.label_id), "
+            "ARRAY(SELECT c.child_digest FROM manifest_children c WHERE c.repo_id = m.repo_id "
+            "AND c.manifest_digest = m.digest ORDER BY c.child_digest) "
+            "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+            "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
+            f"WHERE {where} ORDER BY m.created DESC, a.id DESC"
+        )
+
+        async def heal(db: Connection) -> None:
+            await db.execute(
+                "INSERT INTO artifacts (repo_id, digest) SELECT m.repo_id, m.digest "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                f"WHERE {where} ORDER BY m.created ON CONFLICT DO NOTHING",
+                *params,
+            )
+            await db.execute(
+                "INSERT INTO tag_info (repo_id, name) SELECT t.repo_id, t.name FROM tags t "
+                "WHERE t.repo_id IN (SELECT m.repo_id FROM manifests m JOIN repositories r "
+                f"ON r.id = m.repo_id WHERE {where}) ORDER BY t.updated ON CONFLICT DO NOTHING",
+                *params,
+            )
+
+        while True:
+            rows = await self.database.read(lambda db: db.fetch(sql, *params))
+            if all(r[9] is not None and all(t[0] is not None for t in r[15]) for r in rows):
+                break
+            await self.database.write(heal)
         return [
-            ArtifactInfo(manifest_from_row(r), r[6], list(zip(r[7], r[8], strict=True)))
+            ArtifactRow(
+                int(r[9]),
+                int(r[7]),
+                r[8],
+                manifest_from_row(r),
+                float(r[6]),
+                None if r[10] is None else ArtifactFacts(r[10], int(r[11])),
+                r[12],
+                int(r[13]),
+                tuple(TagRow(int(t[0]), t[1], float(t[2]), t[3]) for t in r[15]),
+                tuple(int(x) for x in r[16]),
+                tuple(r[17]),
+                bool(r[14]),
+            )
             for r in rows
-            if r[0] is not None
         ]
+
+    async def artifacts(self, repo: str) -> list[ArtifactRow] | None:
+        if not await self.repo_exists(repo):
+            return None
+        return await self._artifact_rows("r.name = $1", repo)
+
+    async def project_artifacts(self, project: str) -> list[ArtifactRow]:
+        low, high = project_range(project)
+        return await self._artifact_rows("r.name >= $1 AND r.name < $2", low, high)
+
+    async def artifact(self, repo: str, digest: str) -> ArtifactRow | None:
+        rows = await self._artifact_rows("r.name = $1 AND m.digest = $2", repo, digest)
+        return rows[0] if rows else None
+
+    async def set_artifact_facts(self, repo: str, facts: dict[str, ArtifactFacts]) -> None:
+        digests = list(facts)
+        await self.database.read(
+            lambda db: db.execute(
+                "UPDATE artifacts a SET media_type = f.media_type, total_size = f.size "
+                "FROM unnest($2::text[], $3::text[], $4::bigint[]) AS f(digest, media_type, size) "
+                "WHERE a.repo_id = (SELECT id FROM repositories WHERE name = $1) "
+                "AND a.digest = f.digest AND a.media_type IS NULL",
+                repo,
+                digests,
+                [facts[d].media_type for d in digests],
+                [facts[d].size for d in digests],
+            )
+        )
+
+    async def create_tag(self, repo: str, tag: str, digest: str) -> str:
+        async def change(db: Connection) -> str:
+            repo_id = await db.fetchval(
+                "SELECT m.repo_id FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                "WHERE r.name = $1 AND m.digest = $2 FOR KEY SHARE OF m",
+                repo,
+                digest,
+            )
+            if repo_id is None:
+                return "missing"
+            inserted = await db.fetchval(
+                "WITH t AS (INSERT INTO tags (repo_id, name, digest, updated) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING name), "
+                "ti AS (INSERT INTO tag_info (repo_id, name) SELECT $1, name FROM t "
+                "ON CONFLICT DO NOTHING) SELECT count(*) FROM t",
+                repo_id,
+                tag,
+                digest,
+                time.time(),
+            )
+            return "created" if inserted else "exists"
+
+        return await self.database.write(change)
+
+    async def record_pulls(self, pulls: list[Pulls]) -> None:
+        if not pulls:
+            return
+        await self.database.read(
+            lambda db: db.execute(
+                "WITH p AS (SELECT r.id AS repo_id, p.digest, p.tag, p.n, p.last FROM "
+                "unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "
+                "$5::double precision[]) AS p(repo, digest, tag, n, last) "
+                "JOIN repositories r ON r.name = p.repo), "
+                "a AS (UPDATE artifacts a SET pull_count = a.pull_count + s.n, "
+                "pull_time = GREATEST(COALESCE(a.pull_time, 0), s.last) FROM (SELECT repo_id, "
+                "digest, SUM(n) AS n, MAX(last) AS last FROM p GROUP BY repo_id, digest) s "
+                "WHERE a.repo_id = s.repo_id AND a.digest = s.digest), "
+                "t AS (UPDATE tag_info ti SET pull_time = GREATEST(COALESCE(ti.pull_time, 0), "
+                "s.last) FROM (SELECT repo_id, tag, MAX(last) AS last FROM p WHERE tag IS NOT "
+                "NULL GROUP BY repo_id, tag) s WHERE ti.repo_id = s.repo_id AND ti.name = s.tag) "
+                "UPDATE repositories r SET pull_count = r.pull_count + s.n FROM (SELECT "
+                "repo_id, SUM(n) AS n FROM p GROUP BY repo_id) s WHERE r.id = s.repo_id",
+                [p.repo for p in pulls],
+                [p.digest for p in pulls],
+                [p.tag for p in pulls],
+                [p.count for p in pulls],
+                [p.last for p in pulls],
+            )
+        )
+
+    async def project_usage(self, project: str) -> int:
+        low, high = project_range(project)
+        used = await self.database.read(
+            lambda db: db.fetchval(
+                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
+                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+                "WHERE rb.digest = b.digest AND r.name >= $1 AND r.name < $2)",
+                low,
+                high,
+            )
+        )
+        return int(used)
+
+    # --- labels ----------------------------------------------------------------------------
+    async def create_label(self, label: Label) -> int:
+        new_id = await self.database.read(
+            lambda db: db.fetchval(
+                "INSERT INTO labels (name, description, color, scope, project_id, created, "
+                "updated) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
+                label.name,
+                label.description,
+                label.color,
+                label.scope,
+                label.project_id,
+                label.created,
+                label.updated,
+            )
+        )
+        if new_id is None:
+            raise LabelExists(label.name)
+        return int(new_id)
+
+    async def label(self, label_id: int) -> Label | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(f"SELECT {LABEL_COLUMNS} FROM labels WHERE id = $1", label_id)
+        )
+        return None if row is None else label_from_row(row)
+
+    async def labels(
+        self, scope: str | None, project_id: int | None, ids: list[int] | None = None
+    ) -> list[Label]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {LABEL_COLUMNS} FROM labels WHERE ($1::text IS NULL OR scope = $1) "
+                "AND ($2::integer IS NULL OR project_id = $2) "
+                "AND ($3::integer[] IS NULL OR id = ANY($3::integer[])) ORDER BY id",
+                scope,
+                project_id,
+                ids,
+            )
+        )
+        return [label_from_row(r) for r in rows]
+
+    async def update_label(self, label: Label) -> bool:
+        try:
+            status = await self.database.read(
+                lambda db: db.execute(
+                    "UPDATE labels SET name = $1, description = $2, color = $3, updated = $4 "
+                    "WHERE id = $5",
+                    label.name,
+                    label.description,
+                    label.color,
+                    label.updated,
+                    label.id,
+                )
+            )
+        except asyncpg.exceptions.UniqueViolationError:
+            raise LabelExists(label.name) from None
+        return _count(status) > 0
+
+    async def delete_label(self, label_id: int) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute("DELETE FROM labels WHERE id = $1", label_id)
+        )
+        return _count(status) > 0
+
+    async def attach_label(self, artifact_id: int, label_id: int) -> str:
+        found = await self.database.read(
+            lambda db: db.fetchval(
+                "WITH ok AS (SELECT a.id AS artifact_id, l.id AS label_id FROM artifacts a, "
+                "labels l WHERE a.id = $1 AND l.id = $2 FOR KEY SHARE), "
+                "ins AS (INSERT INTO artifact_labels (artifact_id, label_id, created) "
+                "SELECT artifact_id, label_id, $3 FROM ok ON CONFLICT DO NOTHING RETURNING 1) "
+                "SELECT (SELECT count(*) FROM ok) * 10 + (SELECT count(*) FROM ins)",
+                artifact_id,
+                label_id,
+                time.time(),
+            )
+        )
+        if found < 10:
+            return "missing"
+        return "attached" if found % 10 else "exists"
+
+    async def detach_label(self, artifact_id: int, label_id: int) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM artifact_labels WHERE artifact_id = $1 AND label_id = $2",
+                artifact_id,
+                label_id,
+            )
+        )
+        return _count(status) > 0
+
+    async def forget_project_labels(self) -> int:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM labels WHERE scope = 'p' AND NOT EXISTS "
+                "(SELECT 1 FROM projects p WHERE p.id = labels.project_id)"
+            )
+        )
+        return _count(status)
 
     async def delete_repository(self, repo: str) -> bool:
         status = await self.database.read(

@@ -12,25 +12,36 @@ import time
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
-    ArtifactInfo,
+    ArtifactFacts,
+    ArtifactRow,
     GCRun,
     GCSchedule,
+    Label,
+    LabelExists,
     ManifestRecord,
     MetadataStore,
     ProjectUnknown,
+    Pulls,
     PutManifestResult,
     RepositoryInfo,
+    TagRow,
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
+    LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    label_from_row,
     manifest_from_row,
     prefix_successor,
     project_range,
+    repository_columns,
+    repository_from_row,
     session_from_row,
 )
+
+_REPOSITORY_COLUMNS = repository_columns("MAX")
 
 
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
@@ -283,6 +294,8 @@ class SQLiteStore(MetadataStore):
         blobs: list[str],
         children: list[str],
         tag: str | None,
+        *,
+        facts: ArtifactFacts | None = None,
     ) -> PutManifestResult:
         now = time.time()
         wanted_blobs = sorted(set(blobs))
@@ -313,12 +326,17 @@ class SQLiteStore(MetadataStore):
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written yet
             repo_id = self._ensure_repo(db, repo)
             self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
+            self._insert_artifact(db, repo_id, record.digest, wanted_children, facts)
             if tag is not None:
                 db.execute(
                     "INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
                     "updated = excluded.updated",
                     (repo_id, tag, record.digest, now),
+                )
+                db.execute(
+                    "INSERT INTO tag_info (repo_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (repo_id, tag),
                 )
             return PutManifestResult([], [])
 
@@ -368,6 +386,35 @@ class SQLiteStore(MetadataStore):
                 "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(repo_id, record.digest, d) for d in children],
             )
+
+    @staticmethod
+    def _insert_artifact(
+        db: sqlite3.Connection,
+        repo_id: int,
+        digest: str,
+        children: list[str],
+        facts: ArtifactFacts | None,
+    ) -> None:
+        """The manifest's artifact row (kept with its id when it exists; facts it lacks are
+        filled in). An index's size counts its children's."""
+        media_type = size = None
+        if facts is not None:
+            media_type, size = facts.media_type, facts.size
+            for child in children:
+                row = db.execute(
+                    "SELECT COALESCE(a.total_size, m.size) FROM manifests m LEFT JOIN artifacts "
+                    "a ON a.repo_id = m.repo_id AND a.digest = m.digest "
+                    "WHERE m.repo_id = ? AND m.digest = ?",
+                    (repo_id, child),
+                ).fetchone()
+                size += int(row[0]) if row is not None else 0
+        db.execute(
+            "INSERT INTO artifacts (repo_id, digest, media_type, total_size) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (repo_id, digest) DO UPDATE SET "
+            "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)",
+            (repo_id, digest, media_type, size),
+        )
 
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         def query(db: sqlite3.Connection) -> ManifestRecord | None:
@@ -452,39 +499,322 @@ class SQLiteStore(MetadataStore):
 
         def query(db: sqlite3.Connection) -> list[RepositoryInfo]:
             rows = db.execute(
-                "SELECT r.name, r.created, COALESCE((SELECT MAX(m.created) FROM manifests m "
-                "WHERE m.repo_id = r.id), r.created), "
-                "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
-                "FROM repositories r WHERE r.name >= ? AND (? IS NULL OR r.name < ?) "
-                "ORDER BY r.name",
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r "
+                "WHERE r.name >= ? AND (? IS NULL OR r.name < ?) ORDER BY r.name",
                 (low, high, high),
             )
-            return [RepositoryInfo(name, created, upd, count) for name, created, upd, count in rows]
+            return [repository_from_row(row) for row in rows]
+
+        return await self.database.read(query, snapshot=True)
+
+    async def repository(self, repo: str) -> RepositoryInfo | None:
+        def query(db: sqlite3.Connection) -> RepositoryInfo | None:
+            row = db.execute(
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = ?", (repo,)
+            ).fetchone()
+            return None if row is None else repository_from_row(row)
+
+        return await self.database.read(query, snapshot=True)
+
+    async def set_repository_description(self, repo: str, description: str) -> bool:
+        now = time.time()
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE repositories SET description = ?, touched = ? WHERE name = ?",
+                    (description, now, repo),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def _artifact_rows(self, where: str, params: tuple[object, ...]) -> list[ArtifactRow]:
+        """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
+        newest first; rows an older process added get their ids first."""
+
+        def query(db: sqlite3.Connection) -> list[ArtifactRow] | None:
+            rows = db.execute(
+                f"SELECT {MANIFEST_COLUMNS}, m.created, m.repo_id, r.name, a.id, a.media_type, "
+                "a.total_size, a.pull_time, a.pull_count, EXISTS (SELECT 1 FROM "
+                "manifest_children c WHERE c.repo_id = m.repo_id AND c.child_digest = m.digest) "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
+                f"WHERE {where} ORDER BY m.created DESC, a.id DESC",
+                params,
+            ).fetchall()
+            if any(row[9] is None for row in rows):
+                return None
+            repo_ids = sorted({int(row[7]) for row in rows})
+            tags: dict[tuple[int, str], list[TagRow]] = {}
+            children: dict[tuple[int, str], list[str]] = {}
+            labels: dict[int, list[int]] = {}
+            for repo_id in repo_ids:
+                for digest, tag_id, name, updated, pulled in db.execute(
+                    "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
+                    "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+                    "WHERE t.repo_id = ? ORDER BY t.name",
+                    (repo_id,),
+                ):
+                    if tag_id is None:
+                        return None
+                    tags.setdefault((repo_id, digest), []).append(
+                        TagRow(tag_id, name, updated, pulled)
+                    )
+                for parent, child in db.execute(
+                    "SELECT manifest_digest, child_digest FROM manifest_children "
+                    "WHERE repo_id = ? ORDER BY child_digest",
+                    (repo_id,),
+                ):
+                    children.setdefault((repo_id, parent), []).append(child)
+                for artifact_id, label_id in db.execute(
+                    "SELECT al.artifact_id, al.label_id FROM artifact_labels al "
+                    "JOIN artifacts a ON a.id = al.artifact_id WHERE a.repo_id = ? "
+                    "ORDER BY al.label_id",
+                    (repo_id,),
+                ):
+                    labels.setdefault(artifact_id, []).append(label_id)
+            found = []
+            for row in rows:
+                record = manifest_from_row(row)
+                repo_id = int(row[7])
+                key = (repo_id, record.digest)
+                facts = None if row[10] is None else ArtifactFacts(row[10], int(row[11]))
+                found.append(
+                    ArtifactRow(
+                        int(row[9]),
+                        repo_id,
+                        row[8],
+                        record,
+                        float(row[6]),
+                        facts,
+                        row[12],
+                        int(row[13]),
+                        tuple(tags.get(key, ())),
+                        tuple(labels.get(int(row[9]), ())),
+                        tuple(children.get(key, ())),
+                        bool(row[14]),
+                    )
+                )
+            return found
+
+        def heal(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO artifacts (repo_id, digest) SELECT m.repo_id, m.digest "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                f"WHERE {where} AND NOT EXISTS (SELECT 1 FROM artifacts a "
+                "WHERE a.repo_id = m.repo_id AND a.digest = m.digest) ORDER BY m.created",
+                params,
+            )
+            db.execute(
+                "INSERT INTO tag_info (repo_id, name) SELECT t.repo_id, t.name FROM tags t "
+                "WHERE t.repo_id IN (SELECT m.repo_id FROM manifests m JOIN repositories r "
+                f"ON r.id = m.repo_id WHERE {where}) AND NOT EXISTS (SELECT 1 FROM tag_info ti "
+                "WHERE ti.repo_id = t.repo_id AND ti.name = t.name) ORDER BY t.updated",
+                params,
+            )
+
+        found = await self.database.read(query, snapshot=True)
+        while found is None:
+            await self.database.write(heal)
+            found = await self.database.read(query, snapshot=True)
+        return found
+
+    async def artifacts(self, repo: str) -> list[ArtifactRow] | None:
+        if not await self.repo_exists(repo):
+            return None
+        return await self._artifact_rows("r.name = ?", (repo,))
+
+    async def project_artifacts(self, project: str) -> list[ArtifactRow]:
+        low, high = project_range(project)
+        return await self._artifact_rows("r.name >= ? AND r.name < ?", (low, high))
+
+    async def artifact(self, repo: str, digest: str) -> ArtifactRow | None:
+        rows = await self._artifact_rows("r.name = ? AND m.digest = ?", (repo, digest))
+        return rows[0] if rows else None
+
+    async def set_artifact_facts(self, repo: str, facts: dict[str, ArtifactFacts]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            repo_id = _repo_id(db, repo)
+            db.executemany(
+                "UPDATE artifacts SET media_type = ?, total_size = ? "
+                "WHERE repo_id = ? AND digest = ? AND media_type IS NULL",
+                [(f.media_type, f.size, repo_id, d) for d, f in facts.items()],
+            )
+
+        await self.database.write(change)
+
+    async def create_tag(self, repo: str, tag: str, digest: str) -> str:
+        now = time.time()
+
+        def change(db: sqlite3.Connection) -> str:
+            repo_id = _repo_id(db, repo)
+            if (
+                repo_id is None
+                or db.execute(
+                    "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?", (repo_id, digest)
+                ).fetchone()
+                is None
+            ):
+                return "missing"
+            inserted = db.execute(
+                "INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (repo_id, tag, digest, now),
+            ).rowcount
+            if not inserted:
+                return "exists"
+            db.execute(
+                "INSERT INTO tag_info (repo_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (repo_id, tag),
+            )
+            return "created"
+
+        return await self.database.write(change)
+
+    async def record_pulls(self, pulls: list[Pulls]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            for p in pulls:
+                repo_id = _repo_id(db, p.repo)
+                if repo_id is None:
+                    continue
+                db.execute(
+                    "UPDATE artifacts SET pull_count = pull_count + ?, "
+                    "pull_time = MAX(COALESCE(pull_time, 0), ?) WHERE repo_id = ? AND digest = ?",
+                    (p.count, p.last, repo_id, p.digest),
+                )
+                if p.tag is not None:
+                    db.execute(
+                        "UPDATE tag_info SET pull_time = MAX(COALESCE(pull_time, 0), ?) "
+                        "WHERE repo_id = ? AND name = ?",
+                        (p.last, repo_id, p.tag),
+                    )
+                db.execute(
+                    "UPDATE repositories SET pull_count = pull_count + ? WHERE id = ?",
+                    (p.count, repo_id),
+                )
+
+        await self.database.write(change)
+
+    async def project_usage(self, project: str) -> int:
+        low, high = project_range(project)
+
+        def query(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
+                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+                "WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?)",
+                (low, high),
+            ).fetchone()
+            return int(row[0])
 
         return await self.database.read(query)
 
-    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
-        def query(db: sqlite3.Connection) -> list[ArtifactInfo] | None:
-            repo_id = _repo_id(db, repo)
-            if repo_id is None:
-                return None
-            rows = db.execute(
-                f"SELECT {MANIFEST_COLUMNS}, m.created FROM manifests m WHERE m.repo_id = ? "
-                "ORDER BY m.created DESC, m.digest",
-                (repo_id,),
-            ).fetchall()
-            tags: dict[str, list[tuple[str, float]]] = {}
-            for name, digest, updated in db.execute(
-                "SELECT name, digest, updated FROM tags WHERE repo_id = ? ORDER BY name",
-                (repo_id,),
-            ):
-                tags.setdefault(digest, []).append((name, updated))
-            return [
-                ArtifactInfo(manifest_from_row(row[:6]), row[6], tags.get(row[0], []))
-                for row in rows
-            ]
+    # --- labels ----------------------------------------------------------------------------
+    async def create_label(self, label: Label) -> int:
+        def change(db: sqlite3.Connection) -> int:
+            try:
+                cur = db.execute(
+                    "INSERT INTO labels (name, description, color, scope, project_id, created, "
+                    "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        label.name,
+                        label.description,
+                        label.color,
+                        label.scope,
+                        label.project_id,
+                        label.created,
+                        label.updated,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise LabelExists(label.name) from None
+            assert cur.lastrowid is not None
+            return cur.lastrowid
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.write(change)
+
+    async def label(self, label_id: int) -> Label | None:
+        def query(db: sqlite3.Connection) -> Label | None:
+            row = db.execute(
+                f"SELECT {LABEL_COLUMNS} FROM labels WHERE id = ?", (label_id,)
+            ).fetchone()
+            return None if row is None else label_from_row(row)
+
+        return await self.database.read(query)
+
+    async def labels(
+        self, scope: str | None, project_id: int | None, ids: list[int] | None = None
+    ) -> list[Label]:
+        sql = f"SELECT {LABEL_COLUMNS} FROM labels WHERE (? IS NULL OR scope = ?) "
+        sql += "AND (? IS NULL OR project_id = ?)"
+        params: tuple[object, ...] = (scope, scope, project_id, project_id)
+        if ids is not None:
+            sql += f" AND id IN ({', '.join('?' * len(ids))})" if ids else " AND 0"
+            params += tuple(ids)
+
+        def query(db: sqlite3.Connection) -> list[Label]:
+            return [label_from_row(row) for row in db.execute(sql + " ORDER BY id", params)]
+
+        return await self.database.read(query)
+
+    async def update_label(self, label: Label) -> bool:
+        def change(db: sqlite3.Connection) -> bool:
+            try:
+                cur = db.execute(
+                    "UPDATE labels SET name = ?, description = ?, color = ?, updated = ? "
+                    "WHERE id = ?",
+                    (label.name, label.description, label.color, label.updated, label.id),
+                )
+            except sqlite3.IntegrityError:
+                raise LabelExists(label.name) from None
+            return cur.rowcount > 0
+
+        return await self.database.write(change)
+
+    async def delete_label(self, label_id: int) -> bool:
+        return await self.database.write(
+            lambda db: db.execute("DELETE FROM labels WHERE id = ?", (label_id,)).rowcount > 0
+        )
+
+    async def attach_label(self, artifact_id: int, label_id: int) -> str:
+        now = time.time()
+
+        def change(db: sqlite3.Connection) -> str:
+            if (
+                db.execute("SELECT 1 FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
+                is None
+                or db.execute("SELECT 1 FROM labels WHERE id = ?", (label_id,)).fetchone() is None
+            ):
+                return "missing"
+            inserted = db.execute(
+                "INSERT INTO artifact_labels (artifact_id, label_id, created) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (artifact_id, label_id, now),
+            ).rowcount
+            return "attached" if inserted else "exists"
+
+        return await self.database.write(change)
+
+    async def detach_label(self, artifact_id: int, label_id: int) -> bool:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM artifact_labels WHERE artifact_id = ? AND label_id = ?",
+                    (artifact_id, label_id),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def forget_project_labels(self) -> int:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM labels WHERE scope = 'p' AND NOT EXISTS "
+                    "(SELECT 1 FROM projects p WHERE p.id = labels.project_id)"
+                ).rowcount
+            )
+        )
 
     async def delete_repository(self, repo: str) -> bool:
         return await self.database.write(

@@ -41,6 +41,8 @@ class Stores:
     # backend hooks for what the interfaces don't expose
     blob_last_seen: Callable[[str], Awaitable[float]]
     set_blob_last_seen: Callable[[str, float], Awaitable[None]]
+    # one statement of SQL both dialects accept, as a process of another release would
+    execute: Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,11 @@ def sqlite_backend(tmp_path: Path) -> Backend:
                 )
             )
 
+        async def execute(sql: str) -> None:
+            await database.write(lambda db: db.execute(sql))
+
         try:
-            yield Stores(metadata, auth, last_seen, set_last_seen)
+            yield Stores(metadata, auth, last_seen, set_last_seen, execute)
         finally:
             await auth.close()
             await metadata.close()
@@ -128,8 +133,11 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
                 )
             )
 
+        async def execute(sql: str) -> None:
+            await database.read(lambda db: db.execute(sql))
+
         try:
-            yield Stores(metadata, auth, last_seen, set_last_seen)
+            yield Stores(metadata, auth, last_seen, set_last_seen, execute)
         finally:
             await auth.close()
             await metadata.close()

@@ -44,10 +44,10 @@ async def list_artifacts(request: web.Request, actor: Principal) -> web.StreamRe
             "manifest_media_type": a.record.media_type,
             "artifact_type": a.record.artifact_type,
             "size": a.record.size,
-            "push_time": harbor_time(a.created),
+            "push_time": harbor_time(a.pushed),
             "repository_name": repo,
             "project_id": project.id,
-            "tags": [{"name": t, "push_time": harbor_time(u)} for t, u in a.tags],
+            "tags": [{"name": t.name, "push_time": harbor_time(t.pushed)} for t in a.tags],
         }
         for a in page_slice(artifacts, page)
     ]
