@@ -3,58 +3,128 @@ delete (empty projects only, through the content core)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
+from pydantic import Field
 
 from wharf.auth.errors import BadRequest, NotFound
-from wharf.auth.models import PROJECT, Project
+from wharf.auth.models import PROJECT
+from wharf.auth.models import Project as ProjectRecord
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import (
-    PREFIX,
     auth_of,
     authenticated,
     content_of,
-    created,
+    created_here,
     event_actor,
     harbor_time,
-    json_body,
     json_response,
     ok,
     paged,
     project_ref,
-    requested_page,
+)
+from wharf.registry.http.harbor.query import list_query
+from wharf.registry.http.harbor.spec import (
+    IS_RESOURCE_NAME,
+    LISTING,
+    PAGE_HEADERS,
+    PROJECT_NAME_OR_ID,
+    RESOURCE_NAME_IN_LOCATION,
+    Api,
+    Model,
+    Param,
+    Reply,
+    read_body,
 )
 from wharf.registry.http.keys import STORE
 
 
-def public_flag(body: dict[str, Any], default: bool | None) -> bool | None:
-    metadata = body.get("metadata") or {}
-    value = metadata.get("public") if isinstance(metadata, dict) else None
+def public_flag(req: ProjectReq) -> bool | None:
+    """``metadata.public`` ("true"/"false"), else the deprecated top-level ``public``."""
+    value = req.metadata.public if req.metadata is not None else None
     if value is None:
-        value = body.get("public")
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "false"):
-        return str(value).lower() == "true"
-    raise BadRequest('metadata.public must be "true" or "false"')
+        return req.public
+    if value not in ("true", "false"):
+        raise BadRequest(f"metadata.public should only be 'true' or 'false', but got: '{value}'")
+    return value == "true"
 
 
-async def project_doc(request: web.Request, actor: Principal, project: Project) -> dict[str, Any]:
+class ProjectMetadata(Model):
+    """A project's settings; Harbor's values are strings ("true", "false", …)."""
+
+    public: str | None = None
+    enable_content_trust: str | None = None
+    enable_content_trust_cosign: str | None = None
+    prevent_vul: str | None = None
+    severity: str | None = None
+    auto_scan: str | None = None
+    auto_sbom_generation: str | None = None
+    reuse_sys_cve_allowlist: str | None = None
+    retention_id: str | None = None
+    proxy_speed_kb: str | None = None
+    max_upstream_conn: str | None = None
+    proxy_cache_local_on_not_found: str | None = None
+    proxy_referrer_api: str | None = None
+    proxy_cache_filter_pattern: str | None = None
+    proxy_cache_filter_kind: str | None = None
+
+
+class CVEAllowlistItem(Model):
+    cve_id: str | None = None
+
+
+class CVEAllowlist(Model):
+    id: int | None = None
+    project_id: int | None = None
+    expires_at: int | None = None
+    items: list[CVEAllowlistItem] = Field(default_factory=list)
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+class ProjectReq(Model):
+    project_name: str | None = Field(None, max_length=255)
+    public: bool | None = None
+    metadata: ProjectMetadata | None = None
+    cve_allowlist: CVEAllowlist | None = None
+    storage_limit: int | None = None
+    registry_id: int | None = None
+
+
+class Project(Model):
+    project_id: int
+    owner_id: int
+    name: str
+    registry_id: int | None = None
+    creation_time: str | None
+    update_time: str | None
+    deleted: bool = False
+    owner_name: str
+    togglable: bool
+    current_user_role_id: int
+    current_user_role_ids: list[int]
+    repo_count: int
+    metadata: ProjectMetadata
+    cve_allowlist: CVEAllowlist
+
+
+async def project_doc(request: web.Request, actor: Principal, project: ProjectRecord) -> Project:
     repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     role = actor.roles.get(project.name)
-    return {
-        "project_id": project.id,
-        "name": project.name,
-        "owner_id": project.owner_id,
-        "creation_time": harbor_time(project.created),
-        "update_time": harbor_time(project.updated),
-        "repo_count": len(repos),
-        "current_user_role_id": int(role) if role is not None else 0,
-        "metadata": {"public": "true" if project.public else "false"},
-    }
+    owner = await auth_of(request).users.username_of(project.owner_id) if project.owner_id else None
+    return Project(
+        project_id=project.id,
+        owner_id=project.owner_id or 0,
+        name=project.name,
+        creation_time=harbor_time(project.created),
+        update_time=harbor_time(project.updated),
+        owner_name=owner or "",
+        togglable=PROJECT in actor.permissions(project.name),
+        current_user_role_id=int(role) if role is not None else 0,
+        current_user_role_ids=[int(role)] if role is not None else [],
+        repo_count=len(repos),
+        metadata=ProjectMetadata(public="true" if project.public else "false"),
+        cve_allowlist=CVEAllowlist(project_id=project.id),
+    )
 
 
 async def holds_repositories(request: web.Request, project: str) -> bool:
@@ -65,49 +135,114 @@ async def holds_repositories(request: web.Request, project: str) -> bool:
     return any(r.name == project for r in await store.repositories_under(project))
 
 
+api = Api("project")
+PROJECT_ERRORS = (401, 403, 404)
+
+
+@api.operation(
+    "createProject",
+    "POST",
+    "/projects",
+    summary="Create a new project",
+    params=(RESOURCE_NAME_IN_LOCATION,),
+    body=ProjectReq,
+    replies={201: Reply("Created", headers=("Location",))},
+    errors=(400, 403, 409),
+)
 @authenticated
 async def create_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    public = public_flag(body, False)
+    req = await read_body(request, ProjectReq)
+    public = public_flag(req)
     project = await auth_of(request).projects.create(
-        actor, str(body.get("project_name", "")), public=bool(public)
+        actor, req.project_name or "", public=bool(public)
     )
-    return created(f"{PREFIX}/projects/{project.id}")
+    return created_here(request, project.id, project.name)
 
 
+@api.operation(
+    "headProject",
+    "HEAD",
+    "/projects",
+    summary="Check whether a project name is taken",
+    params=(Param("project_name", "query", str, "The project name", required=True),),
+    replies={200: Reply("The project exists")},
+    errors=(404,),
+)
 @authenticated
 async def head_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    name = request.query.get("project_name")
-    if not name:
-        raise BadRequest("project_name is required")
-    exists = await auth_of(request).projects.exists(name)
+    exists = await auth_of(request).projects.exists(request.query["project_name"])
     return web.Response(status=200 if exists else 404)
 
 
+@api.operation(
+    "listProjects",
+    "GET",
+    "/projects",
+    summary="List the projects the caller may see",
+    params=(
+        *LISTING,
+        Param("name", "query", str, "Part of the project name"),
+        Param("public", "query", bool, "Only public (true) or private (false) projects"),
+        Param("owner", "query", str, "The name of the project owner"),
+        Param("with_detail", "query", bool, "Return detailed information", default=True),
+    ),
+    replies={200: Reply("The projects", list[Project], PAGE_HEADERS)},
+    errors=(400,),
+)
 @authenticated
 async def list_projects(request: web.Request, actor: Principal) -> web.StreamResponse:
-    page = requested_page(request)
-    projects, total = await auth_of(request).projects.search(actor, request.query.get("name"), page)
+    query = list_query(request)
+    projects, total = await auth_of(request).projects.search(
+        actor, request.query.get("name"), query.window
+    )
     docs = [await project_doc(request, actor, p) for p in projects]
-    return paged(request, docs, total, page)
+    return paged(request, docs, total, query)
 
 
+@api.operation(
+    "getProject",
+    "GET",
+    "/projects/{project_name_or_id}",
+    summary="One project",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    replies={200: Reply("The project", Project)},
+    errors=PROJECT_ERRORS,
+)
 @authenticated
 async def get_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     project = await auth_of(request).projects.get(actor, project_ref(request))
     return json_response(await project_doc(request, actor, project))
 
 
+@api.operation(
+    "updateProject",
+    "PUT",
+    "/projects/{project_name_or_id}",
+    summary="Change a project's settings",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    body=ProjectReq,
+    replies={200: Reply("Updated")},
+    errors=(400, *PROJECT_ERRORS),
+)
 @authenticated
 async def update_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    public = public_flag(body, None)
+    req = await read_body(request, ProjectReq)
+    public = public_flag(req)
     if public is None:
         raise BadRequest("nothing to change (metadata.public)")
     await auth_of(request).projects.set_public(actor, project_ref(request), public)
     return ok()
 
 
+@api.operation(
+    "deleteProject",
+    "DELETE",
+    "/projects/{project_name_or_id}",
+    summary="Delete an empty project",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    replies={200: Reply("Deleted")},
+    errors=(400, 403, 404, 412),
+)
 @authenticated
 async def delete_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     projects = auth_of(request).projects
@@ -123,12 +258,3 @@ async def delete_project(request: web.Request, actor: Principal) -> web.StreamRe
     if not await core.delete_project(project.name, event_actor(request, actor), remove):
         raise NotFound(f"project {project.name} not found")
     return ok()
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_route("HEAD", "/projects", head_project)
-    router.add_get("/projects", list_projects, allow_head=False)
-    router.add_post("/projects", create_project)
-    router.add_get("/projects/{project}", get_project)
-    router.add_put("/projects/{project}", update_project)
-    router.add_delete("/projects/{project}", delete_project)
