@@ -10,6 +10,7 @@ are emitted for every manifest, tag and blob they touch."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from wharf.registry.events import SYSTEM, Actor
 from wharf.registry.metadata.base import ArtifactFacts, ArtifactRow, MetadataStore
 from wharf.registry.metadata.rows import COSIGN_TAG_PREFIX, COSIGN_TAG_SUFFIX, is_cosign_tag
 from wharf.registry.oci import artifacts as kinds
+from wharf.registry.oci.charts import ChartInvalid, chart_details
 from wharf.registry.oci.errors import (
     BLOB_UNKNOWN,
     DENIED,
@@ -37,10 +39,25 @@ from wharf.storage.base import Driver, KeyNotFound
 
 CONFIG_CACHE_BYTES = 16 * 1024 * 1024
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # a bigger config yields no attributes
+ADDITION_MAX_BYTES = 64 * 1024 * 1024  # the biggest chart or SBOM layer read for one
 
 
 class Referenced(Exception):
     """The artifact is a manifest of an index: Harbor refuses to delete it (412)."""
+
+
+class AdditionUnsupported(Exception):
+    """The artifact's kind offers no such addition (Harbor: 400)."""
+
+
+class AdditionMissing(Exception):
+    """The artifact should hold the addition but does not (Harbor: 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Addition:
+    content: bytes
+    content_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +178,57 @@ class Artifacts:
         doc = await self.document(row)
         return kinds.extra_attrs(kind, doc, await self.config(row, doc))
 
-    async def build_history(self, row: ArtifactRow) -> list[Any]:
-        return kinds.build_history(await self.config(row))
+    async def addition(self, row: ArtifactRow, name: str) -> Addition:
+        """One of Harbor's additions of an artifact, as Harbor's processor for its kind
+        answers: an image's (or wasm module's) build history, a chart's values.yaml,
+        README.md and dependencies, an SBOM's document."""
+        kind = processor(row)
+        if kind.type == "SBOM":
+            return await self._sbom(row)
+        if name not in kind.additions:
+            raise AdditionUnsupported(f"addition {name.upper()} isn't supported for {kind.type}")
+        if name == kinds.BUILD_HISTORY:
+            history = kinds.build_history(await self.config(row))
+            return Addition(orjson.dumps(history), "application/json; charset=utf-8")
+        if kind.type == "CHART":
+            return await self._chart_addition(row, name)
+        raise AdditionUnsupported(f"addition {name.upper()} isn't supported for {kind.type}")
+
+    async def _layer(self, row: ArtifactRow, doc: dict[str, Any]) -> bytes:
+        config = kinds.config_digest(doc)
+        layers = [
+            d for d in doc.get("layers") or [] if isinstance(d, dict) and d.get("digest") != config
+        ]
+        if not layers:
+            raise AdditionMissing(f"artifact {row.record.digest} has no content layer")
+        digest = parse_digest(str(layers[0].get("digest")))
+        info = await self.driver.stat(digest.key)
+        if info is None:
+            raise AdditionMissing(f"the content of {row.record.digest} is missing")
+        if info.size > ADDITION_MAX_BYTES:
+            raise AdditionUnsupported(f"the content of {row.record.digest} is too big to read")
+        try:
+            return await self.driver.get_bytes(digest.key)
+        except KeyNotFound:
+            raise AdditionMissing(f"the content of {row.record.digest} is missing") from None
+
+    async def _chart_addition(self, row: ArtifactRow, name: str) -> Addition:
+        archive = await self._layer(row, await self.document(row))
+        try:
+            details = await asyncio.to_thread(chart_details, archive)
+        except ChartInvalid as exc:
+            raise AdditionUnsupported(str(exc)) from None
+        if name == kinds.VALUES_YAML:
+            return Addition((details.values or "").encode(), "text/plain; charset=utf-8")
+        if name == kinds.README_MD:
+            return Addition((details.readme or "").encode(), "text/markdown; charset=utf-8")
+        return Addition(orjson.dumps(details.dependencies), "application/json; charset=utf-8")
+
+    async def _sbom(self, row: ArtifactRow) -> Addition:
+        doc = await self.document(row)
+        if len(doc.get("layers") or []) != 1:
+            raise AdditionMissing("The sbom is not found")
+        return Addition(await self._layer(row, doc), kinds.HARBOR_SBOM)
 
     async def index_entries(self, row: ArtifactRow) -> list[kinds.IndexEntry]:
         if row.record.media_type not in INDEX_TYPES:

@@ -18,6 +18,7 @@ from wharf.coord.jobs import run_on_leader
 from wharf.gc.service import GCService, ScheduleTicker
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
+from wharf.registry.content.pulls import PULL_FLUSH_SECONDS, PullRecorder
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
@@ -222,9 +223,14 @@ def _access_control(
         app[AUTH] = auth
         content = app[CONTENT]
         content.events.subscribe(AuditSubscriber(auth))
+        # pull times and counts for Harbor's API, written in batches off the hot path
+        pulls = PullRecorder(content.store)
+        content.events.subscribe(pulls)
+        content.events.subscribe(content.labels.on_event)
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
+        pull_flusher = asyncio.create_task(_flush_pulls_periodically(pulls))
         purger = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("audit-purge"),
@@ -246,8 +252,10 @@ def _access_control(
         await gc.close()
         flusher.cancel()
         purger.cancel()
-        await asyncio.gather(flusher, purger, return_exceptions=True)
+        pull_flusher.cancel()
+        await asyncio.gather(flusher, purger, pull_flusher, return_exceptions=True)
         await auth.flush_audit()
+        await pulls.flush()
         await auth.store.close()
 
     return lifecycle
@@ -257,6 +265,12 @@ async def _flush_audit_periodically(auth: AuthService) -> None:
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
         await auth.flush_audit()
+
+
+async def _flush_pulls_periodically(pulls: PullRecorder) -> None:
+    while True:
+        await asyncio.sleep(PULL_FLUSH_SECONDS)
+        await pulls.flush()
 
 
 async def _purge_audit(auth: AuthService) -> None:

@@ -15,10 +15,13 @@ from wharf.registry.http.harbor import (
     artifacts,
     audit,
     gc,
+    labels,
     members,
+    project_summary,
     projects,
     repositories,
     robots,
+    tags,
     users,
 )
 from wharf.registry.http.harbor.common import error_response
@@ -69,7 +72,19 @@ async def request_id(request: web.Request, response: web.StreamResponse) -> None
 
 
 # The resource modules; those that declare their operations have an ``api``.
-RESOURCES = (users, projects, members, robots, repositories, artifacts, audit, gc)
+RESOURCES = (
+    users,
+    projects,
+    project_summary,
+    members,
+    robots,
+    repositories,
+    artifacts,
+    tags,
+    labels,
+    audit,
+    gc,
+)
 
 
 def declared_apis() -> list[Api]:
