@@ -3,6 +3,8 @@ delete (empty projects only, through the content core)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 from pydantic import Field
 
@@ -22,7 +24,7 @@ from wharf.registry.http.harbor.common import (
     paged,
     project_ref,
 )
-from wharf.registry.http.harbor.query import list_query
+from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
 from wharf.registry.http.harbor.spec import (
     IS_RESOURCE_NAME,
     LISTING,
@@ -33,6 +35,7 @@ from wharf.registry.http.harbor.spec import (
     Model,
     Param,
     Reply,
+    as_bool,
     read_body,
 )
 from wharf.registry.http.keys import STORE
@@ -107,23 +110,69 @@ class Project(Model):
     cve_allowlist: CVEAllowlist
 
 
-async def project_doc(request: web.Request, actor: Principal, project: ProjectRecord) -> Project:
+async def owner_names(request: web.Request, projects: list[ProjectRecord]) -> dict[int, str]:
+    users = auth_of(request).users
+    found: dict[int, str] = {}
+    for owner_id in {p.owner_id for p in projects if p.owner_id}:
+        name = await users.username_of(owner_id)
+        if name is not None:
+            found[owner_id] = name
+    return found
+
+
+def other_metadata(req: ProjectReq) -> dict[str, str]:
+    """The metadata besides ``public`` that was sent (Harbor keeps them as strings)."""
+    if req.metadata is None:
+        return {}
+    sent = req.metadata.model_dump(exclude_none=True, exclude={"public"})
+    return {key: str(value) for key, value in sent.items()}
+
+
+PROJECT_FIELDS: Fields[ProjectRecord] = Fields(
+    filters={
+        "name": lambda p: p.name,
+        "project_id": lambda p: p.id,
+        "public": lambda p: p.public,
+        "owner_id": lambda p: p.owner_id,
+        "creation_time": lambda p: p.created,
+        "update_time": lambda p: p.updated,
+    },
+    sorts={
+        "name": lambda p: p.name,
+        "project_id": lambda p: p.id,
+        "creation_time": lambda p: p.created,
+        "update_time": lambda p: p.updated,
+    },
+    default=(Sort("name"),),
+)
+
+
+async def project_doc(
+    request: web.Request,
+    actor: Principal,
+    project: ProjectRecord,
+    owners: dict[int, str] | None = None,
+) -> Project:
     repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     role = actor.roles.get(project.name)
-    owner = await auth_of(request).users.username_of(project.owner_id) if project.owner_id else None
+    if owners is None:
+        owners = await owner_names(request, [project])
+    metadata = ProjectMetadata.model_validate(
+        {**project.metadata, "public": "true" if project.public else "false"}
+    )
     return Project(
         project_id=project.id,
         owner_id=project.owner_id or 0,
         name=project.name,
         creation_time=harbor_time(project.created),
         update_time=harbor_time(project.updated),
-        owner_name=owner or "",
+        owner_name=owners.get(project.owner_id or 0, ""),
         togglable=PROJECT in actor.permissions(project.name),
         current_user_role_id=int(role) if role is not None else 0,
         current_user_role_ids=[int(role)] if role is not None else [],
         repo_count=len(repos),
-        metadata=ProjectMetadata(public="true" if project.public else "false"),
-        cve_allowlist=CVEAllowlist(project_id=project.id),
+        metadata=metadata,
+        cve_allowlist=CVEAllowlist(project_id=project.id, items=[]),
     )
 
 
@@ -154,7 +203,7 @@ async def create_project(request: web.Request, actor: Principal) -> web.StreamRe
     req = await read_body(request, ProjectReq)
     public = public_flag(req)
     project = await auth_of(request).projects.create(
-        actor, req.project_name or "", public=bool(public)
+        actor, req.project_name or "", public=bool(public), metadata=other_metadata(req)
     )
     return created_here(request, project.id, project.name)
 
@@ -170,8 +219,9 @@ async def create_project(request: web.Request, actor: Principal) -> web.StreamRe
 )
 @authenticated
 async def head_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    exists = await auth_of(request).projects.exists(request.query["project_name"])
-    return web.Response(status=200 if exists else 404)
+    if not await auth_of(request).projects.exists(actor, request.query["project_name"]):
+        raise NotFound(f"project {request.query['project_name']} not found")
+    return ok()
 
 
 @api.operation(
@@ -192,11 +242,20 @@ async def head_project(request: web.Request, actor: Principal) -> web.StreamResp
 @authenticated
 async def list_projects(request: web.Request, actor: Principal) -> web.StreamResponse:
     query = list_query(request)
-    projects, total = await auth_of(request).projects.search(
-        actor, request.query.get("name"), query.window
+    public = request.query.get("public")
+    projects = await auth_of(request).projects.visible(
+        actor, None if public is None else as_bool(public)
     )
-    docs = [await project_doc(request, actor, p) for p in projects]
-    return paged(request, docs, total, query)
+    terms = dict(query.terms)
+    if request.query.get("name"):
+        terms["name"] = Fuzzy(request.query["name"])
+    owners = await owner_names(request, projects)
+    owner = request.query.get("owner") or None
+    if owner is not None:
+        projects = [p for p in projects if owners.get(p.owner_id or 0) == owner]
+    found = select(projects, replace(query, terms=terms), PROJECT_FIELDS)
+    docs = [await project_doc(request, actor, p, owners) for p in page_of(found, query)]
+    return paged(request, docs, len(found), query)
 
 
 @api.operation(
@@ -227,10 +286,9 @@ async def get_project(request: web.Request, actor: Principal) -> web.StreamRespo
 @authenticated
 async def update_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, ProjectReq)
-    public = public_flag(req)
-    if public is None:
-        raise BadRequest("nothing to change (metadata.public)")
-    await auth_of(request).projects.set_public(actor, project_ref(request), public)
+    await auth_of(request).projects.update(
+        actor, project_ref(request), public=public_flag(req), metadata=other_metadata(req)
+    )
     return ok()
 
 
