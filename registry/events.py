@@ -102,11 +102,11 @@ class ProjectDeleted:
 @dataclass(frozen=True, slots=True)
 class Annotated:
     """What the management API tells about content changed: a label created, updated,
-    deleted, attached or detached, a repository's description set."""
+    deleted, attached to an artifact or detached, a repository's description set."""
 
     actor: Actor
-    operation: str  # create, update, delete, attach, detach
-    resource_type: str  # label, repository
+    operation: str  # create, update, delete
+    resource_type: str  # label, artifact-label, repository
     resource: str
     project: str  # "" for what belongs to no project (global labels)
 

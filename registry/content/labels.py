@@ -53,7 +53,7 @@ class Labels:
         outcome = await self.store.attach_label(row.id, label.id)
         if outcome == "attached":
             await self.events.publish(
-                Annotated(actor, "attach", "label", f"{label.name} {where}", project)
+                Annotated(actor, "create", "artifact-label", f"{label.name} {where}", project)
             )
         return outcome
 
@@ -63,7 +63,7 @@ class Labels:
         detached = await self.store.detach_label(row.id, label_id)
         if detached:
             await self.events.publish(
-                Annotated(actor, "detach", "label", f"{label_id} {where}", project)
+                Annotated(actor, "delete", "artifact-label", f"{label_id} {where}", project)
             )
         return detached
 

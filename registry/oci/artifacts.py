@@ -225,13 +225,19 @@ def index_entries(doc: dict[str, Any]) -> list[IndexEntry]:
     return entries
 
 
+# an index entry's platform keys → Harbor's (whose document names two with the quotes)
+PLATFORM_KEYS = {
+    "architecture": "architecture",
+    "os": "os",
+    "os.version": "'os.version'",
+    "os.features": "'os.features'",
+    "variant": "variant",
+}
+
+
 def platform_doc(platform: dict[str, Any]) -> dict[str, Any]:
     """An index entry's platform with Harbor's keys."""
-    doc: dict[str, Any] = {}
-    for key in ("architecture", "os", "os.version", "os.features", "variant"):
-        if key in platform:
-            doc[key] = platform[key]
-    return doc
+    return {harbor: platform[key] for key, harbor in PLATFORM_KEYS.items() if key in platform}
 
 
 def accessory_type(manifest: dict[str, Any]) -> str:

@@ -14,8 +14,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from wharf.auth.errors import AlreadyExists, AuthError, BadRequest, NotFound
-from wharf.auth.models import Project
+from wharf.auth.errors import (
+    AlreadyExists,
+    AuthError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+)
+from wharf.auth.models import LIST, Project, policy
 from wharf.auth.principals import Principal
 from wharf.registry.content.artifacts import Accessory as AccessoryRecord
 from wharf.registry.content.artifacts import (
@@ -212,11 +219,21 @@ def encoded(name: str) -> str:
     return name.split("/", 1)[1].replace("/", "%252F")
 
 
+# Robots given registry actions only (pull) carry the coarse LIST instead of the list
+# policies: they may list what they may pull, as in the catalog.
+COARSE_LISTING = {("repository", "list"): LIST, ("artifact", "list"): LIST}
+
+
 async def require(request: web.Request, actor: Principal, resource: str, action: str) -> Project:
     """The project of the path, when ``actor`` holds Harbor's policy there."""
-    return await auth_of(request).projects.require(
-        actor, project_ref(request), f"{resource}:{action}"
-    )
+    projects = auth_of(request).projects
+    try:
+        return await projects.require(actor, project_ref(request), policy(resource, action))
+    except (Forbidden, Unauthorized):
+        coarse = COARSE_LISTING.get((resource, action))
+        if coarse is None:
+            raise
+        return await projects.require(actor, project_ref(request), coarse)
 
 
 @contextmanager
@@ -612,7 +629,7 @@ async def copy_artifact(request: web.Request, actor: Principal) -> web.StreamRes
     project = await require(request, actor, "artifact", "create")
     source_repo, reference = parse_from(request.query["from"])
     source_project = source_repo.split("/", 1)[0]
-    await auth_of(request).projects.require(actor, source_project, "artifact:read")
+    await auth_of(request).projects.require(actor, source_project, policy("artifact", "read"))
     target = repository_name(request, project.name)
     core = content_of(request).artifacts
     with as_harbor_errors():

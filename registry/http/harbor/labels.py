@@ -8,6 +8,7 @@ from aiohttp import web
 
 from wharf.auth.access import require_admin
 from wharf.auth.errors import AlreadyExists, BadRequest, Forbidden, NotFound, Unauthorized
+from wharf.auth.models import policy
 from wharf.auth.principals import Principal
 from wharf.registry.content.labels import GLOBAL, PROJECT
 from wharf.registry.http.harbor.common import (
@@ -64,7 +65,7 @@ def label_doc(label: LabelRecord) -> Label:
 
 def allowed(actor: Principal, project: str, resource: str, action: str) -> bool:
     """Whether ``actor`` holds Harbor's ``resource``/``action`` policy in ``project``."""
-    return f"{resource}:{action}" in actor.permissions(project)
+    return policy(resource, action) in actor.permissions(project)
 
 
 def refusal(actor: Principal) -> Exception:

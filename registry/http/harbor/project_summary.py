@@ -7,7 +7,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from wharf.auth.models import Role
+from wharf.auth.models import Role, policy
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.artifacts import require
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
@@ -57,10 +57,10 @@ async def project_summary(request: web.Request, actor: Principal) -> web.StreamR
     store = request.config_dict[STORE]
     summary = ProjectSummary(repo_count=len(await store.repositories_under(project.name + "/")))
     allowed = actor.permissions(project.name)
-    if "quota:read" in allowed:
+    if policy("quota", "read") in allowed:
         used = await store.project_usage(project.name)
         summary.quota = ProjectSummaryQuota(hard={"storage": UNLIMITED}, used={"storage": used})
-    if "member:list" in allowed:
+    if policy("member", "list") in allowed:
         roles = Counter(m.role for m in await auth_of(request).store.list_members(project.id))
         summary.project_admin_count = roles[Role.PROJECT_ADMIN]
         summary.maintainer_count = roles[Role.MAINTAINER]

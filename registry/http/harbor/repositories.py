@@ -114,18 +114,12 @@ def answer(request: web.Request, listed: list[Listed]) -> web.Response:
 @authenticated
 async def list_all_repositories(request: web.Request, actor: Principal) -> web.StreamResponse:
     list_query(request)  # a malformed query is refused whoever asks
-    store = auth_of(request).store
-    projects: dict[str, Project | None] = {}
-    listed: list[Listed] = []
-    for repo in await request.config_dict[STORE].repositories_under(""):
-        name = repo.name.split("/", 1)[0]
-        if not actor.sysadmin and not actor.permissions(name):
-            continue  # neither a member's, a robot's, nor public
-        if name not in projects:
-            projects[name] = await store.get_project(name)
-        project = projects[name]
-        if project is not None:
-            listed.append((repo, project.id))
+    ids = {p.name: p.id for p in await auth_of(request).projects.visible(actor)}
+    listed = [
+        (repo, ids[project])
+        for repo in await request.config_dict[STORE].repositories_under("")
+        if (project := repo.name.split("/", 1)[0]) in ids
+    ]
     return answer(request, listed)
 
 
