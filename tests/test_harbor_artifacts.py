@@ -131,9 +131,7 @@ class World:
     index_body: bytes
     children: list[Pushed]
 
-    def api(
-        self, method: str, path: str, creds: Creds = ADMIN, **kw: Any
-    ) -> requests.Response:
+    def api(self, method: str, path: str, creds: Creds = ADMIN, **kw: Any) -> requests.Response:
         return requests.request(
             method, f"{self.server.url}/api/v2.0{path}", auth=creds, timeout=30, **kw
         )
@@ -184,7 +182,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 json={"role_id": role, "member_user": {"username": name}},
             )
             assert r.status_code == 201, r.text
-        api("POST", "/projects/dest/members", json={"role_id": 2, "member_user": {"username": "developer"}})
+        api(
+            "POST",
+            "/projects/dest/members",
+            json={"role_id": 2, "member_user": {"username": "developer"}},
+        )
         team_id = api("GET", "/projects/team").json()["project_id"]
 
         push = Pusher(server.url)
@@ -283,7 +285,7 @@ def test_repository_read_follows_the_matrix(world: World) -> None:
 
 # --- artifacts: fields ----------------------------------------------------------------------
 def test_image_artifact_fields(world: World) -> None:
-    art = world.ok(f"/projects/team/repositories/app/artifacts/v1")
+    art = world.ok("/projects/team/repositories/app/artifacts/v1")
     pushed = world.app_v1
     assert art["digest"] == pushed.digest
     assert art["type"] == "IMAGE"
@@ -462,7 +464,7 @@ def test_inherited_signatures_of_an_index(world: World) -> None:
 
 # --- additions -------------------------------------------------------------------------------
 def test_build_history_addition(world: World) -> None:
-    base = f"/projects/team/repositories/app/artifacts/v1/additions"
+    base = "/projects/team/repositories/app/artifacts/v1/additions"
     r = world.api("GET", f"{base}/build_history")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     assert r.json() == [{"created_by": "RUN make", "empty_layer": False}]
@@ -470,7 +472,9 @@ def test_build_history_addition(world: World) -> None:
     assert unsupported.status_code == 400
     assert unsupported.json()["errors"][0]["code"] == "BAD_REQUEST"
     assert world.api("GET", f"{base}/nonsense").status_code == 422
-    index = world.api("GET", "/projects/team/repositories/multi/artifacts/v1/additions/build_history")
+    index = world.api(
+        "GET", "/projects/team/repositories/multi/artifacts/v1/additions/build_history"
+    )
     assert index.status_code == 400
     assert world.api("GET", f"{base}/build_history", as_user("limited")).status_code == 200
     assert world.api("GET", f"{base}/build_history", as_user("outsider")).status_code == 403
@@ -697,7 +701,9 @@ def test_global_labels(world: World) -> None:
     assert world.ok("/labels", params={"scope": "g", "name": "appr"})[0]["id"] == label_id
     assert world.api("GET", "/labels").status_code == 400  # a scope is required
     change = {"name": "approved2", "color": "#000", "description": "changed"}
-    assert world.api("PUT", f"/labels/{label_id}", as_user("padmin"), json=change).status_code == 403
+    assert (
+        world.api("PUT", f"/labels/{label_id}", as_user("padmin"), json=change).status_code == 403
+    )
     assert world.api("PUT", f"/labels/{label_id}", json=change).status_code == 200
     assert world.ok(f"/labels/{label_id}")["name"] == "approved2"
     assert world.api("PUT", f"/labels/{label_id}", json={"name": ""}).status_code == 400
@@ -715,7 +721,9 @@ def test_project_labels_and_artifact_labels(world: World) -> None:
     assert r.status_code == 201, r.text
     label_id = int(r.headers["Location"].rsplit("/", 1)[1])
     assert world.api("POST", "/labels", json={"name": "qa", "scope": "p"}).status_code == 400
-    listed = world.ok("/labels", as_user("guest"), params={"scope": "p", "project_id": world.team_id})
+    listed = world.ok(
+        "/labels", as_user("guest"), params={"scope": "p", "project_id": world.team_id}
+    )
     assert [x["id"] for x in listed] == [label_id]
     limited = world.api(
         "GET", "/labels", as_user("limited"), params={"scope": "p", "project_id": world.team_id}
@@ -801,7 +809,9 @@ def test_project_deletable(world: World) -> None:
         "deletable": False,
         "message": "the project contains repositories, can not be deleted",
     }
-    r = world.api("POST", "/projects", json={"project_name": "empty", "metadata": {"public": "false"}})
+    r = world.api(
+        "POST", "/projects", json={"project_name": "empty", "metadata": {"public": "false"}}
+    )
     assert r.status_code == 201
     assert world.ok("/projects/empty/_deletable") == {"deletable": True, "message": ""}
     assert world.api("GET", "/projects/team/_deletable", as_user("maintainer")).status_code == 403
@@ -839,6 +849,6 @@ def test_artifact_operations_follow_the_role_matrix(world: World, who: str) -> N
     refused = 401 if creds is None else 403
     for operation, (method, path, body) in calls.items():
         r = world.api(method, path, creds, json=body)
-        expected = (201 if method == "POST" and operation == "tag" else 200)
+        expected = 201 if method == "POST" and operation == "tag" else 200
         wanted = expected if who in MATRIX[operation] else refused
         assert r.status_code == wanted, (operation, r.status_code, r.text)
