@@ -852,3 +852,43 @@ def test_artifact_operations_follow_the_role_matrix(world: World, who: str) -> N
         expected = 201 if method == "POST" and operation == "tag" else 200
         wanted = expected if who in MATRIX[operation] else refused
         assert r.status_code == wanted, (operation, r.status_code, r.text)
+
+
+def test_changes_are_audited(world: World) -> None:
+    image = world.push.image("team/audited", "v1")
+    base = f"/projects/team/repositories/audited/artifacts/{image.digest}/tags"
+    assert world.api("POST", base, json={"name": "v2"}).status_code == 201
+    r = world.api("POST", "/labels", json={"name": "audited", "scope": "g"})
+    assert r.status_code == 201
+    logs = world.ok("/audit-logs", params={"page_size": 100, "q": "resource_type=tag"})
+    assert any(
+        e["operation"] == "create" and e["resource"] == "team/audited:v2" for e in logs
+    ), logs
+    labels = world.ok("/audit-logs", params={"page_size": 100, "q": "resource_type=label"})
+    assert any(e["operation"] == "create" and e["resource"] == "audited" for e in labels)
+
+
+def test_a_deleted_projects_labels_go_with_it(world: World) -> None:
+    r = world.api("POST", "/projects", json={"project_name": "shortlived"})
+    assert r.status_code == 201
+    project_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    label = {"name": "temp", "scope": "p", "project_id": project_id}
+    created = world.api("POST", "/labels", json=label)
+    assert created.status_code == 201
+    label_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    assert world.api("DELETE", "/projects/shortlived").status_code == 200
+    assert world.api("GET", f"/labels/{label_id}").status_code == 404
+
+
+def test_read_only_registry_refuses_changes(tmp_path: Path) -> None:
+    with serve_in_process(
+        tmp_path / "data", auth=True, admin_password=ADMIN[1], read_only=True
+    ) as server:
+        r = requests.post(
+            f"{server.url}/api/v2.0/labels",
+            json={"name": "x", "scope": "g"},
+            auth=ADMIN,
+            timeout=10,
+        )
+        assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED"
+    assert not server.errors, server.error_log()

@@ -133,12 +133,6 @@ class Artifacts:
             raise RegistryError(MANIFEST_UNKNOWN, {"reference": reference})
         return (await self._with_facts([row]))[0]
 
-    async def by_id(self, repo: str, artifact_id: int) -> ArtifactRow | None:
-        for row in await self.in_repository(repo):
-            if row.id == artifact_id:
-                return row
-        return None
-
     async def document(self, row: ArtifactRow) -> dict[str, Any]:
         """The manifest's body, parsed."""
         stored = await self.manifests.get(

@@ -42,11 +42,68 @@ from wharf.registry.metadata.rows import (
 )
 
 _REPOSITORY_COLUMNS = repository_columns("MAX")
+FEW_ARTIFACTS = 32  # up to this many, their tags, children and labels are read one by one
 
 
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
     row = db.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
     return None if row is None else int(row[0])
+
+
+def _details(
+    db: sqlite3.Connection,
+    repo_id: int,
+    digest: str | None,
+    artifact_id: int | None,
+    tags: dict[tuple[int, str], list[TagRow]],
+    children: dict[tuple[int, str], list[str]],
+    labels: dict[int, list[int]],
+) -> bool:
+    """Add the tags, index children and labels of one artifact (``digest`` and its
+    ``artifact_id``) or of a whole repository (None); False when a tag lacks its row."""
+    if digest is None:
+        tag_rows = db.execute(
+            "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
+            "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+            "WHERE t.repo_id = ? ORDER BY t.name",
+            (repo_id,),
+        )
+        child_rows = db.execute(
+            "SELECT manifest_digest, child_digest FROM manifest_children WHERE repo_id = ? "
+            "ORDER BY child_digest",
+            (repo_id,),
+        )
+        label_rows = db.execute(
+            "SELECT al.artifact_id, al.label_id FROM artifact_labels al "
+            "JOIN artifacts a ON a.id = al.artifact_id WHERE a.repo_id = ? ORDER BY al.label_id",
+            (repo_id,),
+        )
+    else:
+        tag_rows = db.execute(
+            "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
+            "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+            "WHERE t.repo_id = ? AND t.digest = ? ORDER BY t.name",
+            (repo_id, digest),
+        )
+        child_rows = db.execute(
+            "SELECT manifest_digest, child_digest FROM manifest_children "
+            "WHERE repo_id = ? AND manifest_digest = ? ORDER BY child_digest",
+            (repo_id, digest),
+        )
+        label_rows = db.execute(
+            "SELECT artifact_id, label_id FROM artifact_labels WHERE artifact_id = ? "
+            "ORDER BY label_id",
+            (artifact_id,),
+        )
+    for tag_digest, tag_id, name, updated, pulled in tag_rows:
+        if tag_id is None:
+            return False
+        tags.setdefault((repo_id, tag_digest), []).append(TagRow(tag_id, name, updated, pulled))
+    for parent, child in child_rows:
+        children.setdefault((repo_id, parent), []).append(child)
+    for labelled, label_id in label_rows:
+        labels.setdefault(labelled, []).append(label_id)
+    return True
 
 
 class SQLiteStore(MetadataStore):
@@ -544,35 +601,17 @@ class SQLiteStore(MetadataStore):
             ).fetchall()
             if any(row[9] is None for row in rows):
                 return None
-            repo_ids = sorted({int(row[7]) for row in rows})
             tags: dict[tuple[int, str], list[TagRow]] = {}
             children: dict[tuple[int, str], list[str]] = {}
             labels: dict[int, list[int]] = {}
-            for repo_id in repo_ids:
-                for digest, tag_id, name, updated, pulled in db.execute(
-                    "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
-                    "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
-                    "WHERE t.repo_id = ? ORDER BY t.name",
-                    (repo_id,),
-                ):
-                    if tag_id is None:
-                        return None
-                    tags.setdefault((repo_id, digest), []).append(
-                        TagRow(tag_id, name, updated, pulled)
-                    )
-                for parent, child in db.execute(
-                    "SELECT manifest_digest, child_digest FROM manifest_children "
-                    "WHERE repo_id = ? ORDER BY child_digest",
-                    (repo_id,),
-                ):
-                    children.setdefault((repo_id, parent), []).append(child)
-                for artifact_id, label_id in db.execute(
-                    "SELECT al.artifact_id, al.label_id FROM artifact_labels al "
-                    "JOIN artifacts a ON a.id = al.artifact_id WHERE a.repo_id = ? "
-                    "ORDER BY al.label_id",
-                    (repo_id,),
-                ):
-                    labels.setdefault(artifact_id, []).append(label_id)
+            # a few artifacts: looked up one by one; many: each repository's at once
+            if len(rows) <= FEW_ARTIFACTS:
+                scopes = [(int(r[7]), r[0], int(r[9])) for r in rows]
+            else:
+                scopes = [(i, None, None) for i in sorted({int(r[7]) for r in rows})]
+            for repo_id, digest, artifact_id in scopes:
+                if not _details(db, repo_id, digest, artifact_id, tags, children, labels):
+                    return None
             found = []
             for row in rows:
                 record = manifest_from_row(row)
