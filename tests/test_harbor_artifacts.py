@@ -146,10 +146,18 @@ def as_user(name: str) -> tuple[str, str]:
     return (name, PASSWORD)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     data: Path = tmp_path_factory.mktemp("harbor-artifacts") / "data"
-    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as server:
+    environ = {}
+    if request.param == "postgres":
+        postgres = request.getfixturevalue("postgres")
+        environ["WHARF_DATABASE__URL"] = postgres.create_database("harbor_artifacts")
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1], environ=environ) as server:
 
         def api(method: str, path: str, **kw: Any) -> requests.Response:
             return requests.request(
@@ -861,9 +869,9 @@ def test_changes_are_audited(world: World) -> None:
     r = world.api("POST", "/labels", json={"name": "audited", "scope": "g"})
     assert r.status_code == 201
     logs = world.ok("/audit-logs", params={"page_size": 100, "q": "resource_type=tag"})
-    assert any(
-        e["operation"] == "create" and e["resource"] == "team/audited:v2" for e in logs
-    ), logs
+    assert any(e["operation"] == "create" and e["resource"] == "team/audited:v2" for e in logs), (
+        logs
+    )
     labels = world.ok("/audit-logs", params={"page_size": 100, "q": "resource_type=label"})
     assert any(e["operation"] == "create" and e["resource"] == "audited" for e in labels)
 
@@ -892,3 +900,44 @@ def test_read_only_registry_refuses_changes(tmp_path: Path) -> None:
         )
         assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED"
     assert not server.errors, server.error_log()
+
+
+def test_odd_input_is_a_client_error(world: World) -> None:
+    huge = 2**40
+    assert world.api("GET", f"/labels/{huge}").status_code == 404
+    assert world.api("DELETE", f"/labels/{huge}").status_code == 404
+    base = "/projects/team/repositories/app/artifacts/v1/labels"
+    assert world.api("POST", base, json={"id": 10**30}).status_code == 404
+    assert world.api("DELETE", f"{base}/{huge}").status_code == 404
+    assert world.api("DELETE", f"{base}/x").status_code == 422
+    project_labels = {"scope": "p", "project_id": str(huge)}
+    assert world.api("GET", "/labels", params=project_labels).status_code == 404
+    label = {"name": "far", "scope": "p", "project_id": huge}
+    assert world.api("POST", "/labels", json=label).status_code == 404
+    copy = world.api(
+        "POST", f"/projects/dest/repositories/{enc('Bad Name')}/artifacts",
+        params={"from": "team/app:v1"},
+    )  # fmt: skip
+    assert copy.status_code == 400
+    for ref in ("a%20b", "x" * 300, "sha256:zz"):
+        r = world.api("GET", f"/projects/team/repositories/app/artifacts/{ref}")
+        assert r.status_code in (400, 404), (ref, r.status_code)
+    # an index whose entries carry odd annotations still renders
+    child = world.push.image("team/odd", None)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": child.digest,
+                "size": len(child.body),
+                "annotations": {"n": 1},
+                "urls": [3],
+                "platform": {"os.features": "not-a-list"},
+            }
+        ],
+    }
+    world.push.manifest("team/odd", "v1", doc, OCI_INDEX)
+    art = world.ok("/projects/team/repositories/odd/artifacts/v1")
+    assert art["references"][0]["annotations"] == {"n": 1}

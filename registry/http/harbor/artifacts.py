@@ -47,7 +47,7 @@ from wharf.registry.http.harbor.common import (
     paged,
     project_ref,
 )
-from wharf.registry.http.harbor.labels import Label, label_doc
+from wharf.registry.http.harbor.labels import Label, known_id, label_doc
 from wharf.registry.http.harbor.query import (
     AndList,
     Exact,
@@ -120,8 +120,8 @@ class Reference(Model):
     # architecture, os, variant, and (keys with the quotes in them, as Harbor's)
     # 'os.version' and 'os.features'
     platform: dict[str, Any] | None = None
-    annotations: dict[str, str] | None = None
-    urls: list[str] | None = None
+    annotations: dict[str, Any] | None = None
+    urls: list[Any] | None = None
 
 
 class Accessory(Model):
@@ -631,6 +631,8 @@ async def copy_artifact(request: web.Request, actor: Principal) -> web.StreamRes
     source_project = source_repo.split("/", 1)[0]
     await auth_of(request).projects.require(actor, source_project, policy("artifact", "read"))
     target = repository_name(request, project.name)
+    if not is_valid_name(target):
+        raise BadRequest(f"invalid repository name: {target[:300]}")
     core = content_of(request).artifacts
     with as_harbor_errors():
         source = await core.find(source_repo, reference)
@@ -732,7 +734,7 @@ class LabelRef(Model):
 async def add_label(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, LabelRef)
     project = await require(request, actor, "artifact-label", "create")
-    label = await request.config_dict[STORE].label(req.id or 0)
+    label = await request.config_dict[STORE].label(req.id) if known_id(req.id) else None
     if label is None or (label.scope == "p" and label.project_id != project.id):
         raise NotFound(f"project id {project.id}, label {req.id} not found")
     row = await find_artifact(request, project)
@@ -765,6 +767,7 @@ async def remove_label(request: web.Request, actor: Principal) -> web.StreamResp
     row = await find_artifact(request, project)
     label_id = int(request.match_info["label_id"])
     labels = content_of(request).labels
-    if not await labels.detach(row, label_id, event_actor(request, actor), project.name):
+    who = event_actor(request, actor)
+    if not known_id(label_id) or not await labels.detach(row, label_id, who, project.name):
         raise NotFound(f"reference with label {label_id} and artifact {row.id} not found")
     return ok()

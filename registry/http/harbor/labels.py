@@ -37,6 +37,12 @@ from wharf.registry.metadata.base import Label as LabelRecord
 from wharf.registry.metadata.base import LabelExists
 
 MAX_NAME = 128
+ID_MAX = 2**31 - 1  # ids are 32-bit in the database
+
+
+def known_id(value: int | None) -> bool:
+    """Whether ``value`` can be the id of a stored label or project."""
+    return value is not None and 0 < value <= ID_MAX
 
 
 class Label(Model):
@@ -84,7 +90,9 @@ async def require_label_access(
     if label.scope == GLOBAL:
         require_admin(actor)
         return ""
-    project = await auth_of(request).store.get_project_by_id(label.project_id)
+    project = None
+    if known_id(label.project_id):
+        project = await auth_of(request).store.get_project_by_id(label.project_id)
     if project is None or not allowed(actor, project.name, "label", action):
         if actor.sysadmin:
             raise NotFound(f"project {label.project_id} not found")
@@ -94,7 +102,8 @@ async def require_label_access(
 
 async def existing_label(request: web.Request) -> LabelRecord:
     raw = request.match_info["label_id"]
-    label = await request.config_dict[STORE].label(int(raw)) if raw.isdigit() else None
+    found = int(raw) if raw.isdigit() else None
+    label = await request.config_dict[STORE].label(found) if known_id(found) else None
     if label is None:
         raise NotFound(f"label {raw} not found")
     return label
@@ -156,7 +165,9 @@ async def list_labels(request: web.Request, actor: Principal) -> web.StreamRespo
         project_id = int(raw) if raw.lstrip("-").isdigit() else 0
         if project_id == 0:
             raise BadRequest("must with project ID when to query project labels")
-        project = await auth_of(request).store.get_project_by_id(project_id)
+        project = None
+        if known_id(project_id):
+            project = await auth_of(request).store.get_project_by_id(project_id)
         if project is None or not allowed(actor, project.name, "label", "list"):
             if actor.sysadmin:
                 raise NotFound(f"project {project_id} not found")
