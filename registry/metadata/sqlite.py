@@ -605,6 +605,7 @@ class SQLiteStore(MetadataStore):
             children: dict[tuple[int, str], list[str]] = {}
             labels: dict[int, list[int]] = {}
             # a few artifacts: looked up one by one; many: each repository's at once
+            scopes: list[tuple[int, str | None, int | None]]
             if len(rows) <= FEW_ARTIFACTS:
                 scopes = [(int(r[7]), r[0], int(r[9])) for r in rows]
             else:

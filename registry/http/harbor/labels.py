@@ -4,6 +4,8 @@ Attaching them to artifacts is in ``artifacts``."""
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from aiohttp import web
 
 from wharf.auth.access import require_admin
@@ -40,7 +42,7 @@ MAX_NAME = 128
 ID_MAX = 2**31 - 1  # ids are 32-bit in the database
 
 
-def known_id(value: int | None) -> bool:
+def known_id(value: int | None) -> TypeGuard[int]:
     """Whether ``value`` can be the id of a stored label or project."""
     return value is not None and 0 < value <= ID_MAX
 
