@@ -257,8 +257,11 @@ async def find_artifact(request: web.Request, project: Project) -> ArtifactRow:
     """The artifact the path names (404 NOT_FOUND when there is none)."""
     repo = repository_name(request, project.name)
     reference = request.match_info["reference"]
-    with as_harbor_errors():
-        return await content_of(request).artifacts.find(repo, reference)
+    try:
+        with as_harbor_errors():
+            return await content_of(request).artifacts.find(repo, reference)
+    except BadRequest:  # no such tag or digest can exist: Harbor looks it up all the same
+        raise NotFound(f"artifact {repo}:{reference} not found") from None
 
 
 def tag_doc(row: ArtifactRow, tag: TagRow) -> Tag:
