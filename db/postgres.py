@@ -281,7 +281,7 @@ async def migrate_postgres(
             for migration in schema.migrations:
                 if (schema.package, migration.version) in done:
                     continue
-                for statement in migration.statements:
+                for statement in migration.for_postgres():
                     await conn.execute(postgres_statement(statement))
                 await conn.execute(
                     "INSERT INTO schema_versions (package, version, applied) VALUES ($1, $2, $3)",
