@@ -520,6 +520,19 @@ class PostgresAuthStore(AuthStore):
     async def delete_robot(self, robot_id: int) -> bool:
         return await self._change("DELETE FROM robots WHERE id = $1", robot_id) > 0
 
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        async def change(db: Connection) -> str:
+            await db.execute(
+                "INSERT INTO configurations (name, value, updated) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name) DO NOTHING",
+                name,
+                value,
+                updated,
+            )
+            return str(await db.fetchval("SELECT value FROM configurations WHERE name = $1", name))
+
+        return await self.database.write(change)
+
     # --- audit ---------------------------------------------------------------
     async def add_events(self, events: list[AuditEvent]) -> None:
         if not events:

@@ -494,6 +494,18 @@ class SQLiteAuthStore(AuthStore):
     async def delete_robot(self, robot_id: int) -> bool:
         return await self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
 
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        def change(db: sqlite3.Connection) -> str:
+            db.execute(
+                "INSERT INTO configurations (name, value, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, value, updated),
+            )
+            row = db.execute("SELECT value FROM configurations WHERE name = ?", (name,))
+            return str(row.fetchone()[0])
+
+        return await self.database.write(change)
+
     # --- audit ---------------------------------------------------------------
     async def add_events(self, events: list[AuditEvent]) -> None:
         await self.database.write(

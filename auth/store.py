@@ -144,6 +144,11 @@ class AuthStore(ABC):
     async def put_configuration(self, values: dict[str, str], updated: float) -> None:
         """Insert or replace settings (one transaction)."""
 
+    @abstractmethod
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        """The stored value of ``name``, storing ``value`` first when there is none (two
+        processes racing both get the one that was stored)."""
+
     # --- projects ------------------------------------------------------------
     @abstractmethod
     async def create_project(self, project: Project) -> Project:

@@ -219,6 +219,7 @@ def _access_control(
         await auth.store.open()
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
+        await auth.start()
         app[AUTH] = auth
         content = app[CONTENT]
         content.events.subscribe(AuditSubscriber(auth))
@@ -248,6 +249,7 @@ def _access_control(
         purger.cancel()
         await asyncio.gather(flusher, purger, return_exceptions=True)
         await auth.flush_audit()
+        await auth.close()
         await auth.store.close()
 
     return lifecycle
