@@ -112,11 +112,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        (
+            # Harbor's project metadata besides "public" (auto_scan, severity, …), as JSON
+            "ALTER TABLE projects ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
+        ),
+    ),
     # External authentication (LDAP, OIDC): where each user comes from, user groups and
     # their project roles, the groups each user was last seen in, OIDC users' CLI secrets
     # and provider tokens, and the settings changed through /api/v2.0/configurations.
     Migration(
-        2,
+        3,
         (
             "ALTER TABLE users ADD COLUMN auth_source TEXT NOT NULL DEFAULT 'db'",
             "ALTER TABLE users ADD COLUMN external_id TEXT",

@@ -41,6 +41,7 @@ from wharf.auth.principals import Principal
 from wharf.auth.sealing import Sealer, Unsealable
 from wharf.auth.settings import ExternalAuthSettings
 from wharf.auth.store import AuthStore, Conflict
+from wharf.auth.users import WEAK_SECRET
 
 log = logging.getLogger("wharf.auth.oidc")
 
@@ -410,8 +411,9 @@ class OidcLogins:
             )
             return None
 
-    async def set_cli_secret(self, actor: Principal, user_id: int, secret: str) -> None:
-        """Harbor's ``PUT /users/{id}/cli_secret``: the user themself or a system admin."""
+    async def set_cli_secret(self, actor: Principal, user_id: int, secret: str) -> str:
+        """Harbor's ``PUT /users/{id}/cli_secret``: the user themself or a system admin;
+        an empty ``secret`` draws a new random one. Returns the secret now in force."""
         if actor.user_id != user_id:
             require_admin(actor)
         user = await self.store.get_user_by_id(user_id)
@@ -420,13 +422,14 @@ class OidcLogins:
         meta = await self.store.get_oidc_meta(user_id)
         if meta is None:
             raise Precondition("only users who signed in through OIDC have a CLI secret")
-        problem = password_acceptable(secret)
-        if problem:
-            raise BadRequest(problem.replace("password", "secret"))
+        secret = secret or new_cli_secret()
+        if password_acceptable(secret):
+            raise BadRequest(WEAK_SECRET)
         meta.secret_sealed = self._seal().seal(secret, f"cli:{user_id}")
         meta.updated = time.time()
         await self.store.put_oidc_meta(meta)
         await self.audit_log.record_change(actor, "update", "user", f"{user.username} cli secret")
+        return secret
 
     async def check_cli_secret(self, username: str, secret: str) -> User | None:
         """The OIDC user when ``secret`` is their CLI secret and the provider still

@@ -33,6 +33,7 @@ from wharf.auth.rows import (
     group_from_row,
     like_pattern,
     member_from_row,
+    metadata_json,
     oidc_from_row,
     permissions_json,
     project_from_row,
@@ -337,9 +338,16 @@ class PostgresAuthStore(AuthStore):
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
         project.id = await self._insert(
-            "INSERT INTO projects (name, public, owner_id, created, updated) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            (project.name, int(project.public), project.owner_id, project.created, project.updated),
+            "INSERT INTO projects (name, public, owner_id, created, updated, metadata) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            (
+                project.name,
+                int(project.public),
+                project.owner_id,
+                project.created,
+                project.updated,
+                metadata_json(project.metadata),
+            ),
             project.name,
         )
         return project
@@ -371,10 +379,12 @@ class PostgresAuthStore(AuthStore):
 
     async def update_project(self, project: Project) -> None:
         await self._change(
-            "UPDATE projects SET public = $1, owner_id = $2, updated = $3 WHERE id = $4",
+            "UPDATE projects SET public = $1, owner_id = $2, updated = $3, metadata = $4 "
+            "WHERE id = $5",
             int(project.public),
             project.owner_id,
             project.updated,
+            metadata_json(project.metadata),
             project.id,
         )
 
@@ -579,6 +589,17 @@ class PostgresAuthStore(AuthStore):
         if query.resource is not None:
             args.append("%" + like_pattern(query.resource) + "%")
             where.append(f"resource ILIKE ${len(args)} ESCAPE '\\'")
+        for cond in query.conditions:
+            if cond.op == "in":
+                values = list(cond.value) if isinstance(cond.value, tuple) else [cond.value]
+                args.append([str(v) for v in values])
+                where.append(f"{cond.column} = ANY(${len(args)}::text[])")
+            elif cond.op == "like":
+                args.append("%" + like_pattern(str(cond.value)) + "%")
+                where.append(f"{cond.column} ILIKE ${len(args)} ESCAPE '\\'")
+            else:
+                args.append(cond.value)
+                where.append(f"{cond.column} {cond.op} ${len(args)}")
         sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
         if where:
             sql += " WHERE " + " AND ".join(where)

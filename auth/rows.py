@@ -24,7 +24,7 @@ USER_COLUMNS = (
 )
 GROUP_COLUMNS = "id, group_name, group_type, ldap_group_dn, created, updated"
 OIDC_COLUMNS = "user_id, subject, issuer, secret, token, checked, created, updated"
-PROJECT_COLUMNS = "id, name, public, owner_id, created, updated"
+PROJECT_COLUMNS = "id, name, public, owner_id, created, updated, metadata"
 ROBOT_COLUMNS = (
     "id, name, project, description, secret_hash, permissions, expires_at, disabled, creator, "
     "created, updated"
@@ -136,7 +136,7 @@ def strongest_roles(rows: Any) -> dict[str, Role]:
 
 def project_from_row(row: Any) -> Project:
     f = row_fields(PROJECT_COLUMNS, row)
-    return Project(**{**f, "public": bool(f["public"])})
+    return Project(**{**f, "public": bool(f["public"]), "metadata": json.loads(f["metadata"])})
 
 
 def robot_from_row(row: Any) -> Robot:
@@ -147,6 +147,10 @@ def robot_from_row(row: Any) -> Robot:
 
 def event_from_row(row: Any) -> AuditEvent:
     return AuditEvent(**row_fields(EVENT_COLUMNS, row))
+
+
+def metadata_json(metadata: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(metadata.items())))
 
 
 def permissions_json(perms: dict[str, frozenset[str]]) -> str:

@@ -18,7 +18,7 @@ from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.wiring import sqlite_database
 
 DATA = Path(__file__).parent / "fixtures"
-EVERY_VERSION = {("registry", 1), ("registry", 2), ("auth", 1), ("auth", 2)}
+EVERY_VERSION = {("registry", 1), ("registry", 2), ("auth", 1), ("auth", 2), ("auth", 3)}
 NOTES = Schema(
     "notes", (Migration(1, ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",)),)
 )
