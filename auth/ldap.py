@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import ssl
 import threading
@@ -190,8 +191,10 @@ class LdapDirectory:
             )
         try:
             for attempt in (1, 2):
-                reused = True
+                reused = attempt == 1
                 try:
+                    if not reused:
+                        raise queue.Empty
                     conn = self._idle.get_nowait()
                 except queue.Empty:
                     conn, reused = self._connect(), False
@@ -203,8 +206,11 @@ class LdapDirectory:
                     raise
                 except LDAPException as exc:
                     _close(conn)
-                    if reused and attempt == 1:
-                        continue  # a pooled connection the server dropped: once more, fresh
+                    if reused:
+                        # a pooled connection the server dropped (restarted?): the other
+                        # idle ones went the same way; once more on a fresh one
+                        self._drain()
+                        continue
                     raise DirectoryUnavailable(
                         f"LDAP {self.settings.ldap_url}: {type(exc).__name__}: {exc}"
                     ) from None
@@ -221,12 +227,15 @@ class LdapDirectory:
         conn = ldap3.Connection(
             self.server,
             auto_bind=ldap3.AUTO_BIND_NONE,
-            receive_timeout=self.timeout,
+            receive_timeout=max(1, math.ceil(self.timeout)),  # ldap3 packs it as an int
             read_only=True,
             raise_exceptions=False,
             client_strategy=ldap3.SYNC,
         )
         try:
+            # ldap3 remembers an address that refused as unusable; a directory that was
+            # down must be tried again each time
+            self.server.reset_availability()
             conn.open(read_server_info=False)
             starttls = self.settings.ldap_starttls and not self.server.ssl
             if starttls and not conn.start_tls(read_server_info=False):
@@ -261,13 +270,16 @@ class LdapDirectory:
             )
         conn.wharf_bound_as = ("service", dn)  # type: ignore[attr-defined]
 
-    def close(self) -> None:
-        self._closed = True
+    def _drain(self) -> None:
         while True:
             try:
                 _close(self._idle.get_nowait())
             except queue.Empty:
-                break
+                return
+
+    def close(self) -> None:
+        self._closed = True
+        self._drain()
         self._executor.shutdown(wait=False)
 
     # --- what the directory is asked -------------------------------------------

@@ -35,6 +35,7 @@ from wharf.registry.http.keys import (
     STORE,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
@@ -202,6 +203,7 @@ def create_app(
         app.add_subapp("/v2", create_v2_app(access=access_middleware))
         app.add_subapp("/service", create_token_app())
         app.add_subapp("/api/v2.0", create_harbor_app())
+        app.add_subapp("/c", create_login_app())
     else:
         app.add_subapp("/v2", create_v2_app())
     app.router.add_get("/healthz", healthz)
