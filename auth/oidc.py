@@ -224,13 +224,15 @@ class OidcProvider:
 
     async def _token_request(self, form: dict[str, str], what: str) -> TokenSet:
         meta = await self.discovery()
-        auth = aiohttp.BasicAuth(
+        # client_secret_basic: both parts form-urlencoded first (RFC 6749 2.3.1)
+        pair = "{}:{}".format(
             urllib.parse.quote(self.settings.oidc_client_id, safe=""),
             urllib.parse.quote(self.settings.oidc_client_secret, safe=""),
         )
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
         try:
             async with self.session().post(
-                meta["token_endpoint"], data=form, auth=auth
+                meta["token_endpoint"], data=form, headers={"Authorization": authorization}
             ) as response:
                 body = await response.json(content_type=None)
                 status = response.status
