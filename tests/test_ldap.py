@@ -7,6 +7,7 @@ directory stopped mid-test, and /configurations."""
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -371,3 +372,29 @@ def test_configurations_api(wharf: InProcessServer, tmp_path: Path, slapd: Slapd
         assert requests.get(
             f"{fixed.url}/service/token", headers=basic("carol", PASSWORDS["carol"])
         ).ok
+
+
+def test_no_password_reaches_a_log_line(
+    wharf: InProcessServer, slapd: Slapd, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert token(wharf, "carol", PASSWORDS["carol"]).ok
+    assert token(wharf, "carol", "Wrong-Pass-42").status_code == 401
+    assert token(wharf, "bob", PASSWORDS["bob"]).status_code == 401  # locked: logged refusal
+    ping = requests.post(
+        f"{wharf.url}/api/v2.0/ldap/ping",
+        json={"ldap_search_password": "Bad-Search-Pw-7"},
+        auth=ADMIN,
+    )
+    assert ping.json()["success"] is False
+    assert caplog.records
+    text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    for leaked in (
+        PASSWORDS["carol"],
+        "Wrong-Pass-42",
+        PASSWORDS["bob"],
+        "Bad-Search-Pw-7",
+        slapd.search_password,
+        ADMIN[1],
+    ):
+        assert leaked not in text

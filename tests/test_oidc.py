@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -293,3 +294,26 @@ def test_oidc_endpoints_outside_the_oidc_mode(tmp_path: Any) -> None:
             auth=ADMIN,
         )
         assert r.status_code == 412
+
+
+def test_no_secret_reaches_a_log_line(
+    wharf: InProcessServer, provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    browser, _ = browser_login(wharf, "alice", "alice-pw")
+    secret = current(wharf, browser)["oidc_user_meta"]["secret"]
+    assert cli_token(wharf, "alice", secret).ok  # checked with the provider (refresh token)
+    assert cli_token(wharf, "alice", "Wrong-Secret-123").status_code == 401
+    browser.get(f"{wharf.url}/c/oidc/callback", params={"state": "forged", "code": "c0de"})
+    assert caplog.records  # the flows above do log (at debug and info)
+    text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    for leaked in (
+        secret,
+        "Wrong-Secret-123",
+        "alice-pw",
+        provider.client_secret,
+        ADMIN[1],
+        browser.cookies["sid"],
+        "eyJ",
+    ):  # "eyJ": any JWT (ID/access tokens)
+        assert leaked not in text
