@@ -104,11 +104,18 @@ class Onboarding:
         self, user: User, groups: list[UserGroup], *, admin: bool, checked: float | None = None
     ) -> None:
         """The user's groups as the authority says now (created when new), and whether
-        that makes them a system admin."""
-        stored = await self.store.ensure_groups(groups) if groups else []
+        that makes them a system admin. Nothing is written when that is what is stored
+        and it was confirmed within the last minute (logins stay read-only)."""
         when = time.time() if checked is None else checked
-        await self.store.set_user_groups(
-            user.id, sorted({g.id for g in stored}), group_admin=admin, checked=when
-        )
+        stored_now = await self.store.groups_of_user(user.id)
+        wanted = {(g.group_type, g.key) for g in groups}
+        unchanged = {(g.group_type, g.key) for g in stored_now} == wanted
+        if unchanged and user.group_admin == admin and when - user.external_checked < 60:
+            return
+        known = {(g.group_type, g.key): g for g in stored_now}
+        missing = [g for g in groups if (g.group_type, g.key) not in known]
+        created = await self.store.ensure_groups(missing) if missing else []
+        ids = sorted({g.id for g in [*known.values(), *created] if (g.group_type, g.key) in wanted})
+        await self.store.set_user_groups(user.id, ids, group_admin=admin, checked=when)
         user.group_admin = admin
         user.external_checked = when
