@@ -57,8 +57,9 @@ def test_ldap_user(tmp_path: Path, figures: dict[str, tuple[float, float]]) -> N
         alice = slapd.add_user("alice", "Alice-Pass-1")
         slapd.add_group("devs", (alice,))
         env = {f"WHARF_AUTH__{k.upper()}": str(v) for k, v in slapd.settings().items()}
-        with serve_in_process(tmp_path / "w", auth=True, admin_password=ADMIN[1],
-                              environ=env) as wharf:
+        with serve_in_process(
+            tmp_path / "w", auth=True, admin_password=ADMIN[1], environ=env
+        ) as wharf:
             figures["LDAP user (search, bind, 1 group)"] = measure(
                 wharf.url, "alice", "Alice-Pass-1"
             )
@@ -66,8 +67,16 @@ def test_ldap_user(tmp_path: Path, figures: dict[str, tuple[float, float]]) -> N
 
 def test_oidc_cli_secret(tmp_path: Path, figures: dict[str, tuple[float, float]]) -> None:
     with serve_in_process(tmp_path / "w", auth=True, admin_password=ADMIN[1]) as wharf:
-        users = [{"sub": "s1", "username": "alice", "password": "pw", "name": "alice",
-                  "email": "a@example.org", "groups": ["devs"]}]
+        users = [
+            {
+                "sub": "s1",
+                "username": "alice",
+                "password": "pw",
+                "name": "alice",
+                "email": "a@example.org",
+                "groups": ["devs"],
+            }
+        ]
         with run_provider(tmp_path / "op", f"{wharf.url}/c/oidc/callback", users) as op:
             settings = {
                 "auth_mode": "oidc_auth",
@@ -86,8 +95,11 @@ def test_oidc_cli_secret(tmp_path: Path, figures: dict[str, tuple[float, float]]
             figures["OIDC CLI secret (provider checked every 60 s)"] = measure(
                 wharf.url, "alice", secret
             )
-            requests.put(f"{wharf.url}/api/v2.0/configurations",
-                         json={"oidc_cli_check_interval": 0}, auth=ADMIN)
+            requests.put(
+                f"{wharf.url}/api/v2.0/configurations",
+                json={"oidc_cli_check_interval": 0},
+                auth=ADMIN,
+            )
             figures["OIDC CLI secret (provider refresh every login)"] = measure(
                 wharf.url, "alice", secret
             )

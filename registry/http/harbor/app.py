@@ -21,12 +21,14 @@ from wharf.registry.http.harbor import (
     projects,
     repositories,
     robots,
+    system,
     usergroups,
     users,
 )
-from wharf.registry.http.harbor.common import error_response
+from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
 from wharf.registry.http.harbor.query import Unprocessable
-from wharf.registry.http.harbor.spec import Api
+from wharf.registry.http.harbor.spec import Api, Reply, openapi
+from wharf.registry.http.harbor.system import wharf_version
 
 log = logging.getLogger("wharf.harbor")
 
@@ -73,6 +75,7 @@ async def request_id(request: web.Request, response: web.StreamResponse) -> None
 
 # The resource modules; those that declare their operations have an ``api``.
 RESOURCES = (
+    system,
     users,
     projects,
     members,
@@ -86,10 +89,32 @@ RESOURCES = (
     usergroups,
 )
 
+document_api = Api("openapi")
+_DOCUMENT: dict[str, object] = {}
+
 
 def declared_apis() -> list[Api]:
-    """Every declared Api, in the order their routes are added."""
-    return [r.api for r in RESOURCES if isinstance(getattr(r, "api", None), Api)]
+    """Every declared Api (this module's own included), in the order routes are added."""
+    found = [r.api for r in RESOURCES if isinstance(getattr(r, "api", None), Api)]
+    return [*found, document_api]
+
+
+def document() -> dict[str, object]:
+    """Wharf's OpenAPI document, built once from the declarations."""
+    if not _DOCUMENT:
+        _DOCUMENT.update(openapi(declared_apis(), version=wharf_version(), server=PREFIX))
+    return _DOCUMENT
+
+
+@document_api.operation(
+    "getOpenAPIDocument",
+    "GET",
+    "/swagger.json",
+    summary="Wharf's OpenAPI 3.1 document of the Harbor API it implements",
+    replies={200: Reply("The document")},
+)
+async def swagger(request: web.Request) -> web.StreamResponse:
+    return json_response(document())
 
 
 def create_harbor_app() -> web.Application:
@@ -100,6 +125,7 @@ def create_harbor_app() -> web.Application:
         api = getattr(resource, "api", None)
         if isinstance(api, Api):
             api.add_routes(app.router)
-        else:
+        else:  # modules not declared yet (their routes are not in the document)
             resource.add_routes(app.router)
+    document_api.add_routes(app.router)
     return app

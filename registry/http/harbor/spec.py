@@ -300,7 +300,7 @@ def _param_doc(param: Param) -> dict[str, Any]:
         schema["maximum"] = param.maximum
     if param.minimum is not None:
         schema["minimum"] = param.minimum
-    if param.where == "path" and param.kind is str:
+    if (param.where == "path" or param.required) and param.kind is str:
         schema["minLength"] = 1
     return {
         "name": param.name,
