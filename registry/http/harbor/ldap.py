@@ -11,8 +11,20 @@ from aiohttp import web
 from wharf.auth.errors import BadRequest
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_body, json_response, ok
+from wharf.registry.http.harbor.spec import Api, Param, Reply
+
+api = Api("Ldap")
+ERRORS = (400, 401, 403)
 
 
+@api.operation(
+    "pingLdap",
+    "POST",
+    "/ldap/ping",
+    summary="Try the LDAP settings in force, or some under test (system admins)",
+    replies={200: Reply("The result: {success, message}", dict[str, Any])},
+    errors=ERRORS,
+)
 @authenticated
 async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     body: dict[str, Any] = {}
@@ -22,6 +34,15 @@ async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     return json_response({"success": success, "message": message})
 
 
+@api.operation(
+    "searchLdapUser",
+    "GET",
+    "/ldap/users/search",
+    summary="Users of the directory (system admins)",
+    params=(Param("username", "query", str, "The user id (ldap_uid)"),),
+    replies={200: Reply("The users", list[dict[str, str]])},
+    errors=ERRORS,
+)
 @authenticated
 async def search_users(request: web.Request, actor: Principal) -> web.StreamResponse:
     users = await auth_of(request).ldap.search_users(actor, request.query.get("username", ""))
@@ -30,6 +51,18 @@ async def search_users(request: web.Request, actor: Principal) -> web.StreamResp
     )
 
 
+@api.operation(
+    "searchLdapGroup",
+    "GET",
+    "/ldap/groups/search",
+    summary="Groups of the directory, by name or DN (system admins)",
+    params=(
+        Param("groupname", "query", str, "The group's name"),
+        Param("groupdn", "query", str, "The group's DN"),
+    ),
+    replies={200: Reply("The groups", list[dict[str, Any]])},
+    errors=ERRORS,
+)
 @authenticated
 async def search_groups(request: web.Request, actor: Principal) -> web.StreamResponse:
     groups = await auth_of(request).ldap.search_groups(
@@ -40,6 +73,17 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     )
 
 
+@api.operation(
+    "importLdapUser",
+    "POST",
+    "/ldap/users/import",
+    summary="Onboard directory users before their first sign-in (system admins)",
+    replies={
+        200: Reply("Imported"),
+        404: Reply("Some could not be: [{uid, error}]", list[dict[str, str]]),
+    },
+    errors=ERRORS,
+)
 @authenticated
 async def import_users(request: web.Request, actor: Principal) -> web.StreamResponse:
     body = await json_body(request)
@@ -54,10 +98,3 @@ async def import_users(request: web.Request, actor: Principal) -> web.StreamResp
             content_type="application/json",
         )
     return ok()
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_post("/ldap/ping", ping)
-    router.add_get("/ldap/users/search", search_users)
-    router.add_get("/ldap/groups/search", search_groups)
-    router.add_post("/ldap/users/import", import_users)

@@ -22,6 +22,10 @@ from wharf.registry.http.harbor.common import (
     parse_int,
     requested_page,
 )
+from wharf.registry.http.harbor.spec import PAGE, PAGE_HEADERS, PAGE_SIZE, Api, Param, Reply
+
+api = Api("usergroup")
+GROUP_ID = Param("group_id", "path", int, "The group's id", required=True)
 
 
 def group_doc(group: UserGroup) -> dict[str, Any]:
@@ -37,6 +41,20 @@ def group_id_of(request: web.Request) -> int:
     return parse_int(request.match_info["group_id"], "group_id")
 
 
+@api.operation(
+    "listUserGroups",
+    "GET",
+    "/usergroups",
+    summary="User groups (system admins)",
+    params=(
+        PAGE,
+        PAGE_SIZE,
+        Param("ldap_group_dn", "query", str, "An LDAP group DN"),
+        Param("group_name", "query", str, "Part of the name"),
+    ),
+    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    errors=(400, 401, 403),
+)
 @authenticated
 async def list_groups(request: web.Request, actor: Principal) -> web.StreamResponse:
     page = requested_page(request)
@@ -46,6 +64,15 @@ async def list_groups(request: web.Request, actor: Principal) -> web.StreamRespo
     return paged(request, [group_doc(g) for g in groups], total, page)
 
 
+@api.operation(
+    "searchUserGroups",
+    "GET",
+    "/usergroups/search",
+    summary="Groups by name (signed-in users)",
+    params=(PAGE, PAGE_SIZE, Param("groupname", "query", str, "Part of the name", required=True)),
+    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    errors=(400, 401),
+)
 @authenticated
 async def search_groups(request: web.Request, actor: Principal) -> web.StreamResponse:
     page = requested_page(request)
@@ -56,6 +83,15 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     return paged(request, items, total, page)
 
 
+@api.operation(
+    "createUserGroup",
+    "POST",
+    "/usergroups",
+    summary="Create a group: an LDAP DN (type 1) or a name (system admins)",
+    params=(),
+    replies={201: Reply("Created", headers=("Location",))},
+    errors=(400, 401, 403, 404, 409),
+)
 @authenticated
 async def create_group(request: web.Request, actor: Principal) -> web.StreamResponse:
     body = await json_body(request)
@@ -71,12 +107,30 @@ async def create_group(request: web.Request, actor: Principal) -> web.StreamResp
     return created(f"{PREFIX}/usergroups/{group.id}")
 
 
+@api.operation(
+    "getUserGroup",
+    "GET",
+    "/usergroups/{group_id}",
+    summary="One group (system admins)",
+    params=(GROUP_ID,),
+    replies={200: Reply("The group", dict[str, Any])},
+    errors=(400, 401, 403, 404),
+)
 @authenticated
 async def get_group(request: web.Request, actor: Principal) -> web.StreamResponse:
     group = await auth_of(request).usergroups.get(actor, group_id_of(request))
     return json_response(group_doc(group))
 
 
+@api.operation(
+    "updateUserGroup",
+    "PUT",
+    "/usergroups/{group_id}",
+    summary="Rename a group (system admins)",
+    params=(GROUP_ID,),
+    replies={200: Reply("Renamed")},
+    errors=(400, 401, 403, 404),
+)
 @authenticated
 async def update_group(request: web.Request, actor: Principal) -> web.StreamResponse:
     body = await json_body(request)
@@ -86,16 +140,16 @@ async def update_group(request: web.Request, actor: Principal) -> web.StreamResp
     return ok()
 
 
+@api.operation(
+    "deleteUserGroup",
+    "DELETE",
+    "/usergroups/{group_id}",
+    summary="Delete a group and its memberships (system admins)",
+    params=(GROUP_ID,),
+    replies={200: Reply("Deleted")},
+    errors=(400, 401, 403, 404),
+)
 @authenticated
 async def delete_group(request: web.Request, actor: Principal) -> web.StreamResponse:
     await auth_of(request).usergroups.delete(actor, group_id_of(request))
     return ok()
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/usergroups", list_groups)
-    router.add_post("/usergroups", create_group)
-    router.add_get("/usergroups/search", search_groups)
-    router.add_get("/usergroups/{group_id}", get_group)
-    router.add_put("/usergroups/{group_id}", update_group)
-    router.add_delete("/usergroups/{group_id}", delete_group)
