@@ -79,6 +79,15 @@ class LocalAdminAuthenticator(DatabaseAuthenticator):
     def accepts(self, user: User) -> bool:
         return user.auth_source == DB_AUTH and user.sysadmin
 
+    async def authenticate(self, username: str, password: str) -> User | None:
+        # no dummy scrypt for the other names: they are the directory's or provider's to
+        # check, and one wasted scrypt per external login would cost more than telling
+        # (by timing) which names are local system admins
+        user = await self.store.get_user(username)
+        if user is None or not user.password_hash or not self.accepts(user):
+            return None
+        return await super().authenticate(username, password)
+
 
 class Modes:
     """The authenticators of the sign-in mode in force (``auth.mode``, which an admin may
