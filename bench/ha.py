@@ -102,6 +102,7 @@ class Bench:
     counter: RoundTripCounter
     registry: Registry
     background_per_s: float = 0.0  # round trips the idle topology makes per second
+    idle_cpu_per_s: dict[str, float] = field(default_factory=dict)  # CPU s/s, idle
 
     def usage(self) -> Usage:
         topo = self.topology
@@ -125,11 +126,21 @@ class Bench:
         """Round trips in ``used``, less the idle background over its duration."""
         return max(0.0, used.counts.round_trips - self.background_per_s * used.at)
 
+    def request_cpu(self, used: Usage) -> dict[str, float]:
+        """CPU seconds in ``used`` by component, less what each spends idle (timers, health
+        checks, Redis pings) over its duration: what the requests cost."""
+        return {
+            name: max(0.0, seconds - self.idle_cpu_per_s.get(name, 0.0) * used.at)
+            for name, seconds in used.cpu.items()
+        }
+
     async def measure_background(self, seconds: float = 3.0) -> None:
+        """What the idle topology does on its own: round trips and CPU per second."""
         before = self.usage()
         await asyncio.sleep(seconds)
         used = self.usage() - before
         self.background_per_s = used.counts.round_trips / used.at
+        self.idle_cpu_per_s = {name: cpu / used.at for name, cpu in used.cpu.items()}
 
 
 @dataclass
@@ -141,6 +152,8 @@ class Phase:
     bytes: int
     cpu: dict[str, float]
     round_trips: float
+    messages: dict[str, int] = field(default_factory=dict)  # to PostgreSQL, by type
+    connections: int = 0  # opened to PostgreSQL meanwhile
 
     @property
     def images_per_s(self) -> float:
@@ -170,6 +183,7 @@ class Result:
     phases: list[Phase] = field(default_factory=list)
     per_operation: dict[str, float] = field(default_factory=dict)  # round trips per op
     background_per_s: float = 0.0
+    idle_cpu_per_s: dict[str, float] = field(default_factory=dict)
 
 
 def image_bytes(img: Image) -> int:
@@ -196,7 +210,17 @@ async def timed_phase(
     used = bench.usage() - before
     requests += bench.registry.token_fetches - fetches
     total = sum(image_bytes(img) for img in images)
-    return Phase(name, used.at, len(images), requests, total, used.cpu, bench.round_trips(used))
+    return Phase(
+        name,
+        used.at,
+        len(images),
+        requests,
+        total,
+        bench.request_cpu(used),
+        bench.round_trips(used),
+        used.counts.by_type,
+        used.counts.connections,
+    )
 
 
 async def per_operation(
@@ -313,6 +337,7 @@ async def run_one(n: int, args: argparse.Namespace) -> Result:
             await run_workers(args.workers, len(warm), lambda i: pull_image(reg, repo, warm[i]))
             await bench.measure_background()
             result.background_per_s = round(bench.background_per_s, 2)
+            result.idle_cpu_per_s = {k: round(v, 4) for k, v in bench.idle_cpu_per_s.items()}
             images = [make_image(salt, i, layer) for i in range(args.images)]
             result.phases.append(
                 await timed_phase(
@@ -372,6 +397,13 @@ def table(results: list[Result]) -> str:
     rows.append(
         ["idle round trips/s (subtracted)", *(f"{r.background_per_s:.2f}" for r in results)]
     )
+    for component in ("replicas", "postgresql"):
+        rows.append(
+            [
+                f"idle CPU ms/s, {component} (subtracted)",
+                *(f"{1000 * r.idle_cpu_per_s.get(component, 0.0):.1f}" for r in results),
+            ]
+        )
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)) + " |",
@@ -431,6 +463,7 @@ async def amain(args: argparse.Namespace) -> int:
             {
                 "replicas": r.replicas,
                 "background_round_trips_per_s": r.background_per_s,
+                "idle_cpu_s_per_s": r.idle_cpu_per_s,
                 "phases": [p.to_json() for p in r.phases],
                 "round_trips_per_operation": r.per_operation,
             }
