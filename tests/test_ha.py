@@ -540,12 +540,13 @@ def _cut_off_and_back(topology: Topology, expected: set[str]) -> None:
         served = _served_by_until(topology, lambda seen: cut.name not in seen)
         assert cut.name not in served, served
         assert set(served) == {r.name for r in topology.replicas} - {cut.name}
+        out_of_rotation = time.monotonic() - started
     finally:
         topology.restore()
     back = topology.wait_ready(cut)
     served = _served_by_until(topology, lambda seen: cut.name in seen)  # one good check
     assert cut.name in served, served
-    print(f"cut off: not ready within {time.monotonic() - started:.1f}s, ready {back:.1f}s after")
+    print(f"cut off: out of rotation within {out_of_rotation:.1f}s, ready {back:.1f}s after")
 
 
 def _served_by_until(

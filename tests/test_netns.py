@@ -93,7 +93,8 @@ def test_cut_and_restore_and_everything_removed_even_when_the_block_fails() -> N
             assert _connect_from_inside(ns, ns.back.outer, port) == "connected"
             assert _reaches_inside(ns.front.inner, 18555)
             ns.cut()
-            assert _connect_from_inside(ns, ns.back.outer, port) == "TimeoutError"
+            # the packets vanish: a timeout (or, once the neighbour entry failed, unreachable)
+            assert _connect_from_inside(ns, ns.back.outer, port) in {"TimeoutError", "OSError"}
             assert _reaches_inside(ns.front.inner, 18555)  # the front link still answers
             ns.restore()
             assert _connect_from_inside(ns, ns.back.outer, port) == "connected"
