@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -94,6 +95,77 @@ def requested_page(request: web.Request) -> Page:
     except ValueError:
         raise BadRequest("page and page_size must be numbers") from None
     return Page((page - 1) * size, size)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryValue:
+    """One ``key=value`` of Harbor's ``q``: ``exact`` (one value), ``fuzzy`` (``~v``:
+    contains), ``range`` (``[min~max]``: two values, "" for an open end), ``any``
+    (``{a b}``) or ``all`` (``(a b)``)."""
+
+    kind: str
+    values: tuple[str, ...]
+
+
+def harbor_query(request: web.Request) -> dict[str, QueryValue]:
+    """Harbor's ``q=k1=v1,k2=~v2,k3=[min~max],k4={a b}``, parsed as Harbor parses it
+    (malformed: 400 with Harbor's messages); which keys mean something is the caller's."""
+    text = request.query.get("q", "")
+    found: dict[str, QueryValue] = {}
+    if not text:
+        return found
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key or not value:
+            raise BadRequest('the query string must contain "=" and the key/value cannot be empty')
+        found[key] = _query_value(value)
+    return found
+
+
+def _query_value(value: str) -> QueryValue:
+    invalid = f"invalid query string value: {value}"
+    if value[0] == "~":
+        if len(value) < 2:
+            raise BadRequest(invalid)
+        return QueryValue("fuzzy", (value[1:],))
+    if value[0] == "[":
+        if value[-1] != "]" or value.count("~") != 1:
+            raise BadRequest(invalid)
+        low, _, high = value[1:-1].partition("~")
+        if not low.strip() and not high.strip():
+            raise BadRequest(invalid)
+        return QueryValue("range", (_unquote(low), _unquote(high)))
+    if value[0] in "{(":
+        closing = "}" if value[0] == "{" else ")"
+        if value[-1] != closing:
+            raise BadRequest(invalid)
+        items = tuple(_unquote(v) for v in value[1:-1].split(" ") if _unquote(v))
+        return QueryValue("any" if value[0] == "{" else "all", items)
+    return QueryValue("exact", (value[1:] if value.startswith("\\") else value,))
+
+
+def _unquote(text: str) -> str:
+    return text.strip().strip("\"'")
+
+
+def harbor_sort(request: web.Request) -> list[tuple[str, bool]]:
+    """Harbor's ``sort=field1,-field2``: (field, descending) pairs, in order."""
+    return [
+        (item.removeprefix("-"), item.startswith("-"))
+        for item in request.query.get("sort", "").split(",")
+        if item.removeprefix("-")
+    ]
+
+
+def harbor_query_time(text: str) -> float:
+    """A time in a query (UTC): ``2020-04-09T02:36:00`` as Harbor parses it, or
+    ``2020-04-09 02:36:00`` as its documentation writes it."""
+    for layout in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise BadRequest(f"invalid query string value: {text} (a time: 2020-04-09T02:36:00)")
 
 
 def paged(request: web.Request, items: list[Any], total: int, page: Page) -> web.Response:
