@@ -216,7 +216,9 @@ async def set_schedule(request: web.Request, actor: Principal) -> web.StreamResp
     service = _service(request, actor)
     body = await json_body(request)
     schedule = body.get("schedule")
-    parameters = body.get("parameters") or {}
+    parameters = body.get("parameters")
+    if parameters is None:  # Harbor's clients may send null
+        parameters = {}
     if not isinstance(schedule, dict) or not isinstance(parameters, dict):
         raise BadRequest("schedule and parameters must be objects")
     kind = schedule.get("type")
