@@ -15,6 +15,9 @@ Safety protocol (see also ``wharf.registry.content.pins``):
   finishes first.
 * Stored objects the metadata doesn't know (orphans) are claimed the same way (a
   ``deleting`` row inserted unless an upload pinned the digest) before their bytes go.
+* A pin keeps a digest for its own 15 minutes whatever ``grace`` says: it covers a commit
+  in flight, which the grace window (about ``last_seen``) can't (README: "Pins and
+  --grace").
 * Every transaction that writes marks or claims something is fenced by the run's lock
   token (``wharf.gc.lock``): a run that stalled past its lease and lost the lock to
   another run stops there, having deleted nothing more.

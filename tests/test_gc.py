@@ -638,68 +638,89 @@ def test_stop_request_leaves_a_consistent_state(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+async def stress(
+    svc: ContentService,
+    duration: float,
+    *,
+    settle: float = 0.6,
+    pushes: int = 10,
+    runs: int = 3,
+) -> None:
+    """Writers push images sharing a pool of layers and move tags, a deleter deletes, GC
+    loops with a zero grace window (and --delete-untagged), for ``duration`` seconds and
+    until at least ``pushes`` images and ``runs`` GC runs went through (at most twice
+    ``duration``: a loaded machine is slower, the checks stay meaningful). Afterwards
+    every tagged image pulls completely, with the right digests, and after a last run
+    (``settle`` seconds later: the pins ran out, S3's whole-second mtimes went by)
+    storage holds exactly the referenced blobs."""
+    generations = InProcessGenerations()
+    svc.manifests.lookups._generations = generations  # GC bumps what the core reads
+    pool = [b"pool layer %d" % n for n in range(12)]
+    started = time.monotonic()
+    pushed = failed = gcs = 0
+
+    def going() -> bool:
+        elapsed = time.monotonic() - started
+        enough = pushed >= pushes and gcs >= runs
+        return elapsed < duration or (not enough and elapsed < 2 * duration)
+
+    async def writer(n: int) -> None:
+        nonlocal pushed, failed
+        rnd = random.Random(n)
+        while going():
+            layers = [*rnd.sample(pool, 3), b"own %d %d" % (n, rnd.randrange(10**9))]
+            try:
+                await image(svc, f"p/w{n % 2}", layers, f"t{rnd.randrange(4)}")
+                pushed += 1
+            except RegistryError as exc:  # a layer GC took before the manifest came
+                assert exc.error.code in ("MANIFEST_BLOB_UNKNOWN", "UNAVAILABLE")
+                failed += 1
+
+    async def deleter() -> None:
+        rnd = random.Random(99)
+        while going():
+            repo = f"p/w{rnd.randrange(2)}"
+            with contextlib.suppress(RegistryError):
+                await svc.manifests.delete(repo, f"t{rnd.randrange(4)}", SYSTEM)
+            await asyncio.sleep(0.05)
+
+    async def collector() -> None:
+        nonlocal gcs
+        while going():
+            report = await collect(
+                svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True)
+            )
+            assert report.status == "Success", report.message
+            gcs += 1
+
+    await asyncio.gather(*(writer(n) for n in range(3)), deleter(), collector())
+    assert pushed >= pushes and gcs >= runs, (pushed, failed, gcs)
+    for repo in ("p/w0", "p/w1"):
+        for tag in await svc.store.list_tags(repo, None, None) or []:
+            assert await pulls(svc, repo, tag), (repo, tag, failed)
+    await asyncio.sleep(settle)
+    await collect(svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True))
+    referenced: set[str] = set()
+    for repo in ("p/w0", "p/w1"):
+        for art in await svc.store.artifacts(repo) or []:
+            referenced.add(art.record.digest)
+            found = await svc.manifests.get(repo, parse_digest(art.record.digest), SYSTEM)
+            assert sha(found.content) == art.record.digest
+            doc = json.loads(found.content)
+            referenced.update(i["digest"] for i in [doc["config"], *doc["layers"]])
+    stored_digests = {
+        f"sha256:{info.key.rsplit('/', 1)[1]}" async for info in svc.driver.list("blobs")
+    }
+    assert stored_digests == referenced
+
+
 @pytest.mark.slow
 def test_concurrent_pushes_deletes_and_gc_at_zero_grace(
     tmp_path: Path, metadata: StoreFactory
 ) -> None:
-    """Writers push images sharing a pool of layers and move tags, deleters delete, GC
-    loops with a zero grace window (and --delete-untagged); bounded to ~20 s. Afterwards
-    every tagged image pulls completely and storage holds nothing unreferenced."""
-    duration = 15.0
+    """On SQLite and on PostgreSQL, with the filesystem driver; bounded to ~20 s."""
 
     async def scenario(svc: ContentService) -> None:
-        generations = InProcessGenerations()
-        svc.manifests.lookups._generations = generations  # GC bumps what the core reads
-        pool = [b"pool layer %d" % n for n in range(12)]
-        deadline = time.monotonic() + duration
-        pushed = failed = gcs = 0
-
-        async def writer(n: int) -> None:
-            nonlocal pushed, failed
-            rnd = random.Random(n)
-            while time.monotonic() < deadline:
-                layers = [*rnd.sample(pool, 3), b"own %d %d" % (n, rnd.randrange(10**9))]
-                try:
-                    await image(svc, f"p/w{n % 2}", layers, f"t{rnd.randrange(4)}")
-                    pushed += 1
-                except RegistryError as exc:  # a layer GC took before the manifest came
-                    assert exc.error.code in ("MANIFEST_BLOB_UNKNOWN", "UNAVAILABLE")
-                    failed += 1
-
-        async def deleter() -> None:
-            rnd = random.Random(99)
-            while time.monotonic() < deadline:
-                repo = f"p/w{rnd.randrange(2)}"
-                with contextlib.suppress(RegistryError):
-                    await svc.manifests.delete(repo, f"t{rnd.randrange(4)}", SYSTEM)
-                await asyncio.sleep(0.05)
-
-        async def collector() -> None:
-            nonlocal gcs
-            while time.monotonic() < deadline:
-                report = await collect(
-                    svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True)
-                )
-                assert report.status == "Success", report.message
-                gcs += 1
-
-        await asyncio.gather(*(writer(n) for n in range(3)), deleter(), collector())
-        assert pushed > 10 and gcs > 3, (pushed, gcs)
-        for repo in ("p/w0", "p/w1"):
-            for tag in await svc.store.list_tags(repo, None, None) or []:
-                assert await pulls(svc, repo, tag), (repo, tag, failed)
-        await asyncio.sleep(0.6)  # pins run out
-        await collect(svc.store, svc.driver, generations, Options(grace=0, delete_untagged=True))
-        referenced: set[str] = set()
-        for repo in ("p/w0", "p/w1"):
-            for art in await svc.store.artifacts(repo) or []:
-                referenced.add(art.record.digest)
-                found = await svc.manifests.get(repo, parse_digest(art.record.digest), SYSTEM)
-                doc = json.loads(found.content)
-                referenced.update(i["digest"] for i in [doc["config"], *doc["layers"]])
-        on_disk = {
-            f"sha256:{info.key.rsplit('/', 1)[1]}" async for info in svc.driver.list("blobs")
-        }
-        assert on_disk == referenced
+        await stress(svc, 15.0)
 
     run(tmp_path, scenario, metadata)
