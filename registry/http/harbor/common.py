@@ -4,14 +4,14 @@ caller, runs the handler and renders the auth and content errors it raises."""
 
 from __future__ import annotations
 
-import urllib.parse
+import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel
 
 from wharf.auth.audit import CLIENT_IP
 from wharf.auth.errors import AuthError, BadRequest, Forbidden
@@ -25,6 +25,12 @@ from wharf.registry.http.credentials import (
     TooManyLogins,
     authenticate,
     client_ip,
+)
+from wharf.registry.http.harbor.query import ListQuery, Unprocessable, list_query, page_headers
+from wharf.registry.http.harbor.spec import (
+    IS_RESOURCE_NAME,
+    RESOURCE_NAME_IN_LOCATION,
+    header_flag,
 )
 from wharf.registry.http.keys import AUTH, CONTENT, SETTINGS
 from wharf.registry.oci.errors import RegistryError
@@ -43,11 +49,23 @@ def harbor_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def plain(data: Any) -> Any:
+    """Models (and lists of them) as JSON-ready data; anything else as it is."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [plain(item) for item in data]
+    return data
+
+
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+        status=status,
+        body=orjson.dumps(plain(data)),
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -59,6 +77,13 @@ def error_response(
 
 def created(location: str) -> web.Response:
     return web.Response(status=201, headers={"Location": location})
+
+
+def created_here(request: web.Request, resource_id: int, name: str) -> web.Response:
+    """201 with Harbor's Location: the request's path and the new id, or its name when
+    ``X-Resource-Name-In-Location`` is true."""
+    last = name if header_flag(request, RESOURCE_NAME_IN_LOCATION) else str(resource_id)
+    return created(f"{request.path.rstrip('/')}/{last}")
 
 
 def ok() -> web.Response:
@@ -89,115 +114,48 @@ def body_bool(body: dict[str, Any], key: str) -> bool:
 
 
 def requested_page(request: web.Request) -> Page:
-    try:
-        page = max(1, int(request.query.get("page", "1")))
-        size = min(100, max(1, int(request.query.get("page_size", "10"))))
-    except ValueError:
-        raise BadRequest("page and page_size must be numbers") from None
-    return Page((page - 1) * size, size)
+    """The page a list asks for (422 for page_size > 100, as Harbor)."""
+    return list_query(request).window
 
 
-@dataclass(frozen=True, slots=True)
-class QueryValue:
-    """One ``key=value`` of Harbor's ``q``: ``exact`` (one value), ``fuzzy`` (``~v``:
-    contains), ``range`` (``[min~max]``: two values, "" for an open end), ``any``
-    (``{a b}``) or ``all`` (``(a b)``)."""
-
-    kind: str
-    values: tuple[str, ...]
-
-
-def harbor_query(request: web.Request) -> dict[str, QueryValue]:
-    """Harbor's ``q=k1=v1,k2=~v2,k3=[min~max],k4={a b}``, parsed as Harbor parses it
-    (malformed: 400 with Harbor's messages); which keys mean something is the caller's."""
-    text = request.query.get("q", "")
-    found: dict[str, QueryValue] = {}
-    if not text:
-        return found
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key or not value:
-            raise BadRequest('the query string must contain "=" and the key/value cannot be empty')
-        found[key] = _query_value(value)
-    return found
-
-
-def _query_value(value: str) -> QueryValue:
-    invalid = f"invalid query string value: {value}"
-    if value[0] == "~":
-        if len(value) < 2:
-            raise BadRequest(invalid)
-        return QueryValue("fuzzy", (value[1:],))
-    if value[0] == "[":
-        if value[-1] != "]" or value.count("~") != 1:
-            raise BadRequest(invalid)
-        low, _, high = value[1:-1].partition("~")
-        if not low.strip() and not high.strip():
-            raise BadRequest(invalid)
-        return QueryValue("range", (_unquote(low), _unquote(high)))
-    if value[0] in "{(":
-        closing = "}" if value[0] == "{" else ")"
-        if value[-1] != closing:
-            raise BadRequest(invalid)
-        items = tuple(_unquote(v) for v in value[1:-1].split(" ") if _unquote(v))
-        return QueryValue("any" if value[0] == "{" else "all", items)
-    return QueryValue("exact", (value[1:] if value.startswith("\\") else value,))
-
-
-def _unquote(text: str) -> str:
-    return text.strip().strip("\"'")
-
-
-def harbor_sort(request: web.Request) -> list[tuple[str, bool]]:
-    """Harbor's ``sort=field1,-field2``: (field, descending) pairs, in order."""
-    return [
-        (item.removeprefix("-"), item.startswith("-"))
-        for item in request.query.get("sort", "").split(",")
-        if item.removeprefix("-")
-    ]
-
-
-def harbor_query_time(text: str) -> float:
-    """A time in a query (UTC): ``2020-04-09T02:36:00`` as Harbor parses it, or
-    ``2020-04-09 02:36:00`` as its documentation writes it."""
-    for layout in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue
-    raise BadRequest(f"invalid query string value: {text} (a time: 2020-04-09T02:36:00)")
-
-
-def paged(request: web.Request, items: list[Any], total: int, page: Page) -> web.Response:
-    """Harbor's pagination: X-Total-Count and a Link header with prev/next."""
-    number = page.offset // page.limit + 1
-    links = []
-    query = {k: v for k, v in request.query.items() if k not in ("page", "page_size")}
-
-    def url(n: int) -> str:
-        q = urllib.parse.urlencode({**query, "page": n, "page_size": page.limit})
-        return f"<{request.path}?{q}>"  # the full path, mount point included
-
-    if number > 1:
-        links.append(f'{url(number - 1)}; rel="prev"')
-    if page.offset + page.limit < total:
-        links.append(f'{url(number + 1)}; rel="next"')
-    headers = {"X-Total-Count": str(total)}
-    if links:
-        headers["Link"] = ", ".join(links)
-    return json_response(items, headers=headers)
+def paged(
+    request: web.Request, items: list[Any], total: int, page: Page | ListQuery
+) -> web.Response:
+    """One page of a list with Harbor's X-Total-Count and Link (prev/next) headers."""
+    if isinstance(page, Page):
+        query = ListQuery(page=page.offset // page.limit + 1, page_size=page.limit)
+    else:
+        query = page
+    return json_response(items, headers=page_headers(request, total, query))
 
 
 def page_slice(items: Sequence[T], page: Page) -> list[T]:
     return list(items[page.offset : page.offset + page.limit])
 
 
+INT64_RE = re.compile(r"[+-]?[0-9]+")
+PROJECT_PATH_PARAMS = ("project_name_or_id", "project_name", "project")
+
+
 def project_ref(request: web.Request) -> str | int:
-    """The ``{project}`` of the path: an id, or a name (always with X-Is-Resource-Name)."""
-    ref = request.match_info["project"]
-    if request.headers.get("X-Is-Resource-Name", "").lower() == "true" or not ref.isdigit():
+    """The project of the path: ``{project_name_or_id}`` is an id when all digits, unless
+    ``X-Is-Resource-Name`` says it is a name; ``{project_name}`` is always a name."""
+    info = request.match_info
+    if "project_name" in info:
+        return info["project_name"]
+    ref = next(info[k] for k in PROJECT_PATH_PARAMS if k in info)
+    if header_flag(request, IS_RESOURCE_NAME):
         return ref
-    return int(ref)
+    return int64_or(ref)
+
+
+def int64_or(text: str) -> str | int:
+    """``text`` as an int64 when Go's ParseInt would take it, else the text itself."""
+    if INT64_RE.fullmatch(text):
+        value = int(text)
+        if -(2**63) <= value < 2**63:
+            return value
+    return text
 
 
 def auth_of(request: web.Request) -> AuthService:
@@ -243,6 +201,8 @@ def authenticated(fn: PrincipalHandler) -> Handler:
                 return error_response(401, "UNAUTHORIZED", "authentication required")
             return error_response(exc.status, exc.code, exc.message)
         except AuthError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except Unprocessable as exc:
             return error_response(exc.status, exc.code, exc.message)
         except RegistryError as exc:
             return error_response(exc.status, exc.error.code, exc.message)
