@@ -642,14 +642,16 @@ async def stress(
     svc: ContentService,
     duration: float,
     *,
+    limit: float | None = None,
     settle: float = 0.6,
     pushes: int = 10,
     runs: int = 3,
 ) -> None:
     """Writers push images sharing a pool of layers and move tags, a deleter deletes, GC
     loops with a zero grace window (and --delete-untagged), for ``duration`` seconds and
-    until at least ``pushes`` images and ``runs`` GC runs went through (at most twice
-    ``duration``: a loaded machine is slower, the checks stay meaningful). Afterwards
+    until at least ``pushes`` images and ``runs`` GC runs went through (at most ``limit``
+    seconds, twice ``duration`` by default: a loaded machine is slower, the checks stay
+    meaningful). Afterwards
     every tagged image pulls completely, with the right digests, and after a last run
     (``settle`` seconds later: the pins ran out, S3's whole-second mtimes went by)
     storage holds exactly the referenced blobs."""
@@ -659,10 +661,12 @@ async def stress(
     started = time.monotonic()
     pushed = failed = gcs = 0
 
+    cap = 2 * duration if limit is None else limit
+
     def going() -> bool:
         elapsed = time.monotonic() - started
         enough = pushed >= pushes and gcs >= runs
-        return elapsed < duration or (not enough and elapsed < 2 * duration)
+        return elapsed < duration or (not enough and elapsed < cap)
 
     async def writer(n: int) -> None:
         nonlocal pushed, failed
