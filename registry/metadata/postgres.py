@@ -616,15 +616,13 @@ class PostgresStore(MetadataStore):
         )
         if held is None:
             raise GCLockLost(token)
-        # the recursive statements' cost estimates are huge and wrong: JIT-compiling them
-        # would take seconds for a query that runs in milliseconds
-        await db.execute("SET LOCAL jit = off")
 
     async def gc_mark(self, cutoff: float, project: str | None, *, token: int) -> int:
         low, high = project_range(project)
 
         async def change(db: Connection) -> int:
             await self._fence(db, token)
+            await db.execute(_NO_JIT)
             await db.execute("DELETE FROM gc_marks")
             # roots and their closure in one recursive statement (UNION: to a fixpoint)
             status = await db.execute(
@@ -648,6 +646,7 @@ class PostgresStore(MetadataStore):
 
         async def change(db: Connection) -> list[tuple[str, str]]:
             await self._fence(db, token)
+            await db.execute(_NO_JIT)
             # pushes wait for this batch (and it for the pushes in flight): the statement
             # below then sees every tag and manifest written since the mark, and no new
             # tag or referrer can point at a manifest it deletes
@@ -742,7 +741,7 @@ class PostgresStore(MetadataStore):
         low, high = project_range(project)
 
         async def query(db: Connection) -> GCPreview:
-            await db.execute("SET LOCAL jit = off")
+            await db.execute(_NO_JIT)
             if not delete_untagged:  # every manifest stays
                 row = await db.fetchrow(
                     "SELECT (SELECT count(*) FROM manifests), "
@@ -997,6 +996,11 @@ class PostgresStore(MetadataStore):
             )
         )
 
+
+# GC's recursive statements get huge, wrong cost estimates, which make the server
+# JIT-compile them: seconds for a statement that runs in milliseconds (4.7 s instead of
+# 0.17 s for a run over 11 manifests). Off for the transaction.
+_NO_JIT = "SET LOCAL jit = off"
 
 # GC's roots ($1 the cutoff, $2/$3 the project's name range): tagged manifests, manifests
 # created since the cutoff, and every manifest outside the project
