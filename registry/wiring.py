@@ -121,7 +121,11 @@ def make_driver(settings: Settings) -> Driver:
 def make_coordination(settings: Settings) -> Coordination:
     """Cache invalidation, leader locks and login limits: in-process (files under
     ``<data_dir>/run``) unless ``redis.url`` is set. Call ``await start()`` in the loop."""
-    limits = LoginLimits(settings.auth.login_failure_limit, settings.auth.login_failure_window)
+    limits = LoginLimits(
+        settings.auth.login_failure_limit,
+        settings.auth.login_failure_window,
+        settings.auth.login_failure_limit_per_address,
+    )
     cfg = settings.redis
     if cfg.url is None:
         return coordination.in_process(settings.data_dir / "run", limits)
@@ -156,7 +160,14 @@ def make_auth(settings: Settings, database: Database) -> AuthService:
         project_creation=cfg.project_creation,
         audit_retention_days=cfg.audit_retention_days,
     )
-    return AuthService(store, tokens, options)
+    return AuthService(
+        store,
+        tokens,
+        options,
+        sign_in=cfg,
+        fixed_settings=frozenset(cfg.model_fields_set),
+        secret_key=cfg.secret_key,
+    )
 
 
 async def bootstrap_auth(settings: Settings, database: Database) -> None:

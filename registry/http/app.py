@@ -36,6 +36,7 @@ from wharf.registry.http.keys import (
     STORE,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
@@ -203,6 +204,7 @@ def create_app(
         app.add_subapp("/v2", create_v2_app(access=access_middleware))
         app.add_subapp("/service", create_token_app())
         app.add_subapp("/api/v2.0", create_harbor_app())
+        app.add_subapp("/c", create_login_app())
     else:
         app.add_subapp("/v2", create_v2_app())
     app.router.add_get("/healthz", healthz)
@@ -220,6 +222,7 @@ def _access_control(
         await auth.store.open()
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
+        await auth.start()
         app[AUTH] = auth
         content = app[CONTENT]
         content.events.subscribe(AuditSubscriber(auth))
@@ -255,6 +258,7 @@ def _access_control(
         pull_flusher.cancel()
         await asyncio.gather(flusher, purger, pull_flusher, return_exceptions=True)
         await auth.flush_audit()
+        await auth.close()
         await pulls.flush()
         await auth.store.close()
 

@@ -3,6 +3,7 @@ PostgreSQL metadata stores (the same columns, the same name ranges)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from wharf.registry.metadata.base import Label, ManifestRecord, RepositoryInfo, UploadSession
@@ -90,3 +91,13 @@ LABEL_COLUMNS = "name, scope, project_id, description, color, created, updated, 
 
 def label_from_row(row: Any) -> Label:
     return Label(row[0], row[1], int(row[2]), row[3], row[4], row[5], row[6], int(row[7]))
+
+
+# what the stores append to the log of a run whose collector is gone
+GC_LOCK_GONE = "Error: the run lost the GC lock to a newer run (its collector died or stalled)"
+GC_STOPPED_GONE = "Stopped: on request; no collector was running it any more"
+
+
+def gc_log_line(now: float, text: str) -> str:
+    """A line of a GC run's log, as the collector writes them."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))} {text}\n"

@@ -14,8 +14,10 @@ from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.harbor import (
     artifacts,
     audit,
+    configurations,
     gc,
     labels,
+    ldap,
     members,
     project_summary,
     projects,
@@ -23,6 +25,7 @@ from wharf.registry.http.harbor import (
     robots,
     system,
     tags,
+    usergroups,
     users,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
@@ -87,6 +90,9 @@ RESOURCES = (
     labels,
     audit,
     gc,
+    configurations,
+    ldap,
+    usergroups,
 )
 
 document_api = Api("openapi")
