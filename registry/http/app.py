@@ -16,6 +16,8 @@ from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
 from wharf.gc.service import GCService, ScheduleTicker
+from wharf.jobs.runner import Handler as JobHandler
+from wharf.jobs.runner import JobRunner, RunnerOptions
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
@@ -28,6 +30,8 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
+    JOB_HANDLERS,
+    JOBS,
     METRICS,
     SETTINGS,
     SHARED_METRICS,
@@ -46,6 +50,7 @@ from wharf.registry.wiring import (
     make_coordination,
     make_database,
     make_driver,
+    make_job_store,
     make_store,
 )
 from wharf.storage.base import Driver
@@ -54,6 +59,7 @@ log = logging.getLogger("wharf.app")
 
 METRICS_PUBLISH_SECONDS = 1.0
 AUDIT_PURGE_SECONDS = 3600.0
+JOBS_PURGE_SECONDS = 3600.0
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
 
 
@@ -183,6 +189,7 @@ def create_app(
             manifest_max_size=settings.manifest_max_size,
         )
         app[CONTENT] = content
+        app[JOB_HANDLERS] = {}  # the services below add the job kinds they run
         shared = app[SHARED_METRICS]
         shared.publish(app[METRICS])
         publisher = asyncio.create_task(_publish_metrics(app))
@@ -204,6 +211,7 @@ def create_app(
         app.add_subapp("/api/v2.0", create_harbor_app())
     else:
         app.add_subapp("/v2", create_v2_app())
+    app.cleanup_ctx.append(_job_runner(settings))  # last: every job kind is known by then
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -251,6 +259,53 @@ def _access_control(
         await auth.store.close()
 
     return lifecycle
+
+
+def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every worker process of every replica runs jobs of the durable queue: the kinds
+    the services registered; finished jobs past the retention are purged by the leader."""
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        cfg = settings.jobs
+        store = make_job_store(app[DATABASE])
+        await store.open()
+        options = RunnerOptions(
+            concurrency=cfg.concurrency,
+            lease=cfg.lease,
+            poll_interval=cfg.poll_interval,
+            shutdown_grace=cfg.shutdown_grace,
+        )
+        handlers: dict[str, JobHandler] = app[JOB_HANDLERS]
+        runner = JobRunner(store, handlers, options)
+        app[JOBS] = runner
+        await runner.start()
+        purger = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("jobs-purge"),
+                JOBS_PURGE_SECONDS,
+                lambda: _purge_jobs(runner, cfg.retention_days),
+            )
+        )
+        yield
+        purger.cancel()
+        await asyncio.gather(purger, return_exceptions=True)
+        await runner.close()
+        await store.close()
+
+    return lifecycle
+
+
+async def _purge_jobs(runner: JobRunner, retention_days: int) -> None:
+    """Hourly on the leader: finished jobs (and their logs) older than the retention."""
+    if retention_days <= 0:
+        return
+    try:
+        purged = await runner.store.purge(time.time() - retention_days * 86400.0)
+    except Exception:
+        log.exception("cannot purge old jobs")
+    else:
+        if purged:
+            log.info("purged old jobs", extra={"count": purged})
 
 
 async def _flush_audit_periodically(auth: AuthService) -> None:

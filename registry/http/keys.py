@@ -9,6 +9,7 @@ from aiohttp import web
 from wharf.auth.service import AuthService
 from wharf.coord.coordination import Coordination
 from wharf.gc.service import GCService
+from wharf.jobs.runner import Handler, JobRunner
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
@@ -27,6 +28,9 @@ AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
+# The job kinds this process runs (filled by the services at start-up), and its runner.
+JOB_HANDLERS: web.AppKey[dict[str, Handler]] = web.AppKey("job_handlers")
+JOBS = web.AppKey("jobs", JobRunner)
 
 ReadablePredicate = Callable[[str], bool]
 # Request-scoped: which repositories the caller may read (automatic mounts, listings);
