@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from dataclasses import replace
 
-from wharf.auth.access import project_with
-from wharf.auth.errors import Forbidden
+from wharf.auth.access import project_with, require_admin, require_signed_in
 from wharf.auth.models import LOGS, AuditEvent
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import Principal
-from wharf.auth.store import AuditQuery, AuthStore, Page
+from wharf.auth.store import AuditQuery, AuthStore, Condition, Page
 from wharf.db.errors import DatabaseUnavailable
 
 log = logging.getLogger("wharf.auth")
@@ -85,13 +85,23 @@ class AuditLog:
             return 0
         return await self.store.purge_events(now - days * 86400)
 
+    def require_whole_log(self, actor: Principal) -> None:
+        """System admins only (Harbor's audit-log list permission of the system)."""
+        require_admin(actor)
+
     async def events(
         self, actor: Principal, query: AuditQuery, page: Page
     ) -> tuple[list[AuditEvent], int]:
-        if query.project is None:
-            if not actor.sysadmin:
-                raise Forbidden("only system admins may read the whole audit log")
-        else:
+        """Events of ``query.project`` (for those who may read its log), else of the whole
+        log: all of it for system admins, for other signed-in callers the events of the
+        projects whose log they may read (Harbor: project admins)."""
+        if query.project is not None:
             await project_with(self.store, actor, query.project, LOGS)
+        elif not actor.sysadmin:
+            require_signed_in(actor)
+            readable = tuple(sorted(p for p in actor.roles if LOGS in actor.permissions(p)))
+            query = replace(
+                query, conditions=(*query.conditions, Condition("project", "in", readable))
+            )
         await self.flush()
         return await self.store.list_events(query, page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wharf.auth.access import project_with
 from wharf.auth.audit import AuditLog
 from wharf.auth.errors import AlreadyExists, NotFound
-from wharf.auth.models import LIST, MEMBERS, Member, Role
+from wharf.auth.models import MEMBERS, Member, Role, policy
 from wharf.auth.principals import Principal
 from wharf.auth.store import AuthStore, Conflict
 
@@ -15,8 +15,10 @@ class Members:
         self.store = store
         self.audit_log = audit_log
 
-    async def of(self, actor: Principal, project: str | int) -> list[Member]:
-        found = await project_with(self.store, actor, project, LIST)
+    async def of(self, actor: Principal, project: str | int, action: str = "list") -> list[Member]:
+        """The members (Harbor's ``member`` ``list`` or ``read`` policy: project members
+        from guest up, not limited guests, not the public)."""
+        found = await project_with(self.store, actor, project, policy("member", action))
         return await self.store.list_members(found.id)
 
     async def add(self, actor: Principal, project: str | int, username: str, role: Role) -> Member:

@@ -76,6 +76,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        (
+            # Harbor's project metadata besides "public" (auto_scan, severity, …), as JSON
+            "ALTER TABLE projects ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
+            # the hash of a user's CLI secret (Harbor's setCliSecret, used in OIDC mode)
+            "ALTER TABLE users ADD COLUMN cli_secret_hash TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 # Before each package had its own migrations, these tables were version 2 of one sequence

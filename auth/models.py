@@ -12,9 +12,10 @@ PUSH = "push"
 DELETE = "delete"
 REGISTRY_ACTIONS = frozenset({PULL, PUSH, DELETE})
 
-# Project-level permissions beyond the registry actions (management API).
+# Coarse project permissions the registry side asks about (catalog, token grants) and the
+# management services use; each follows from Harbor's policies below.
 LIST = "list"  # list repositories/artifacts of the project, appear in the catalog
-MEMBERS = "members"  # read and change members
+MEMBERS = "members"  # change members
 LOGS = "logs"  # read the project's audit log
 ROBOTS = "robots"  # manage the project's robot accounts
 PROJECT = "project"  # change or delete the project itself
@@ -30,17 +31,117 @@ class Role(IntEnum):
     LIMITED_GUEST = 5
 
 
+def policy(resource: str, action: str) -> str:
+    """One of Harbor's project policies, ``resource:action`` (resource ``project`` is the
+    project itself, Harbor's empty "self" resource)."""
+    return f"{resource}:{action}"
+
+
+def _policies(table: str) -> frozenset[str]:
+    """``"member: read list; log: list"`` → the policies it names."""
+    found: set[str] = set()
+    for entry in table.split(";"):
+        resource, _, actions = entry.partition(":")
+        found |= {policy(resource.strip(), a) for a in actions.split()}
+    return frozenset(found)
+
+
+# Harbor 2.15's project RBAC (src/common/rbac/project/rbac_role.go), per role.
+_GUEST_COMMON = (
+    "project: read; quota: read; repository: list read pull; configuration: read; "
+    "scan: read; sbom: read; scanner: read; tag: list; accessory: list; "
+    "artifact: read list; artifact-addition: read"
+)
+ROLE_POLICIES: dict[Role, frozenset[str]] = {
+    Role.LIMITED_GUEST: _policies(_GUEST_COMMON),
+    Role.GUEST: _policies(
+        _GUEST_COMMON + "; member: read list; label: read list; robot: read list"
+    ),
+    Role.DEVELOPER: _policies(
+        _GUEST_COMMON + "; member: read list; label: read list; robot: read list; "
+        "repository: create update push; tag-retention: create read update delete list operate; "
+        "artifact: create; tag: create; artifact-label: create delete; "
+        "export-cve: create read list"
+    ),
+    Role.MAINTAINER: _policies(
+        _GUEST_COMMON + "; member: read list; metadata: read; robot: read list; "
+        "label: create read update delete list; "
+        "repository: create update delete push; "
+        "tag-retention: create read update delete list operate; "
+        "immutable-tag: create update delete list; notification-policy: read list; "
+        "scan: create stop; sbom: create stop; artifact: create delete; tag: create delete; "
+        "artifact-label: create delete; export-cve: create read list"
+    ),
+    Role.PROJECT_ADMIN: _policies(
+        _GUEST_COMMON + "; project: update delete; member: create read update delete list; "
+        "metadata: create read update delete; log: list; "
+        "label: create read update delete list; "
+        "repository: create update delete push; "
+        "tag-retention: create read update delete list operate; "
+        "immutable-tag: create update delete list; configuration: update; "
+        "robot: create read update delete list; "
+        "notification-policy: create update delete list read; scan: create stop; "
+        "sbom: create stop; scanner: create; artifact: create delete; tag: create delete; "
+        "artifact-label: create delete; preheat-policy: create read update delete list; "
+        "export-cve: create read list"
+    ),
+}
+# What anyone, even anonymous, may do in a public project (Harbor's public policies).
+PUBLIC_POLICIES = _policies(
+    "project: read; label: read list; repository: list pull; scan: read; scanner: read; "
+    "tag: list; artifact: read list; artifact-addition: read; accessory: list"
+)
+# The policies a robot account may be given in a project (Harbor's robot permission
+# provider for the project scope).
+ROBOT_POLICIES = _policies(
+    "artifact: read create list delete; preheat-policy: read create delete list update; "
+    "notification-policy: read create delete list update; scan: create read stop; "
+    "artifact-label: create delete; sbom: create stop read; "
+    "immutable-tag: create delete list update; label: read create delete list update; "
+    "project: read delete update; metadata: read create delete list update; "
+    "scanner: create read; quota: read; log: list; tag: create list delete; "
+    "repository: read update delete list pull push; accessory: list; "
+    "tag-retention: read create delete list update; artifact-addition: read; "
+    "robot: create read list delete; export-cve: create read; "
+    "member: create read update list delete"
+)
+
+# The coarse permissions each policy implies.
+COARSE: dict[str, str] = {
+    policy("repository", "pull"): PULL,
+    policy("repository", "push"): PUSH,
+    policy("repository", "delete"): DELETE,
+    policy("artifact", "delete"): DELETE,
+    policy("repository", "list"): LIST,
+    policy("artifact", "list"): LIST,
+    policy("member", "create"): MEMBERS,
+    policy("log", "list"): LOGS,
+    policy("robot", "create"): ROBOTS,
+    policy("project", "update"): PROJECT,
+}
+# and the policies a robot's registry actions stand for (robots made before the policies)
+ACTION_POLICIES: dict[str, frozenset[str]] = {
+    PULL: frozenset({policy("repository", "pull")}),
+    PUSH: frozenset({policy("repository", "push")}),
+    DELETE: frozenset({policy("artifact", "delete")}),
+}
+
+
+def with_coarse(policies: frozenset[str]) -> frozenset[str]:
+    """``policies`` with the coarse permissions they imply (and the policies implied by
+    bare registry actions)."""
+    extra = {COARSE[p] for p in policies if p in COARSE}
+    for action in policies & REGISTRY_ACTIONS:
+        extra |= ACTION_POLICIES[action]
+    return policies | extra
+
+
 # THE role table. Everything that decides "may X do Y in project P" reads this.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.PROJECT_ADMIN: frozenset({PULL, PUSH, DELETE, LIST, MEMBERS, LOGS, ROBOTS, PROJECT}),
-    Role.MAINTAINER: frozenset({PULL, PUSH, DELETE, LIST, LOGS}),
-    Role.DEVELOPER: frozenset({PULL, PUSH, LIST}),
-    Role.GUEST: frozenset({PULL, LIST}),
-    Role.LIMITED_GUEST: frozenset({PULL}),
+    role: with_coarse(policies) for role, policies in ROLE_POLICIES.items()
 }
 ALL_PERMISSIONS: frozenset[str] = frozenset().union(*ROLE_PERMISSIONS.values())
-# What anyone, even anonymous, may do in a public project.
-PUBLIC_PERMISSIONS = frozenset({PULL, LIST})
+PUBLIC_PERMISSIONS = with_coarse(PUBLIC_POLICIES)
 
 ROLE_NAMES: dict[Role, str] = {
     Role.PROJECT_ADMIN: "projectAdmin",
@@ -74,6 +175,7 @@ class User:
     created: float = field(default_factory=now)
     updated: float = field(default_factory=now)
     id: int = 0
+    cli_secret_hash: str = ""  # set with setCliSecret (OIDC mode); empty: none
 
 
 @dataclass(slots=True)
@@ -102,6 +204,8 @@ class Project:
     created: float = field(default_factory=now)
     updated: float = field(default_factory=now)
     id: int = 0
+    # Harbor's other project metadata (auto_scan, severity, …; "public" is the column above)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from wharf.auth.rows import (
     USER_COLUMNS,
     event_from_row,
     like_pattern,
+    metadata_json,
     permissions_json,
     project_from_row,
     robot_from_row,
@@ -152,7 +153,7 @@ class PostgresAuthStore(AuthStore):
     async def update_user(self, user: User) -> None:
         await self._change(
             "UPDATE users SET email = $1, realname = $2, password_hash = $3, sysadmin = $4, "
-            "enabled = $5, comment = $6, updated = $7 WHERE id = $8",
+            "enabled = $5, comment = $6, updated = $7, cli_secret_hash = $8 WHERE id = $9",
             user.email,
             user.realname,
             user.password_hash,
@@ -160,6 +161,7 @@ class PostgresAuthStore(AuthStore):
             int(user.enabled),
             user.comment,
             user.updated,
+            user.cli_secret_hash,
             user.id,
         )
 
@@ -169,9 +171,16 @@ class PostgresAuthStore(AuthStore):
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
         project.id = await self._insert(
-            "INSERT INTO projects (name, public, owner_id, created, updated) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            (project.name, int(project.public), project.owner_id, project.created, project.updated),
+            "INSERT INTO projects (name, public, owner_id, created, updated, metadata) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            (
+                project.name,
+                int(project.public),
+                project.owner_id,
+                project.created,
+                project.updated,
+                metadata_json(project.metadata),
+            ),
             project.name,
         )
         return project
@@ -203,10 +212,12 @@ class PostgresAuthStore(AuthStore):
 
     async def update_project(self, project: Project) -> None:
         await self._change(
-            "UPDATE projects SET public = $1, owner_id = $2, updated = $3 WHERE id = $4",
+            "UPDATE projects SET public = $1, owner_id = $2, updated = $3, metadata = $4 "
+            "WHERE id = $5",
             int(project.public),
             project.owner_id,
             project.updated,
+            metadata_json(project.metadata),
             project.id,
         )
 
@@ -403,6 +414,17 @@ class PostgresAuthStore(AuthStore):
         if query.resource is not None:
             args.append("%" + like_pattern(query.resource) + "%")
             where.append(f"resource ILIKE ${len(args)} ESCAPE '\\'")
+        for cond in query.conditions:
+            if cond.op == "in":
+                values = list(cond.value) if isinstance(cond.value, tuple) else [cond.value]
+                args.append([str(v) for v in values])
+                where.append(f"{cond.column} = ANY(${len(args)}::text[])")
+            elif cond.op == "like":
+                args.append("%" + like_pattern(str(cond.value)) + "%")
+                where.append(f"{cond.column} ILIKE ${len(args)} ESCAPE '\\'")
+            else:
+                args.append(cond.value)
+                where.append(f"{cond.column} {cond.op} ${len(args)}")
         sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -21,6 +21,7 @@ from wharf.auth.models import (
     Role,
     User,
     project_of,
+    with_coarse,
 )
 from wharf.auth.passwords import verify_password
 from wharf.auth.store import AuthStore
@@ -64,6 +65,7 @@ class Principal:
             "*", frozenset()
         )
         if robot:
+            robot = with_coarse(robot)
             perms |= robot
             if PULL in robot:
                 perms.add(LIST)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from wharf.auth.access import find_project, project_with
+from wharf.auth.access import project_with, require_signed_in
 from wharf.auth.audit import AuditLog
 from wharf.auth.errors import AlreadyExists, BadRequest, Forbidden, NotFound, Precondition
-from wharf.auth.models import PROJECT, Member, Project, Role, now
+from wharf.auth.models import PROJECT, Member, Project, Role, now, policy
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import SYSTEM, USER, Principal
 from wharf.auth.store import AuthStore, Conflict, Page, ProjectNotEmpty
@@ -15,6 +16,8 @@ from wharf.auth.store import AuthStore, Conflict, Page, ProjectNotEmpty
 # Harbor's project names: one lower-case component, stricter than a repository name's.
 PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 NOT_EMPTY = "the project still holds repositories; delete them first"
+PROJECT_READ = policy("project", "read")
+ALL_ROWS = 1_000_000  # "every row" for the in-memory filters of the HTTP layer
 
 
 def valid_project_name(name: str) -> bool:
@@ -27,14 +30,24 @@ class Projects:
         self.options = options
         self.audit_log = audit_log
 
-    async def create(self, actor: Principal, name: str, *, public: bool) -> Project:
+    async def create(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        public: bool,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Project:
+        require_signed_in(actor)
         if actor.kind not in (USER, SYSTEM):
-            raise Forbidden("robots and anonymous callers cannot create projects")
+            raise Forbidden("Only system level robot can create project")
         if self.options.project_creation == "adminonly" and not actor.sysadmin:
             raise Forbidden("only system admins may create projects")
         if not valid_project_name(name):
             raise BadRequest("invalid project name")
-        project = Project(name, public=public, owner_id=actor.user_id)
+        project = Project(
+            name, public=public, owner_id=actor.user_id, metadata=dict(metadata or {})
+        )
         try:
             await self.store.create_project(project)
         except Conflict:
@@ -44,38 +57,54 @@ class Projects:
         await self.audit_log.record_change(actor, "create", "project", name, project=name)
         return project
 
-    async def exists(self, name: str) -> bool:
+    async def exists(self, actor: Principal, name: str) -> bool:
+        """Whether the name is taken: for signed-in callers."""
+        require_signed_in(actor)
         return await self.store.get_project(name) is not None
 
     async def get(self, actor: Principal, name_or_id: str | int) -> Project:
-        """A project the caller may see (public, or one it holds any permission in)."""
-        project = await find_project(self.store, name_or_id)
-        if project is None or not (project.public or actor.permissions(project.name)):
-            raise NotFound(f"project {name_or_id} not found")
-        return project
+        """A project the caller may read (public, or one it is a member of)."""
+        return await project_with(self.store, actor, name_or_id, PROJECT_READ)
 
     async def require(self, actor: Principal, name_or_id: str | int, permission: str) -> Project:
         """The project, when ``actor`` holds ``permission`` in it (Forbidden/NotFound else)."""
         return await project_with(self.store, actor, name_or_id, permission)
 
-    async def search(
-        self, actor: Principal, name: str | None, page: Page
-    ) -> tuple[list[Project], int]:
-        visible = (
-            None
-            if actor.sysadmin
-            else frozenset(actor.roles) | frozenset(p for p in actor.robot_permissions if p != "*")
-        )
-        return await self.store.list_projects(name, visible, page)
+    async def visible(self, actor: Principal, public: bool | None = None) -> list[Project]:
+        """Every project ``actor`` may see, as Harbor lists them: all for system admins
+        (and robots covering every project), else the public ones and those it is a
+        member of (robots: those named in its permissions); ``public`` keeps only public
+        (True) or private (False) ones — anonymous callers see no private project."""
+        if not actor.authenticated and public is False:
+            return []
+        if actor.sysadmin or "*" in actor.robot_permissions:
+            shown: frozenset[str] | None = None
+        else:
+            shown = frozenset(actor.roles) | frozenset(actor.robot_permissions)
+        projects, _ = await self.store.list_projects(None, shown, Page(0, ALL_ROWS))
+        if public is not None:
+            projects = [p for p in projects if p.public == public]
+        return projects
 
-    async def set_public(self, actor: Principal, name_or_id: str | int, public: bool) -> None:
+    async def update(
+        self,
+        actor: Principal,
+        name_or_id: str | int,
+        *,
+        public: bool | None,
+        metadata: Mapping[str, str],
+    ) -> Project:
+        """Change visibility and other metadata (merged into what is there)."""
         project = await self.require(actor, name_or_id, PROJECT)
-        project.public = public
+        if public is not None:
+            project.public = public
+        project.metadata = {**project.metadata, **metadata}
         project.updated = now()
         await self.store.update_project(project)
         await self.audit_log.record_change(
             actor, "update", "project", project.name, project=project.name
         )
+        return project
 
     async def delete(self, actor: Principal, project: Project, *, has_repositories: bool) -> bool:
         """Delete ``project`` (the caller checked ``actor`` may, with ``require``): refused
@@ -91,6 +120,10 @@ class Projects:
                 actor, "delete", "project", project.name, project=project.name
             )
         return removed
+
+    async def name_if_exists(self, project_id: int) -> str | None:
+        project = await self.store.get_project_by_id(project_id)
+        return None if project is None else project.name
 
     async def name_of(self, project_id: int) -> str:
         project = await self.store.get_project_by_id(project_id)

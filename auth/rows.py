@@ -9,9 +9,10 @@ from typing import Any
 from wharf.auth.models import AuditEvent, Project, Robot, User
 
 USER_COLUMNS = (
-    "id, username, email, realname, password_hash, sysadmin, enabled, comment, created, updated"
+    "id, username, email, realname, password_hash, sysadmin, enabled, comment, created, updated, "
+    "cli_secret_hash"
 )
-PROJECT_COLUMNS = "id, name, public, owner_id, created, updated"
+PROJECT_COLUMNS = "id, name, public, owner_id, created, updated, metadata"
 ROBOT_COLUMNS = (
     "id, name, project, description, secret_hash, permissions, expires_at, disabled, creator, "
     "created, updated"
@@ -33,7 +34,7 @@ def user_from_row(row: Any) -> User:
 
 def project_from_row(row: Any) -> Project:
     f = row_fields(PROJECT_COLUMNS, row)
-    return Project(**{**f, "public": bool(f["public"])})
+    return Project(**{**f, "public": bool(f["public"]), "metadata": json.loads(f["metadata"])})
 
 
 def robot_from_row(row: Any) -> Robot:
@@ -44,6 +45,10 @@ def robot_from_row(row: Any) -> Robot:
 
 def event_from_row(row: Any) -> AuditEvent:
     return AuditEvent(**row_fields(EVENT_COLUMNS, row))
+
+
+def metadata_json(metadata: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(metadata.items())))
 
 
 def permissions_json(perms: dict[str, frozenset[str]]) -> str:

@@ -16,6 +16,7 @@ from wharf.auth.rows import (
     USER_COLUMNS,
     event_from_row,
     like_pattern,
+    metadata_json,
     permissions_json,
     project_from_row,
     robot_from_row,
@@ -125,7 +126,7 @@ class SQLiteAuthStore(AuthStore):
     async def update_user(self, user: User) -> None:
         await self._change(
             "UPDATE users SET email = ?, realname = ?, password_hash = ?, sysadmin = ?, "
-            "enabled = ?, comment = ?, updated = ? WHERE id = ?",
+            "enabled = ?, comment = ?, updated = ?, cli_secret_hash = ? WHERE id = ?",
             (
                 user.email,
                 user.realname,
@@ -134,6 +135,7 @@ class SQLiteAuthStore(AuthStore):
                 int(user.enabled),
                 user.comment,
                 user.updated,
+                user.cli_secret_hash,
                 user.id,
             ),
         )
@@ -146,14 +148,15 @@ class SQLiteAuthStore(AuthStore):
         project.id = await self.database.write(
             lambda db: self._insert(
                 db,
-                "INSERT INTO projects (name, public, owner_id, created, updated) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO projects (name, public, owner_id, created, updated, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     project.name,
                     int(project.public),
                     project.owner_id,
                     project.created,
                     project.updated,
+                    metadata_json(project.metadata),
                 ),
                 project.name,
             )
@@ -190,8 +193,14 @@ class SQLiteAuthStore(AuthStore):
 
     async def update_project(self, project: Project) -> None:
         await self._change(
-            "UPDATE projects SET public = ?, owner_id = ?, updated = ? WHERE id = ?",
-            (int(project.public), project.owner_id, project.updated, project.id),
+            "UPDATE projects SET public = ?, owner_id = ?, updated = ?, metadata = ? WHERE id = ?",
+            (
+                int(project.public),
+                project.owner_id,
+                project.updated,
+                metadata_json(project.metadata),
+                project.id,
+            ),
         )
 
     async def delete_project(self, project_id: int) -> bool:
@@ -394,6 +403,20 @@ class SQLiteAuthStore(AuthStore):
         if query.until is not None:
             where.append("time <= ?")
             args.append(query.until)
+        for cond in query.conditions:
+            if cond.op == "in":
+                values = tuple(cond.value) if isinstance(cond.value, tuple) else (cond.value,)
+                if not values:
+                    where.append("0 = 1")
+                    continue
+                where.append(f"{cond.column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+            elif cond.op == "like":
+                where.append(f"{cond.column} LIKE ? ESCAPE '\\'")
+                args.append("%" + like_pattern(str(cond.value)) + "%")
+            else:
+                where.append(f"{cond.column} {cond.op} ?")
+                args.append(cond.value)
         sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -15,6 +15,24 @@ class Page:
     limit: int = 10
 
 
+AUDIT_COLUMNS = frozenset({"username", "operation", "resource_type", "resource", "project", "time"})
+AUDIT_OPS = frozenset({"=", "like", "in", ">=", "<="})
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One more filter on audit events: ``column op value``; ``like`` is a case-insensitive
+    substring match, ``in`` takes a tuple. Columns and operators: AUDIT_COLUMNS, AUDIT_OPS."""
+
+    column: str
+    op: str
+    value: str | float | tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.column not in AUDIT_COLUMNS or self.op not in AUDIT_OPS:
+            raise ValueError(f"no audit filter {self.column} {self.op}")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
     project: str | None = None
@@ -23,6 +41,7 @@ class AuditQuery:
     resource: str | None = None
     since: float | None = None
     until: float | None = None
+    conditions: tuple[Condition, ...] = ()
 
 
 class Conflict(Exception):

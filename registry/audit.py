@@ -41,7 +41,7 @@ def audit_event_for(event: Event) -> AuditEvent | None:
         case ManifestPulled(actor, repo, _digest, reference):
             what = ("pull", "artifact", _artifact(repo, reference), "manifest")
         case ManifestPushed(actor, repo, digest, _media, tag, _previous):
-            what = ("push", "artifact", _artifact(repo, tag or digest), "manifest")
+            what = ("create", "artifact", _artifact(repo, tag or digest), "manifest")  # a push
         case ManifestDeleted(actor, repo, digest, _tags):
             what = ("delete", "artifact", f"{repo}@{digest}", "manifest")
         case TagDeleted(actor, repo, tag, _digest):
@@ -66,7 +66,9 @@ def audit_event_for(event: Event) -> AuditEvent | None:
             )
         case Denied(actor, operation, repo, reference, reason):
             resource = _artifact(repo, reference) if reference else repo
-            what, result = (operation, "artifact", resource, reason), "denied"
+            # Harbor's vocabulary: a push creates an artifact
+            verb = "create" if operation == "push" else operation
+            what, result = (verb, "artifact", resource, reason), "denied"
         case _:
             return None
     operation, resource_type, resource, detail = what

@@ -209,6 +209,9 @@ class AuthConfig(Strict):
     turn it off."""
 
     enabled: bool = True
+    # How users sign in (Harbor's auth_mode): the local database. The OIDC and LDAP work
+    # add their modes here.
+    mode: Literal["db_auth"] = "db_auth"
     # First start only: the password of the `admin` user (else $WHARF_ADMIN_PASSWORD, else
     # a random one, logged once and written to <data_dir>/admin-password).
     admin_password: str | None = None

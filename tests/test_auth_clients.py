@@ -54,7 +54,7 @@ def populate(srv: Server | InProcessServer) -> None:
             "/users",
             json={
                 "username": user,
-                "email": f"{user}@x",
+                "email": f"{user}@example.com",
                 "realname": user,
                 "password": password,
             },

@@ -98,8 +98,17 @@ def test_role_table_matches_harbor() -> None:
     assert ROLE_PERMISSIONS[Role.DEVELOPER] & registry == {PULL, PUSH}
     assert ROLE_PERMISSIONS[Role.GUEST] & registry == {PULL}
     assert ROLE_PERMISSIONS[Role.LIMITED_GUEST] & registry == {PULL}
-    assert LIST in ROLE_PERMISSIONS[Role.GUEST] and LIST not in ROLE_PERMISSIONS[Role.LIMITED_GUEST]
+    # Harbor: limited guests list repositories and artifacts too
+    assert all(LIST in ROLE_PERMISSIONS[r] for r in Role)
     assert [r for r in Role if MEMBERS in ROLE_PERMISSIONS[r]] == [Role.PROJECT_ADMIN]
+    # only project admins read the project's log; members from guest up list its robots
+    assert [r for r in Role if "log:list" in ROLE_PERMISSIONS[r]] == [Role.PROJECT_ADMIN]
+    assert [r for r in Role if "robot:list" in ROLE_PERMISSIONS[r]] == [
+        Role.PROJECT_ADMIN,
+        Role.DEVELOPER,
+        Role.GUEST,
+        Role.MAINTAINER,
+    ]
     assert [int(r) for r in Role] == [1, 2, 3, 4, 5]
 
 

@@ -107,7 +107,13 @@ def test_cli_collects_while_serving_and_refuses_a_second_run(server: Server) -> 
 
 def test_harbor_api_runs_now_lists_logs_and_schedules(server: Server) -> None:
     assert api(server, "GET", "/system/gc", auth=None).status_code == 401
-    r = api(server, "POST", "/users", json={"username": "bob", "password": "Bob-Pass-12345"})
+    bob = {
+        "username": "bob",
+        "password": "Bob-Pass-12345",
+        "email": "bob@example.com",  # Harbor requires email and realname
+        "realname": "Bob",
+    }
+    r = api(server, "POST", "/users", json=bob)
     assert r.status_code == 201, r.text
     assert api(server, "GET", "/system/gc", auth=("bob", "Bob-Pass-12345")).status_code == 403
 

@@ -467,7 +467,7 @@ def walk_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
             f"{api}/users",
             json={
                 "username": "nobody",
-                "email": "nobody@x",
+                "email": "nobody@example.com",
                 "realname": "nobody",
                 "password": NOBODY_PASSWORD,
             },

@@ -51,6 +51,7 @@ async def _create_user(auth: AuthService, args: argparse.Namespace) -> int:
         email=args.email or "",
         realname=args.realname or "",
         sysadmin=args.admin,
+        check=False,  # bootstrap and scripts: no email needed
     )
     print(f"created user {user.username} (id {user.id}{', system admin' if user.sysadmin else ''})")
     return 0

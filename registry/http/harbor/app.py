@@ -5,6 +5,7 @@ our own bugs) in Harbor's error body."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,9 +19,13 @@ from wharf.registry.http.harbor import (
     projects,
     repositories,
     robots,
+    system,
     users,
 )
-from wharf.registry.http.harbor.common import error_response
+from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
+from wharf.registry.http.harbor.query import Unprocessable
+from wharf.registry.http.harbor.spec import Api, Reply, openapi
+from wharf.registry.http.harbor.system import wharf_version
 
 log = logging.getLogger("wharf.harbor")
 
@@ -33,13 +38,18 @@ HARBOR_CODES = {
     409: "CONFLICT",
     412: "PRECONDITION",
     413: "PAYLOAD_TOO_LARGE",
+    422: "UNPROCESSABLE_ENTITY",
 }
+
+REQUEST_ID = "X-Request-Id"
 
 
 @web.middleware
 async def harbor_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except Unprocessable as exc:
+        return error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -54,9 +64,52 @@ async def harbor_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(500, "UNKNOWN", "internal server error")
 
 
+async def request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries X-Request-Id: the caller's when it sent one, else a new UUID
+    (as Harbor's request-id middleware does)."""
+    response.headers[REQUEST_ID] = request.headers.get(REQUEST_ID) or str(uuid.uuid4())
+
+
+# The resource modules; those that declare their operations have an ``api``.
+RESOURCES = (system, users, projects, members, robots, repositories, artifacts, audit, gc)
+
+document_api = Api("openapi")
+_DOCUMENT: dict[str, object] = {}
+
+
+def declared_apis() -> list[Api]:
+    """Every declared Api (this module's own included), in the order routes are added."""
+    found = [r.api for r in RESOURCES if isinstance(getattr(r, "api", None), Api)]
+    return [*found, document_api]
+
+
+def document() -> dict[str, object]:
+    """Wharf's OpenAPI document, built once from the declarations."""
+    if not _DOCUMENT:
+        _DOCUMENT.update(openapi(declared_apis(), version=wharf_version(), server=PREFIX))
+    return _DOCUMENT
+
+
+@document_api.operation(
+    "getOpenAPIDocument",
+    "GET",
+    "/swagger.json",
+    summary="Wharf's OpenAPI 3.1 document of the Harbor API it implements",
+    replies={200: Reply("The document")},
+)
+async def swagger(request: web.Request) -> web.StreamResponse:
+    return json_response(document())
+
+
 def create_harbor_app() -> web.Application:
     """The sub-application to mount at /api/v2.0 (access control on)."""
     app = web.Application(middlewares=[harbor_errors])
-    for resource in (users, projects, members, robots, repositories, artifacts, audit, gc):
-        resource.add_routes(app.router)
+    app.on_response_prepare.append(request_id)
+    for resource in RESOURCES:
+        api = getattr(resource, "api", None)
+        if isinstance(api, Api):
+            api.add_routes(app.router)
+        else:  # modules not declared yet (their routes are not in the document)
+            resource.add_routes(app.router)
+    document_api.add_routes(app.router)
     return app

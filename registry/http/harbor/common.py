@@ -4,13 +4,14 @@ caller, runs the handler and renders the auth and content errors it raises."""
 
 from __future__ import annotations
 
-import urllib.parse
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel
 
 from wharf.auth.audit import CLIENT_IP
 from wharf.auth.errors import AuthError, BadRequest, Forbidden
@@ -24,6 +25,12 @@ from wharf.registry.http.credentials import (
     TooManyLogins,
     authenticate,
     client_ip,
+)
+from wharf.registry.http.harbor.query import ListQuery, Unprocessable, list_query, page_headers
+from wharf.registry.http.harbor.spec import (
+    IS_RESOURCE_NAME,
+    RESOURCE_NAME_IN_LOCATION,
+    header_flag,
 )
 from wharf.registry.http.keys import AUTH, CONTENT, SETTINGS
 from wharf.registry.oci.errors import RegistryError
@@ -42,11 +49,23 @@ def harbor_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def plain(data: Any) -> Any:
+    """Models (and lists of them) as JSON-ready data; anything else as it is."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [plain(item) for item in data]
+    return data
+
+
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps(data), content_type="application/json", headers=headers
+        status=status,
+        body=orjson.dumps(plain(data)),
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -58,6 +77,13 @@ def error_response(
 
 def created(location: str) -> web.Response:
     return web.Response(status=201, headers={"Location": location})
+
+
+def created_here(request: web.Request, resource_id: int, name: str) -> web.Response:
+    """201 with Harbor's Location: the request's path and the new id, or its name when
+    ``X-Resource-Name-In-Location`` is true."""
+    last = name if header_flag(request, RESOURCE_NAME_IN_LOCATION) else str(resource_id)
+    return created(f"{request.path.rstrip('/')}/{last}")
 
 
 def ok() -> web.Response:
@@ -88,44 +114,48 @@ def body_bool(body: dict[str, Any], key: str) -> bool:
 
 
 def requested_page(request: web.Request) -> Page:
-    try:
-        page = max(1, int(request.query.get("page", "1")))
-        size = min(100, max(1, int(request.query.get("page_size", "10"))))
-    except ValueError:
-        raise BadRequest("page and page_size must be numbers") from None
-    return Page((page - 1) * size, size)
+    """The page a list asks for (422 for page_size > 100, as Harbor)."""
+    return list_query(request).window
 
 
-def paged(request: web.Request, items: list[Any], total: int, page: Page) -> web.Response:
-    """Harbor's pagination: X-Total-Count and a Link header with prev/next."""
-    number = page.offset // page.limit + 1
-    links = []
-    query = {k: v for k, v in request.query.items() if k not in ("page", "page_size")}
-
-    def url(n: int) -> str:
-        q = urllib.parse.urlencode({**query, "page": n, "page_size": page.limit})
-        return f"<{request.path}?{q}>"  # the full path, mount point included
-
-    if number > 1:
-        links.append(f'{url(number - 1)}; rel="prev"')
-    if page.offset + page.limit < total:
-        links.append(f'{url(number + 1)}; rel="next"')
-    headers = {"X-Total-Count": str(total)}
-    if links:
-        headers["Link"] = ", ".join(links)
-    return json_response(items, headers=headers)
+def paged(
+    request: web.Request, items: list[Any], total: int, page: Page | ListQuery
+) -> web.Response:
+    """One page of a list with Harbor's X-Total-Count and Link (prev/next) headers."""
+    if isinstance(page, Page):
+        query = ListQuery(page=page.offset // page.limit + 1, page_size=page.limit)
+    else:
+        query = page
+    return json_response(items, headers=page_headers(request, total, query))
 
 
 def page_slice(items: Sequence[T], page: Page) -> list[T]:
     return list(items[page.offset : page.offset + page.limit])
 
 
+INT64_RE = re.compile(r"[+-]?[0-9]+")
+PROJECT_PATH_PARAMS = ("project_name_or_id", "project_name", "project")
+
+
 def project_ref(request: web.Request) -> str | int:
-    """The ``{project}`` of the path: an id, or a name (always with X-Is-Resource-Name)."""
-    ref = request.match_info["project"]
-    if request.headers.get("X-Is-Resource-Name", "").lower() == "true" or not ref.isdigit():
+    """The project of the path: ``{project_name_or_id}`` is an id when all digits, unless
+    ``X-Is-Resource-Name`` says it is a name; ``{project_name}`` is always a name."""
+    info = request.match_info
+    if "project_name" in info:
+        return info["project_name"]
+    ref = next(info[k] for k in PROJECT_PATH_PARAMS if k in info)
+    if header_flag(request, IS_RESOURCE_NAME):
         return ref
-    return int(ref)
+    return int64_or(ref)
+
+
+def int64_or(text: str) -> str | int:
+    """``text`` as an int64 when Go's ParseInt would take it, else the text itself."""
+    if INT64_RE.fullmatch(text):
+        value = int(text)
+        if -(2**63) <= value < 2**63:
+            return value
+    return text
 
 
 def auth_of(request: web.Request) -> AuthService:
@@ -171,6 +201,8 @@ def authenticated(fn: PrincipalHandler) -> Handler:
                 return error_response(401, "UNAUTHORIZED", "authentication required")
             return error_response(exc.status, exc.code, exc.message)
         except AuthError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except Unprocessable as exc:
             return error_response(exc.status, exc.code, exc.message)
         except RegistryError as exc:
             return error_response(exc.status, exc.error.code, exc.message)

@@ -3,58 +3,177 @@ delete (empty projects only, through the content core)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from aiohttp import web
+from pydantic import Field
 
 from wharf.auth.errors import BadRequest, NotFound
-from wharf.auth.models import PROJECT, Project
+from wharf.auth.models import PROJECT
+from wharf.auth.models import Project as ProjectRecord
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import (
-    PREFIX,
     auth_of,
     authenticated,
     content_of,
-    created,
+    created_here,
     event_actor,
     harbor_time,
-    json_body,
     json_response,
     ok,
     paged,
     project_ref,
-    requested_page,
+)
+from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
+from wharf.registry.http.harbor.spec import (
+    IS_RESOURCE_NAME,
+    LISTING,
+    PAGE_HEADERS,
+    PROJECT_NAME_OR_ID,
+    RESOURCE_NAME_IN_LOCATION,
+    Api,
+    Model,
+    Param,
+    Reply,
+    as_bool,
+    read_body,
 )
 from wharf.registry.http.keys import STORE
 
 
-def public_flag(body: dict[str, Any], default: bool | None) -> bool | None:
-    metadata = body.get("metadata") or {}
-    value = metadata.get("public") if isinstance(metadata, dict) else None
+def public_flag(req: ProjectReq) -> bool | None:
+    """``metadata.public`` ("true"/"false"), else the deprecated top-level ``public``."""
+    value = req.metadata.public if req.metadata is not None else None
     if value is None:
-        value = body.get("public")
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "false"):
-        return str(value).lower() == "true"
-    raise BadRequest('metadata.public must be "true" or "false"')
+        return req.public
+    if value not in ("true", "false"):
+        raise BadRequest(f"metadata.public should only be 'true' or 'false', but got: '{value}'")
+    return value == "true"
 
 
-async def project_doc(request: web.Request, actor: Principal, project: Project) -> dict[str, Any]:
+class ProjectMetadata(Model):
+    """A project's settings; Harbor's values are strings ("true", "false", …)."""
+
+    public: str | None = None
+    enable_content_trust: str | None = None
+    enable_content_trust_cosign: str | None = None
+    prevent_vul: str | None = None
+    severity: str | None = None
+    auto_scan: str | None = None
+    auto_sbom_generation: str | None = None
+    reuse_sys_cve_allowlist: str | None = None
+    retention_id: str | None = None
+    proxy_speed_kb: str | None = None
+    max_upstream_conn: str | None = None
+    proxy_cache_local_on_not_found: str | None = None
+    proxy_referrer_api: str | None = None
+    proxy_cache_filter_pattern: str | None = None
+    proxy_cache_filter_kind: str | None = None
+
+
+class CVEAllowlistItem(Model):
+    cve_id: str | None = None
+
+
+class CVEAllowlist(Model):
+    id: int | None = None
+    project_id: int | None = None
+    expires_at: int | None = None
+    items: list[CVEAllowlistItem] = Field(default_factory=list)
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+class ProjectReq(Model):
+    project_name: str | None = Field(None, max_length=255)
+    public: bool | None = None
+    metadata: ProjectMetadata | None = None
+    cve_allowlist: CVEAllowlist | None = None
+    storage_limit: int | None = None
+    registry_id: int | None = None
+
+
+class Project(Model):
+    project_id: int
+    owner_id: int
+    name: str
+    registry_id: int | None = None
+    creation_time: str | None
+    update_time: str | None
+    deleted: bool = False
+    owner_name: str
+    togglable: bool
+    current_user_role_id: int
+    current_user_role_ids: list[int]
+    repo_count: int
+    metadata: ProjectMetadata
+    cve_allowlist: CVEAllowlist
+
+
+async def owner_names(request: web.Request, projects: list[ProjectRecord]) -> dict[int, str]:
+    users = auth_of(request).users
+    found: dict[int, str] = {}
+    for owner_id in {p.owner_id for p in projects if p.owner_id}:
+        name = await users.username_of(owner_id)
+        if name is not None:
+            found[owner_id] = name
+    return found
+
+
+def other_metadata(req: ProjectReq) -> dict[str, str]:
+    """The metadata besides ``public`` that was sent (Harbor keeps them as strings)."""
+    if req.metadata is None:
+        return {}
+    sent = req.metadata.model_dump(exclude_none=True, exclude={"public"})
+    return {key: str(value) for key, value in sent.items()}
+
+
+PROJECT_FIELDS: Fields[ProjectRecord] = Fields(
+    filters={
+        "name": lambda p: p.name,
+        "project_id": lambda p: p.id,
+        "public": lambda p: p.public,
+        "owner_id": lambda p: p.owner_id,
+        "creation_time": lambda p: p.created,
+        "update_time": lambda p: p.updated,
+    },
+    sorts={
+        "name": lambda p: p.name,
+        "project_id": lambda p: p.id,
+        "creation_time": lambda p: p.created,
+        "update_time": lambda p: p.updated,
+    },
+    default=(Sort("name"),),
+)
+
+
+async def project_doc(
+    request: web.Request,
+    actor: Principal,
+    project: ProjectRecord,
+    owners: dict[int, str] | None = None,
+) -> Project:
     repos = await request.config_dict[STORE].repositories_under(project.name + "/")
     role = actor.roles.get(project.name)
-    return {
-        "project_id": project.id,
-        "name": project.name,
-        "owner_id": project.owner_id,
-        "creation_time": harbor_time(project.created),
-        "update_time": harbor_time(project.updated),
-        "repo_count": len(repos),
-        "current_user_role_id": int(role) if role is not None else 0,
-        "metadata": {"public": "true" if project.public else "false"},
-    }
+    if owners is None:
+        owners = await owner_names(request, [project])
+    metadata = ProjectMetadata.model_validate(
+        {**project.metadata, "public": "true" if project.public else "false"}
+    )
+    return Project(
+        project_id=project.id,
+        owner_id=project.owner_id or 0,
+        name=project.name,
+        creation_time=harbor_time(project.created),
+        update_time=harbor_time(project.updated),
+        owner_name=owners.get(project.owner_id or 0, ""),
+        togglable=PROJECT in actor.permissions(project.name),
+        current_user_role_id=int(role) if role is not None else 0,
+        current_user_role_ids=[int(role)] if role is not None else [],
+        repo_count=len(repos),
+        metadata=metadata,
+        cve_allowlist=CVEAllowlist(project_id=project.id, items=[]),
+    )
 
 
 async def holds_repositories(request: web.Request, project: str) -> bool:
@@ -65,49 +184,123 @@ async def holds_repositories(request: web.Request, project: str) -> bool:
     return any(r.name == project for r in await store.repositories_under(project))
 
 
+api = Api("project")
+PROJECT_ERRORS = (401, 403, 404)
+
+
+@api.operation(
+    "createProject",
+    "POST",
+    "/projects",
+    summary="Create a new project",
+    params=(RESOURCE_NAME_IN_LOCATION,),
+    body=ProjectReq,
+    replies={201: Reply("Created", headers=("Location",))},
+    errors=(400, 403, 409),
+)
 @authenticated
 async def create_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    public = public_flag(body, False)
+    req = await read_body(request, ProjectReq)
+    public = public_flag(req)
     project = await auth_of(request).projects.create(
-        actor, str(body.get("project_name", "")), public=bool(public)
+        actor, req.project_name or "", public=bool(public), metadata=other_metadata(req)
     )
-    return created(f"{PREFIX}/projects/{project.id}")
+    return created_here(request, project.id, project.name)
 
 
+@api.operation(
+    "headProject",
+    "HEAD",
+    "/projects",
+    summary="Check whether a project name is taken",
+    params=(Param("project_name", "query", str, "The project name", required=True),),
+    replies={200: Reply("The project exists")},
+    errors=(404,),
+)
 @authenticated
 async def head_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    name = request.query.get("project_name")
-    if not name:
-        raise BadRequest("project_name is required")
-    exists = await auth_of(request).projects.exists(name)
-    return web.Response(status=200 if exists else 404)
+    if not await auth_of(request).projects.exists(actor, request.query["project_name"]):
+        raise NotFound(f"project {request.query['project_name']} not found")
+    return ok()
 
 
+@api.operation(
+    "listProjects",
+    "GET",
+    "/projects",
+    summary="List the projects the caller may see",
+    params=(
+        *LISTING,
+        Param("name", "query", str, "Part of the project name"),
+        Param("public", "query", bool, "Only public (true) or private (false) projects"),
+        Param("owner", "query", str, "The name of the project owner"),
+        Param("with_detail", "query", bool, "Return detailed information", default=True),
+    ),
+    replies={200: Reply("The projects", list[Project], PAGE_HEADERS)},
+    errors=(400,),
+)
 @authenticated
 async def list_projects(request: web.Request, actor: Principal) -> web.StreamResponse:
-    page = requested_page(request)
-    projects, total = await auth_of(request).projects.search(actor, request.query.get("name"), page)
-    docs = [await project_doc(request, actor, p) for p in projects]
-    return paged(request, docs, total, page)
+    query = list_query(request)
+    public = request.query.get("public")
+    projects = await auth_of(request).projects.visible(
+        actor, None if public is None else as_bool(public)
+    )
+    terms = dict(query.terms)
+    if request.query.get("name"):
+        terms["name"] = Fuzzy(request.query["name"])
+    owners = await owner_names(request, projects)
+    owner = request.query.get("owner") or None
+    if owner is not None:
+        projects = [p for p in projects if owners.get(p.owner_id or 0) == owner]
+    found = select(projects, replace(query, terms=terms), PROJECT_FIELDS)
+    docs = [await project_doc(request, actor, p, owners) for p in page_of(found, query)]
+    return paged(request, docs, len(found), query)
 
 
+@api.operation(
+    "getProject",
+    "GET",
+    "/projects/{project_name_or_id}",
+    summary="One project",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    replies={200: Reply("The project", Project)},
+    errors=PROJECT_ERRORS,
+)
 @authenticated
 async def get_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     project = await auth_of(request).projects.get(actor, project_ref(request))
     return json_response(await project_doc(request, actor, project))
 
 
+@api.operation(
+    "updateProject",
+    "PUT",
+    "/projects/{project_name_or_id}",
+    summary="Change a project's settings",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    body=ProjectReq,
+    replies={200: Reply("Updated")},
+    errors=(400, *PROJECT_ERRORS),
+)
 @authenticated
 async def update_project(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    public = public_flag(body, None)
-    if public is None:
-        raise BadRequest("nothing to change (metadata.public)")
-    await auth_of(request).projects.set_public(actor, project_ref(request), public)
+    req = await read_body(request, ProjectReq)
+    await auth_of(request).projects.update(
+        actor, project_ref(request), public=public_flag(req), metadata=other_metadata(req)
+    )
     return ok()
 
 
+@api.operation(
+    "deleteProject",
+    "DELETE",
+    "/projects/{project_name_or_id}",
+    summary="Delete an empty project",
+    params=(IS_RESOURCE_NAME, PROJECT_NAME_OR_ID),
+    replies={200: Reply("Deleted")},
+    errors=(400, 403, 404, 412),
+)
 @authenticated
 async def delete_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     projects = auth_of(request).projects
@@ -123,12 +316,3 @@ async def delete_project(request: web.Request, actor: Principal) -> web.StreamRe
     if not await core.delete_project(project.name, event_actor(request, actor), remove):
         raise NotFound(f"project {project.name} not found")
     return ok()
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_route("HEAD", "/projects", head_project)
-    router.add_get("/projects", list_projects, allow_head=False)
-    router.add_post("/projects", create_project)
-    router.add_get("/projects/{project}", get_project)
-    router.add_put("/projects/{project}", update_project)
-    router.add_delete("/projects/{project}", delete_project)
