@@ -14,6 +14,7 @@ from wharf.registry.events import (
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
+    RegistryChanged,
     RepositoryDeleted,
     TagDeleted,
 )
@@ -63,6 +64,15 @@ def audit_event_for(event: Event) -> AuditEvent | None:
                 client_ip=actor.client_ip,
                 result="success" if status == "Success" else "failure",
                 detail=detail,
+            )
+        case RegistryChanged(actor, operation, registry_id, name):
+            return AuditEvent(
+                actor.name,
+                operation,
+                "registry",
+                f"registries/{registry_id}",
+                client_ip=actor.client_ip,
+                detail=name,
             )
         case Denied(actor, operation, repo, reference, reason):
             resource = _artifact(repo, reference) if reference else repo

@@ -1,4 +1,4 @@
-"""Typed domain events the content core emits, and the bus that hands them to subscribers
+"""Typed domain events the core services emit, and the bus that hands them to subscribers
 (the audit log now; webhooks and replication triggers later).
 
 Subscribers are awaited in order before the core's call returns, so what they record is
@@ -102,6 +102,17 @@ class GarbageCollected:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryChanged:
+    """A remote registry endpoint was created, updated or deleted (the replication
+    service's writes)."""
+
+    actor: Actor
+    operation: str  # create, update, delete
+    registry_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Denied:
     """An operation the policy gate or access control refused (audited as ``denied``)."""
 
@@ -122,6 +133,7 @@ Event = (
     | RepositoryDeleted
     | ProjectDeleted
     | GarbageCollected
+    | RegistryChanged
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]

@@ -32,6 +32,10 @@ from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.replication import migrations as replication_migrations
+from wharf.replication.postgres import PostgresReplicationStore
+from wharf.replication.sqlite import SQLiteReplicationStore
+from wharf.replication.store import ReplicationStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
@@ -41,6 +45,7 @@ SCHEMAS: tuple[Schema, ...] = (
     registry_schema.SCHEMA,
     auth_migrations.SCHEMA,
     jobs_migrations.SCHEMA,
+    replication_migrations.SCHEMA,
 )
 
 Database = SQLiteDatabase | PostgresDatabase
@@ -107,6 +112,13 @@ def make_job_store(database: Database) -> JobStore:
     if isinstance(database, PostgresDatabase):
         return PostgresJobStore(database)
     return SQLiteJobStore(database)
+
+
+def make_replication_store(database: Database) -> ReplicationStore:
+    """Replication's tables (remote registries) on the process's database."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresReplicationStore(database)
+    return SQLiteReplicationStore(database)
 
 
 def make_driver(settings: Settings) -> Driver:

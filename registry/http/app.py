@@ -33,6 +33,7 @@ from wharf.registry.http.keys import (
     JOB_HANDLERS,
     JOBS,
     METRICS,
+    REGISTRIES,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
@@ -51,8 +52,10 @@ from wharf.registry.wiring import (
     make_database,
     make_driver,
     make_job_store,
+    make_replication_store,
     make_store,
 )
+from wharf.replication.registries import RegistryService
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
@@ -60,6 +63,7 @@ log = logging.getLogger("wharf.app")
 METRICS_PUBLISH_SECONDS = 1.0
 AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
+REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
 
 
@@ -232,6 +236,17 @@ def _access_control(
         content.events.subscribe(AuditSubscriber(auth))
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
+        replication_store = make_replication_store(app[DATABASE])
+        await replication_store.open()
+        registries = RegistryService(replication_store, content.events)
+        app[REGISTRIES] = registries
+        health = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("registry-health"),
+                REGISTRY_HEALTH_SECONDS,
+                lambda: _check_registries(registries),
+            )
+        )
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
         purger = asyncio.create_task(
             run_on_leader(
@@ -250,8 +265,10 @@ def _access_control(
         )
         yield
         scheduler.cancel()
-        await asyncio.gather(scheduler, return_exceptions=True)
+        health.cancel()
+        await asyncio.gather(scheduler, health, return_exceptions=True)
         await gc.close()
+        await replication_store.close()
         flusher.cancel()
         purger.cancel()
         await asyncio.gather(flusher, purger, return_exceptions=True)
@@ -306,6 +323,14 @@ async def _purge_jobs(runner: JobRunner, retention_days: int) -> None:
     else:
         if purged:
             log.info("purged old jobs", extra={"count": purged})
+
+
+async def _check_registries(registries: RegistryService) -> None:
+    """On the leader: record whether each remote registry answers (its ``status``)."""
+    try:
+        await registries.check_all()
+    except Exception:
+        log.exception("cannot check the remote registries")
 
 
 async def _flush_audit_periodically(auth: AuthService) -> None:

@@ -15,6 +15,7 @@ from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.wiring import Database
+from wharf.replication.registries import RegistryService
 from wharf.storage.base import Driver
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,6 +27,7 @@ METRICS = web.AppKey("metrics", Metrics)
 SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
+REGISTRIES = web.AppKey("registries", RegistryService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The job kinds this process runs (filled by the services at start-up), and its runner.

@@ -142,12 +142,36 @@ class Endpoint:
 
 def normalize_url(url: str) -> str:
     """``url`` without a trailing slash; http(s) with a host, no query or fragment."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise InvalidEndpoint(f"invalid URL {url!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidEndpoint(f"not an http(s) URL with a host: {url!r}")
     if parts.query or parts.fragment:
         raise InvalidEndpoint(f"the URL must not carry a query or fragment: {url!r}")
     return url.strip().rstrip("/")
+
+
+def harbor_url(text: str) -> str:
+    """A registry URL as Harbor accepts one: ``http://`` when no scheme is given, no
+    trailing slash, query and fragment dropped (``scheme://host[:port][/path]``)."""
+    text = text.strip().rstrip("/")
+    if not text:
+        raise InvalidEndpoint("the URL is empty")
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise InvalidEndpoint(f"invalid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidEndpoint(f"invalid HTTP scheme: {parts.scheme}")
+    if not parts.netloc or not parts.hostname:
+        raise InvalidEndpoint(f"invalid URL: {text}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def ssl_context(endpoint: Endpoint, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:

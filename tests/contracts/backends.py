@@ -33,6 +33,9 @@ from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.wiring import postgres_database, sqlite_database
+from wharf.replication.postgres import PostgresReplicationStore
+from wharf.replication.sqlite import SQLiteReplicationStore
+from wharf.replication.store import ReplicationStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 
@@ -42,6 +45,7 @@ class Stores:
     metadata: MetadataStore
     auth: AuthStore
     jobs: JobStore
+    replication: ReplicationStore
     # backend hooks for what the interfaces don't expose
     blob_last_seen: Callable[[str], Awaitable[float]]
     set_blob_last_seen: Callable[[str, float], Awaitable[None]]
@@ -67,9 +71,11 @@ def sqlite_backend(tmp_path: Path) -> Backend:
         metadata = SQLiteStore(database, require_projects=require_projects)
         auth = SQLiteAuthStore(database)
         jobs = SQLiteJobStore(database)
+        replication = SQLiteReplicationStore(database)
         await metadata.open()
         await auth.open()
         await jobs.open()
+        await replication.open()
 
         async def last_seen(digest: str) -> float:
             row = await database.read(
@@ -87,8 +93,9 @@ def sqlite_backend(tmp_path: Path) -> Backend:
             )
 
         try:
-            yield Stores(metadata, auth, jobs, last_seen, set_last_seen)
+            yield Stores(metadata, auth, jobs, replication, last_seen, set_last_seen)
         finally:
+            await replication.close()
             await jobs.close()
             await auth.close()
             await metadata.close()
@@ -121,9 +128,11 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
         metadata = PostgresStore(database, require_projects=require_projects)
         auth = PostgresAuthStore(database)
         jobs = PostgresJobStore(database)
+        replication = PostgresReplicationStore(database)
         await metadata.open()
         await auth.open()
         await jobs.open()
+        await replication.open()
 
         async def last_seen(digest: str) -> float:
             return float(
@@ -140,8 +149,9 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
             )
 
         try:
-            yield Stores(metadata, auth, jobs, last_seen, set_last_seen)
+            yield Stores(metadata, auth, jobs, replication, last_seen, set_last_seen)
         finally:
+            await replication.close()
             await jobs.close()
             await auth.close()
             await metadata.close()

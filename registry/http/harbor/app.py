@@ -17,6 +17,7 @@ from wharf.registry.http.harbor import (
     gc,
     members,
     projects,
+    registries,
     repositories,
     robots,
     system,
@@ -71,7 +72,18 @@ async def request_id(request: web.Request, response: web.StreamResponse) -> None
 
 
 # The resource modules; those that declare their operations have an ``api``.
-RESOURCES = (system, users, projects, members, robots, repositories, artifacts, audit, gc)
+RESOURCES = (
+    system,
+    users,
+    projects,
+    members,
+    robots,
+    repositories,
+    artifacts,
+    audit,
+    gc,
+    registries,
+)
 
 document_api = Api("openapi")
 _DOCUMENT: dict[str, object] = {}
