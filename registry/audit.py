@@ -14,7 +14,7 @@ from wharf.registry.events import (
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
-    RegistryChanged,
+    ReplicationChanged,
     RepositoryDeleted,
     TagDeleted,
 )
@@ -65,12 +65,17 @@ def audit_event_for(event: Event) -> AuditEvent | None:
                 result="success" if status == "Success" else "failure",
                 detail=detail,
             )
-        case RegistryChanged(actor, operation, registry_id, name):
+        case ReplicationChanged(actor, operation, resource_type, resource_id, name):
+            collection = {
+                "registry": "registries",
+                "replication_policy": "replication/policies",
+                "replication_execution": "replication/executions",
+            }.get(resource_type, resource_type)
             return AuditEvent(
                 actor.name,
                 operation,
-                "registry",
-                f"registries/{registry_id}",
+                resource_type,
+                f"{collection}/{resource_id}",
                 client_ip=actor.client_ip,
                 detail=name,
             )

@@ -102,14 +102,15 @@ class GarbageCollected:
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryChanged:
-    """A remote registry endpoint was created, updated or deleted (the replication
-    service's writes)."""
+class ReplicationChanged:
+    """A write of the replication service: a remote registry or a policy created, updated
+    or deleted, an execution started or stopped."""
 
     actor: Actor
-    operation: str  # create, update, delete
-    registry_id: int
-    name: str
+    operation: str  # create, update, delete, stop
+    resource_type: str  # registry, replication_policy, replication_execution
+    resource_id: int
+    name: str  # the registry's or policy's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ Event = (
     | RepositoryDeleted
     | ProjectDeleted
     | GarbageCollected
-    | RegistryChanged
+    | ReplicationChanged
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import aiohttp
 
 from wharf.auth.errors import AlreadyExists, BadRequest, NotFound, Precondition
-from wharf.registry.events import Actor, EventBus, RegistryChanged
+from wharf.registry.events import Actor, EventBus, ReplicationChanged
 from wharf.replication.client.auth import AuthFailed
 from wharf.replication.client.client import RegistryClient
 from wharf.replication.client.endpoint import (
@@ -189,7 +189,9 @@ class RegistryService:
             created = await self.store.create_registry(registry)
         except Conflict as exc:
             raise AlreadyExists(str(exc)) from None
-        await self.events.publish(RegistryChanged(actor, "create", created.id, created.name))
+        await self.events.publish(
+            ReplicationChanged(actor, "create", "registry", created.id, created.name)
+        )
         return created
 
     async def update(self, actor: Actor, registry_id: int, change: RegistryUpdate) -> Registry:
@@ -214,7 +216,9 @@ class RegistryService:
             raise AlreadyExists(str(exc)) from None
         if not found:
             raise NotFound(f"registry {registry_id} not found")
-        await self.events.publish(RegistryChanged(actor, "update", updated.id, updated.name))
+        await self.events.publish(
+            ReplicationChanged(actor, "update", "registry", updated.id, updated.name)
+        )
         return updated
 
     async def delete(self, actor: Actor, registry_id: int) -> None:
@@ -227,7 +231,9 @@ class RegistryService:
                 )
         if not await self.store.delete_registry(registry_id):
             raise NotFound(f"registry {registry_id} not found")
-        await self.events.publish(RegistryChanged(actor, "delete", registry_id, registry.name))
+        await self.events.publish(
+            ReplicationChanged(actor, "delete", "registry", registry_id, registry.name)
+        )
 
     # --- checks ------------------------------------------------------------------------
     def _normalized(self, registry: Registry, *, named: bool = True) -> Registry:

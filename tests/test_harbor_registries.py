@@ -18,7 +18,7 @@ from tests.helpers import free_port
 from tests.inproc import ADMIN, InProcessServer, serve_in_process
 from tests.peers import Peer, run_reference_registry
 from tests.tls import make_certificate
-from wharf.registry.events import SYSTEM, EventBus, RegistryChanged
+from wharf.registry.events import SYSTEM, EventBus, ReplicationChanged
 from wharf.registry.wiring import make_replication_store, sqlite_database
 from wharf.replication.models import HEALTHY, UNHEALTHY, Registry
 from wharf.replication.registries import RegistryService
@@ -306,7 +306,7 @@ def test_the_health_check_records_who_stopped_answering(tmp_path: Path) -> None:
                 assert await service.check_all() == 1
                 stored = await store.get_registry(created.id)
                 assert stored is not None and stored.status == UNHEALTHY
-            assert [type(e) for e in seen] == [RegistryChanged]
+            assert [type(e) for e in seen] == [ReplicationChanged]
         finally:
             await store.close()
 

@@ -20,11 +20,12 @@ import orjson
 import pytest
 import requests
 
+from tests.artifacts import OCI_LAYER, push_image, push_referrer, read_blob
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import Server, free_port, run_wharf
 from tests.peers import Peer, TokenAuth, run_reference_registry
 from tests.tls import make_certificate
-from wharf.registry.oci.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from wharf.registry.oci.manifests import DOCKER_LIST, OCI_INDEX
 from wharf.replication.client.auth import AuthFailed, parse_challenges, pick_challenge
 from wharf.replication.client.blobs import BytesSource, DigestMismatch, FileSource, digest_bytes
 from wharf.replication.client.client import (
@@ -55,11 +56,6 @@ PEERS = pytest.mark.slow  # registry processes started by the module's fixtures
 ALICE = ("alice", "Alice-Secret-1")
 ADMIN = ("admin", "Peer-Admin-Pass-1")
 FAST_RETRY = ClientOptions(retry=RetryPolicy(attempts=4, backoff=0.01, max_delay=2.0))
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -150,74 +146,6 @@ def peer(request: pytest.FixtureRequest) -> tuple[Endpoint, str]:
     if request.param == "wharf":
         return wharf_endpoint(request.getfixturevalue("wharf_peer")), "peer"
     return reference_endpoint(request.getfixturevalue("reference")), "team"
-
-
-# --- content --------------------------------------------------------------------------------
-
-
-async def push_image(
-    client: RegistryClient,
-    repo: str,
-    tag: str | None,
-    *,
-    layers: int = 2,
-    docker: bool = False,
-    size: int = 4096,
-) -> Manifest:
-    config = orjson.dumps({"architecture": "amd64", "os": "linux", "n": os.urandom(8).hex()})
-    await client.push_blob(repo, digest_bytes(config), BytesSource(config))
-    entries = []
-    for _ in range(layers):
-        data = os.urandom(size)
-        await client.push_blob(repo, digest_bytes(data), BytesSource(data))
-        kind = DOCKER_LAYER if docker else OCI_LAYER
-        entries.append({"mediaType": kind, "digest": digest_bytes(data), "size": len(data)})
-    media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "config": {
-            "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
-            "digest": digest_bytes(config),
-            "size": len(config),
-        },
-        "layers": entries,
-    }
-    manifest = Manifest.of(orjson.dumps(doc), media_type)
-    await client.put_manifest(repo, tag or manifest.digest, manifest)
-    return manifest
-
-
-async def push_referrer(client: RegistryClient, repo: str, subject: Manifest, kind: str) -> Any:
-    empty = b"{}"
-    await client.push_blob(repo, digest_bytes(empty), BytesSource(empty))
-    payload = os.urandom(64)
-    await client.push_blob(repo, digest_bytes(payload), BytesSource(payload))
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": kind,
-        "config": {"mediaType": EMPTY, "digest": digest_bytes(empty), "size": 2},
-        "layers": [
-            {"mediaType": "application/octet-stream", "digest": digest_bytes(payload), "size": 64}
-        ],
-        "subject": {
-            "mediaType": subject.media_type,
-            "digest": subject.digest,
-            "size": len(subject.body),
-        },
-    }
-    manifest = Manifest.of(orjson.dumps(doc), OCI_MANIFEST)
-    pushed = await client.put_manifest(repo, manifest.digest, manifest)
-    return manifest, pushed
-
-
-async def read_blob(client: RegistryClient, repo: str, digest: str, offset: int = 0) -> bytes:
-    out = bytearray()
-    async with client.blob(repo, digest, offset) as stream:
-        async for chunk in stream.chunks():
-            out += chunk
-    return bytes(out)
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
 from wharf.gc.service import GCService, ScheduleTicker
-from wharf.jobs.runner import Handler as JobHandler
 from wharf.jobs.runner import JobRunner, RunnerOptions
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
@@ -30,10 +29,10 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
-    JOB_HANDLERS,
     JOBS,
     METRICS,
     REGISTRIES,
+    REPLICATION,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
@@ -56,6 +55,7 @@ from wharf.registry.wiring import (
     make_store,
 )
 from wharf.replication.registries import RegistryService
+from wharf.replication.service import ReplicationService
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
@@ -193,7 +193,21 @@ def create_app(
             manifest_max_size=settings.manifest_max_size,
         )
         app[CONTENT] = content
-        app[JOB_HANDLERS] = {}  # the services below add the job kinds they run
+        # the durable job queue; the services below add the kinds they run, then the
+        # last lifecycle starts the runner
+        job_store = make_job_store(database)
+        await job_store.open()
+        cfg = settings.jobs
+        app[JOBS] = JobRunner(
+            job_store,
+            {},
+            RunnerOptions(
+                concurrency=cfg.concurrency,
+                lease=cfg.lease,
+                poll_interval=cfg.poll_interval,
+                shutdown_grace=cfg.shutdown_grace,
+            ),
+        )
         shared = app[SHARED_METRICS]
         shared.publish(app[METRICS])
         publisher = asyncio.create_task(_publish_metrics(app))
@@ -202,6 +216,7 @@ def create_app(
         await asyncio.gather(publisher, return_exceptions=True)
         shared.withdraw()
         content.close()
+        await job_store.close()
         await coordination.close()
         await the_driver.close()
         await the_store.close()
@@ -240,6 +255,12 @@ def _access_control(
         await replication_store.open()
         registries = RegistryService(replication_store, content.events)
         app[REGISTRIES] = registries
+        runner = app[JOBS]
+        replication = ReplicationService(
+            replication_store, registries, content, runner.store, runner.enqueue, content.events
+        )
+        runner.handlers.update(replication.handlers)
+        app[REPLICATION] = replication
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -284,17 +305,7 @@ def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         cfg = settings.jobs
-        store = make_job_store(app[DATABASE])
-        await store.open()
-        options = RunnerOptions(
-            concurrency=cfg.concurrency,
-            lease=cfg.lease,
-            poll_interval=cfg.poll_interval,
-            shutdown_grace=cfg.shutdown_grace,
-        )
-        handlers: dict[str, JobHandler] = app[JOB_HANDLERS]
-        runner = JobRunner(store, handlers, options)
-        app[JOBS] = runner
+        runner = app[JOBS]
         await runner.start()
         purger = asyncio.create_task(
             run_on_leader(
@@ -307,7 +318,6 @@ def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator
         purger.cancel()
         await asyncio.gather(purger, return_exceptions=True)
         await runner.close()
-        await store.close()
 
     return lifecycle
 

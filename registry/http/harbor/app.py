@@ -18,6 +18,7 @@ from wharf.registry.http.harbor import (
     members,
     projects,
     registries,
+    replication,
     repositories,
     robots,
     system,
@@ -83,6 +84,7 @@ RESOURCES = (
     audit,
     gc,
     registries,
+    replication,
 )
 
 document_api = Api("openapi")
