@@ -29,6 +29,8 @@ from wharf.jobs.runner import Handler, JobContext, PermanentFailure
 from wharf.jobs.store import JobStore
 from wharf.registry.content.service import ContentService
 from wharf.registry.events import Actor, EventBus, ReplicationChanged
+from wharf.registry.metadata.base import ProjectUnknown
+from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import NAME_COMPONENT
 from wharf.replication.client.blobs import DigestMismatch
 from wharf.replication.client.client import BadManifest, RegistryClient
@@ -442,6 +444,14 @@ class ReplicationService:
             try:
                 report = await copier.copy(payload["digest"], list(payload["tags"]))
             except (LookupError, BadManifest) as exc:
+                raise PermanentFailure(str(exc)) from exc
+            except RegistryError as exc:  # this registry refused (read-only, a bad manifest)
+                await ctx.log(f"refused here: {exc.error.code}: {exc.message}", "error")
+                if exc.status >= 500:
+                    raise
+                raise PermanentFailure(f"{exc.error.code}: {exc.message}") from exc
+            except ProjectUnknown as exc:  # the project must exist here (Harbor would create it)
+                await ctx.log(f"refused here: {exc}", "error")
                 raise PermanentFailure(str(exc)) from exc
             except RemoteError as exc:
                 if exc.status in (400, 401, 403, 404):

@@ -217,6 +217,20 @@ def test_pull_into_this_registry(
             assert len(referrers) == 1 and referrers[0]["artifactType"] == "application/x.sig"
 
     run(check())
+    # into a project that does not exist here: the task fails at once, and says why
+    nowhere = create_policy(
+        local,
+        name="pull-nowhere",
+        src_registry={"id": registry_id},
+        dest_namespace="absent",
+        filters=[{"type": "name", "value": "upstream/other"}],
+    )
+    failed = execute(local, nowhere)
+    assert (failed["status"], failed["failed"]) == ("Failed", 1), failed
+    (log,) = task_logs(local, failed["id"]).values()
+    assert "refused here" in log and "absent" in log, log
+    (task,) = api(local, "GET", f"/replication/executions/{failed['id']}/tasks").json()
+    assert task["status"] == "Error"
     # the audit log says who wrote the copies
     events = api(local, "GET", "/audit-logs", params={"q": "username=replication"}).json()
     assert any(e["resource"].startswith("mirror/tool") for e in events)

@@ -10,7 +10,15 @@ from dataclasses import replace
 import pytest
 
 from tests.contracts.backends import Backend
-from wharf.replication.models import Registry
+from wharf.replication.models import (
+    FAILED,
+    IN_PROGRESS,
+    SUCCEED,
+    Execution,
+    Filter,
+    Policy,
+    Registry,
+)
 from wharf.replication.store import Conflict, ReplicationStore
 
 
@@ -73,5 +81,76 @@ def test_registries_crud(backend: Backend) -> None:
         assert [r.id for r in await store.registries()] == [other.id]
         again = await store.create_registry(hub())  # the name is free again
         assert again.id not in (created.id, other.id)
+
+    run(backend, scenario)
+
+
+def test_policies_crud_and_what_uses_a_registry(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        remote = await store.create_registry(hub())
+        other = await store.create_registry(hub(name="other"))
+        push = Policy(
+            name="push",
+            dest_registry_id=remote.id,
+            dest_namespace="team",
+            dest_namespace_replace_count=1,
+            filters=(Filter("name", "src/**"), Filter("tag", "v*", "excludes")),
+            override=False,
+            speed=512,
+            copy_by_chunk=True,
+            single_active_replication=True,
+            created=1.0,
+            updated=2.0,
+        )
+        created = await store.create_policy(push)
+        assert created.id > 0 and await store.get_policy(created.id) == created
+        pull = await store.create_policy(Policy(name="pull", src_registry_id=remote.id))
+        assert pull.enabled and pull.override and pull.filters == ()
+        with pytest.raises(Conflict):
+            await store.create_policy(Policy(name="push", dest_registry_id=other.id))
+        assert [p.name for p in await store.policies()] == ["push", "pull"]
+        assert await store.policies_using(remote.id) == 2
+        assert await store.policies_using(other.id) == 0
+
+        moved = replace(created, dest_registry_id=other.id, filters=(), enabled=False)
+        assert await store.update_policy(moved)
+        assert await store.get_policy(created.id) == moved
+        assert await store.policies_using(other.id) == 1
+        with pytest.raises(Conflict):
+            await store.update_policy(replace(moved, name="pull"))
+        assert not await store.update_policy(replace(moved, id=moved.id + 100))
+        assert await store.delete_policy(pull.id)
+        assert not await store.delete_policy(pull.id)
+        assert await store.policies_using(remote.id) == 0
+
+    run(backend, scenario)
+
+
+def test_executions_are_listed_finished_once_and_go_with_their_policy(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        remote = await store.create_registry(hub())
+        policy = await store.create_policy(Policy(name="p", dest_registry_id=remote.id))
+        other = await store.create_policy(Policy(name="q", dest_registry_id=remote.id))
+        first = await store.create_execution(Execution(policy.id, "manual", start_time=10.0))
+        second = await store.create_execution(Execution(policy.id, "manual", start_time=20.0))
+        third = await store.create_execution(Execution(other.id, "scheduled", start_time=30.0))
+        assert await store.get_execution(first.id) == first
+        assert first.status == IN_PROGRESS and first.end_time is None
+        found, total = await store.executions(policy_id=policy.id)
+        assert total == 2 and [e.id for e in found] == [second.id, first.id]
+        found, total = await store.executions(limit=1, offset=1)
+        assert total == 3 and [e.id for e in found] == [second.id]
+        assert (await store.executions(trigger="scheduled"))[1] == 1
+        assert (await store.executions(policy_id=policy.id, offset=5)) == ([], 2)
+
+        done = replace(first, status=SUCCEED, total=3, succeed=3, end_time=15.0, status_text="ok")
+        assert await store.finish_execution(done)
+        assert await store.get_execution(first.id) == done
+        assert not await store.finish_execution(replace(done, status=FAILED))  # once only
+        assert (await store.executions(status=IN_PROGRESS))[1] == 2
+
+        assert await store.delete_policy(policy.id)
+        assert await store.get_execution(first.id) is None
+        assert await store.get_execution(third.id) == third
 
     run(backend, scenario)
