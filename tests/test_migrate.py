@@ -27,6 +27,7 @@ NEXT = REGISTRY_LAST + 1  # a later release's
 EVERYTHING = {
     *(f"registry {v}" for v in range(1, NEXT)),
     "auth 1",
+    "auth 2",
     "jobs 1",
     "replication 1",
 }
