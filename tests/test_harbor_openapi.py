@@ -20,7 +20,7 @@ from .inproc import ADMIN, InProcessServer, serve_in_process
 
 # Modules whose operations are not declared yet: their routes are served but not in the
 # document. A module leaves this list as soon as it has an ``api`` (checked below).
-NOT_DECLARED = {"repositories", "artifacts", "gc"}
+NOT_DECLARED = {"repositories", "artifacts"}
 EXAMPLES_PER_OPERATION = 8
 # no 5xx, and every answer as documented (its status, content type, headers and body);
 # schemathesis' "positive data accepted" is left out: the document describes types, and

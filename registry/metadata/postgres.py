@@ -17,7 +17,10 @@ import time
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
     ArtifactInfo,
+    GCLockLost,
+    GCPreview,
     GCRun,
+    GCRunQuery,
     GCSchedule,
     ManifestRecord,
     MetadataStore,
@@ -27,14 +30,21 @@ from wharf.registry.metadata.base import (
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
+    GC_LOCK_GONE,
+    GC_STOPPED_GONE,
     LAST_SEEN_REFRESH,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    gc_log_line,
     manifest_from_row,
     prefix_successor,
     project_range,
     session_from_row,
 )
+
+# GC's statements over the whole store (the mark, a dry run's count) may take longer than
+# ``database.command_timeout`` (meant for the requests' statements) on a large store
+WHOLE_STORE_TIMEOUT = 600.0
 
 
 class PostgresStore(MetadataStore):
@@ -558,61 +568,85 @@ class PostgresStore(MetadataStore):
 
     # the lease row, as on SQLite: it expires by itself when a collector is killed, and
     # its explicit clock keeps try/renew/unlock exactly the SQLite semantics
-    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
-        status = await self.database.read(
-            lambda db: db.execute(
-                "INSERT INTO gc_lock (name, owner, until) VALUES ('gc', $1, $2) "
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:
+        token = await self.database.read(
+            lambda db: db.fetchval(
+                "INSERT INTO gc_lock (name, owner, until, token) VALUES ('gc', $1, $2, "
+                # no row yet (or someone removed it): past every token marks carry
+                "(SELECT COALESCE(MAX(run), 0) + 1 FROM gc_marks)) "
                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                "until = excluded.until "
-                "WHERE gc_lock.until < $3 OR gc_lock.owner = excluded.owner",
+                "until = excluded.until, token = gc_lock.token + 1 "
+                "WHERE gc_lock.until < $3 OR gc_lock.owner = excluded.owner RETURNING token",
                 owner,
                 until,
                 now,
             )
         )
-        return _count(status) > 0
+        return None if token is None else int(token)
 
-    async def gc_renew_lock(self, owner: str, until: float) -> bool:
+    async def gc_renew_lock(self, owner: str, token: int, until: float) -> bool:
         status = await self.database.read(
             lambda db: db.execute(
-                "UPDATE gc_lock SET until = $1 WHERE name = 'gc' AND owner = $2", until, owner
+                "UPDATE gc_lock SET until = $1 WHERE name = 'gc' AND owner = $2 AND token = $3",
+                until,
+                owner,
+                token,
             )
         )
         return _count(status) > 0
 
-    async def gc_unlock(self, owner: str) -> None:
+    async def gc_unlock(self, owner: str, token: int) -> None:
         await self.database.read(
-            lambda db: db.execute("DELETE FROM gc_lock WHERE name = 'gc' AND owner = $1", owner)
+            lambda db: db.execute(
+                "UPDATE gc_lock SET until = 0 WHERE name = 'gc' AND owner = $1 AND token = $2",
+                owner,
+                token,
+            )
         )
 
-    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+    @staticmethod
+    async def _fence(db: Connection, token: int) -> None:
+        """First thing in a run's transaction: hold the lock row (FOR KEY SHARE) if it
+        still carries ``token``, else raise ``GCLockLost``. A takeover changes the token,
+        a key (unique index): it waits until this transaction ends, and one that
+        committed first is seen (a locking read checks the row's latest version). The
+        run's own lease renewals change only ``until``, and don't wait."""
+        held = await db.fetchval(
+            "SELECT 1 FROM gc_lock WHERE name = 'gc' AND token = $1 FOR KEY SHARE", token
+        )
+        if held is None:
+            raise GCLockLost(token)
+
+    async def gc_mark(self, cutoff: float, project: str | None, *, token: int) -> int:
         low, high = project_range(project)
 
         async def change(db: Connection) -> int:
+            await self._fence(db, token)
+            await db.execute(_NO_JIT)
             await db.execute("DELETE FROM gc_marks")
             # roots and their closure in one recursive statement (UNION: to a fixpoint)
             status = await db.execute(
-                "WITH RECURSIVE roots (repo_id, digest) AS ("
-                "SELECT repo_id, digest FROM tags UNION "
-                "SELECT m.repo_id, m.digest FROM manifests m "
-                "JOIN repositories r ON r.id = m.repo_id "
-                "WHERE m.created >= $1 OR NOT (r.name >= $2 AND ($3::text IS NULL OR r.name < $3))"
-                f"), {_REACH} "
-                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT repo_id, digest, 0 FROM reach",
+                f"WITH RECURSIVE {_ROOTS}, {_REACH} "
+                "INSERT INTO gc_marks (repo_id, digest, wave, run) "
+                "SELECT repo_id, digest, 0, $4 FROM reach",
                 cutoff,
                 low,
                 high,
+                token,
+                timeout=WHOLE_STORE_TIMEOUT,
             )
             return _count(status)
 
         return await self.database.write(change)
 
     async def gc_sweep_manifests(
-        self, since: float, cutoff: float, project: str | None, limit: int
+        self, since: float, cutoff: float, project: str | None, limit: int, *, token: int
     ) -> list[tuple[str, str]]:
         low, high = project_range(project)
 
         async def change(db: Connection) -> list[tuple[str, str]]:
+            await self._fence(db, token)
+            await db.execute(_NO_JIT)
             # pushes wait for this batch (and it for the pushes in flight): the statement
             # below then sees every tag and manifest written since the mark, and no new
             # tag or referrer can point at a manifest it deletes
@@ -623,13 +657,13 @@ class PostgresStore(MetadataStore):
                 "SELECT repo_id, digest FROM manifests WHERE created >= $2"
                 f"), {_REACH}, "
                 "wave AS (SELECT COALESCE(MAX(wave), 0) + 1 AS n FROM gc_marks), "
-                "marked AS (INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT repo_id, digest, wave.n FROM reach, wave ON CONFLICT DO NOTHING), "
+                "marked AS (INSERT INTO gc_marks (repo_id, digest, wave, run) "
+                "SELECT repo_id, digest, wave.n, $6 FROM reach, wave ON CONFLICT DO NOTHING), "
                 "doomed AS (SELECT m.repo_id, m.digest, r.name FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id "
                 "WHERE r.name >= $3 AND ($4::text IS NULL OR r.name < $4) "
                 "AND NOT EXISTS (SELECT 1 FROM gc_marks g "
-                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
+                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest AND g.run = $6) "
                 "AND NOT EXISTS (SELECT 1 FROM reach x "
                 "WHERE x.repo_id = m.repo_id AND x.digest = m.digest) "
                 # a manifest a push in flight holds (a child it references) is left to
@@ -642,6 +676,7 @@ class PostgresStore(MetadataStore):
                 low,
                 high,
                 limit,
+                token,
             )
             return [(r[0], r[1]) for r in rows]
 
@@ -668,9 +703,10 @@ class PostgresStore(MetadataStore):
         return [r[0] for r in rows]
 
     async def gc_claim_blobs(
-        self, digests: list[str], cutoff: float, now: float
+        self, digests: list[str], cutoff: float, now: float, *, token: int
     ) -> list[tuple[str, int]]:
         async def change(db: Connection) -> list[tuple[str, int]]:
+            await self._fence(db, token)
             # expired pins go (markers stay), the rows are held in digest order (two
             # claimers can't deadlock); a row a concurrent link or manifest PUT updated is
             # then seen with last_seen fresh, and left alone
@@ -695,28 +731,57 @@ class PostgresStore(MetadataStore):
 
         return await self.database.write(change)
 
-    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+    async def gc_preview(
+        self, cutoff: float, project: str | None, delete_untagged: bool
+    ) -> GCPreview:
+        # One statement in a READ ONLY transaction (the server refuses any write in it):
+        # the reachable set is a recursive CTE, kept by the server for the statement
+        # (work_mem, then temporary files of its own), never a table anyone could see.
+        # A TEMP table would not do here: creating one writes the system catalogs.
         low, high = project_range(project)
-        row = await self.database.read(
-            lambda db: db.fetchrow(
-                "SELECT (SELECT count(*) FROM manifests m JOIN repositories r "
-                "ON r.id = m.repo_id WHERE r.name >= $3 AND ($4::text IS NULL OR r.name < $4) "
-                "AND NOT EXISTS (SELECT 1 FROM gc_marks g "
-                "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)), "
+
+        async def query(db: Connection) -> GCPreview:
+            await db.execute(_NO_JIT)
+            if not delete_untagged:  # every manifest stays
+                row = await db.fetchrow(
+                    "SELECT (SELECT count(*) FROM manifests), "
+                    "(SELECT count(*) FROM blobs WHERE deleting IS NOT NULL), "
+                    "count(*), COALESCE(sum(b.size), 0) FROM blobs b "
+                    f"WHERE b.deleting IS NULL AND b.last_seen < $1 AND {_UNREFERENCED} "
+                    f"AND ($2::boolean OR {_in_scope('$3', '$4')})",
+                    cutoff,
+                    project is None,
+                    low,
+                    high,
+                    timeout=WHOLE_STORE_TIMEOUT,
+                )
+                assert row is not None
+                return GCPreview(int(row[0]), 0, int(row[2]), int(row[3]), int(row[1]))
+            row = await db.fetchrow(
+                f"WITH RECURSIVE {_ROOTS}, {_REACH}, "
+                "stays AS MATERIALIZED (SELECT DISTINCT repo_id, digest FROM reach) "
+                "SELECT (SELECT count(*) FROM stays), "
+                "(SELECT count(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                "WHERE r.name >= $2 AND ($3::text IS NULL OR r.name < $3) AND NOT EXISTS "
+                "(SELECT 1 FROM stays g WHERE g.repo_id = m.repo_id AND g.digest = m.digest)), "
+                "(SELECT count(*) FROM blobs WHERE deleting IS NOT NULL), "
                 "count(*), COALESCE(sum(b.size), 0) FROM blobs b "
                 "WHERE b.deleting IS NULL AND b.last_seen < $1 AND NOT EXISTS "
-                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "(SELECT 1 FROM manifest_blobs mb JOIN stays g ON g.repo_id = mb.repo_id "
                 "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
-                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest) "
-                f"AND ($2::boolean OR {_in_scope('$3', '$4')})",
+                "AND NOT EXISTS (SELECT 1 FROM manifests m JOIN stays g "
+                "ON g.repo_id = m.repo_id AND g.digest = m.digest WHERE m.digest = b.digest) "
+                f"AND ($4::boolean OR {_in_scope('$2', '$3')})",
                 cutoff,
-                project is None,
                 low,
                 high,
+                project is None,
+                timeout=WHOLE_STORE_TIMEOUT,
             )
-        )
-        assert row is not None
-        return int(row[0]), int(row[1]), int(row[2])
+            assert row is not None
+            return GCPreview(int(row[0]), int(row[1]), int(row[3]), int(row[4]), int(row[2]))
+
+        return await self.database.snapshot(query)
 
     async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
         rows = await self.database.read(
@@ -731,11 +796,14 @@ class PostgresStore(MetadataStore):
         )
         return [r[0] for r in rows]
 
-    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+    async def gc_claim_orphans(
+        self, items: list[tuple[str, int]], now: float, *, token: int
+    ) -> list[str]:
         digests = [d for d, _ in items]
         sizes = [s for _, s in items]
 
         async def change(db: Connection) -> list[str]:
+            await self._fence(db, token)
             # markers first, on the digests with no live pin (seen on their latest rows)
             # and no blob row; then the rows, for the digests marked
             marked = await db.fetch(
@@ -807,17 +875,29 @@ class PostgresStore(MetadataStore):
         assert row is not None
         return int(row[0]), int(row[1]), int(row[2])
 
-    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
-        run_id = await self.database.read(
-            lambda db: db.fetchval(
-                "INSERT INTO gc_runs (kind, status, parameters, created, updated) "
-                "VALUES ($1, 'Running', $2, $3, $3) RETURNING id",
+    async def gc_create_run(
+        self, kind: str, parameters: str, now: float, *, token: int | None
+    ) -> int:
+        async def change(db: Connection) -> int:
+            if token is not None:
+                await db.execute(
+                    "UPDATE gc_runs SET status = 'Error', updated = $1, log = log || $2 "
+                    "WHERE status = 'Running' AND token < $3",
+                    now,
+                    gc_log_line(now, GC_LOCK_GONE),
+                    token,
+                )
+            run_id = await db.fetchval(
+                "INSERT INTO gc_runs (kind, status, parameters, created, updated, token) "
+                "VALUES ($1, 'Running', $2, $3, $3, $4) RETURNING id",
                 kind,
                 parameters,
                 now,
+                token,
             )
-        )
-        return int(run_id)
+            return int(run_id)
+
+        return await self.database.write(change)
 
     async def gc_update_run(
         self, run_id: int, status: str, report: str, log_append: str, now: float
@@ -834,14 +914,17 @@ class PostgresStore(MetadataStore):
             )
         )
 
-    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
+    async def gc_runs(self, query: GCRunQuery, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        where, params = query.where(lambda n: f"${n}")
+        n = len(params)
         # one statement: the count, and a NULL run when the page is empty
         rows = await self.database.read(
             lambda db: db.fetch(
                 "SELECT c.n, g.id, g.kind, g.status, g.parameters, g.report, '', g.created, "
-                "g.updated FROM (SELECT count(*) AS n FROM gc_runs) c LEFT JOIN LATERAL "
-                "(SELECT * FROM gc_runs ORDER BY id DESC LIMIT $1 OFFSET $2) g ON true "
-                "ORDER BY g.id DESC",
+                f"g.updated FROM (SELECT count(*) AS n FROM gc_runs WHERE {where}) c "
+                f"LEFT JOIN LATERAL (SELECT * FROM gc_runs WHERE {where} "
+                f"ORDER BY {query.order_by()} LIMIT ${n + 1} OFFSET ${n + 2}) g ON true",
+                *params,
                 limit,
                 offset,
             )
@@ -859,10 +942,41 @@ class PostgresStore(MetadataStore):
         )
         return None if row is None else GCRun(*row)
 
+    async def gc_request_stop(self, run_id: int, now: float) -> GCRun | None:
+        async def change(db: Connection) -> GCRun | None:
+            await db.execute(
+                "UPDATE gc_runs SET stop_requested = $1 WHERE id = $2 AND status = 'Running'",
+                now,
+                run_id,
+            )
+            await db.execute(  # nobody left to see the request: stopped now
+                "UPDATE gc_runs SET status = 'Stopped', updated = $1, log = log || $2 "
+                "WHERE id = $3 AND status = 'Running' AND token IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM gc_lock l WHERE l.name = 'gc' AND l.token = gc_runs.token "
+                "AND l.until >= $1)",
+                now,
+                gc_log_line(now, GC_STOPPED_GONE),
+                run_id,
+            )
+            row = await db.fetchrow(
+                "SELECT id, kind, status, parameters, report, log, created, updated "
+                "FROM gc_runs WHERE id = $1",
+                run_id,
+            )
+            return None if row is None else GCRun(*row)
+
+        return await self.database.write(change)
+
+    async def gc_stop_requested(self, run_id: int) -> bool:
+        requested = await self.database.read(
+            lambda db: db.fetchval("SELECT stop_requested FROM gc_runs WHERE id = $1", run_id)
+        )
+        return requested is not None
+
     async def gc_schedule(self) -> GCSchedule | None:
         row = await self.database.read(
             lambda db: db.fetchrow(
-                "SELECT kind, cron, parameters, updated FROM gc_schedule WHERE id = 1"
+                "SELECT kind, cron, parameters, updated, created FROM gc_schedule WHERE id = 1"
             )
         )
         return None if row is None else GCSchedule(*row)
@@ -870,18 +984,31 @@ class PostgresStore(MetadataStore):
     async def gc_set_schedule(self, schedule: GCSchedule) -> None:
         await self.database.read(
             lambda db: db.execute(
-                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated) "
-                "VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
-                "cron = excluded.cron, parameters = excluded.parameters, "
-                "updated = excluded.updated",
+                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated, created) "
+                "VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
+                "kind = excluded.kind, cron = excluded.cron, parameters = excluded.parameters, "
+                "updated = excluded.updated, created = excluded.created",
                 schedule.kind,
                 schedule.cron,
                 schedule.parameters,
                 schedule.updated,
+                schedule.created,
             )
         )
 
 
+# GC's recursive statements get huge, wrong cost estimates, which make the server
+# JIT-compile them: seconds for a statement that runs in milliseconds (4.7 s instead of
+# 0.17 s for a run over 11 manifests). Off for the transaction.
+_NO_JIT = "SET LOCAL jit = off"
+
+# GC's roots ($1 the cutoff, $2/$3 the project's name range): tagged manifests, manifests
+# created since the cutoff, and every manifest outside the project
+_ROOTS = (
+    "roots (repo_id, digest) AS (SELECT repo_id, digest FROM tags UNION "
+    "SELECT m.repo_id, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+    "WHERE m.created >= $1 OR NOT (r.name >= $2 AND ($3::text IS NULL OR r.name < $3)))"
+)
 # GC's closure from ``roots`` (a CTE defined before): children of reached manifests,
 # referrers of reached subjects, subjects (that exist) of reached referrers; UNION stops
 # at the fixpoint

@@ -3,6 +3,7 @@ PostgreSQL metadata stores (the same columns, the same name ranges)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from wharf.registry.metadata.base import ManifestRecord, UploadSession
@@ -36,3 +37,13 @@ def project_range(project: str | None) -> tuple[str, str | None]:
         return "", None
     prefix = project + "/"
     return prefix, prefix_successor(prefix)
+
+
+# what the stores append to the log of a run whose collector is gone
+GC_LOCK_GONE = "Error: the run lost the GC lock to a newer run (its collector died or stalled)"
+GC_STOPPED_GONE = "Stopped: on request; no collector was running it any more"
+
+
+def gc_log_line(now: float, text: str) -> str:
+    """A line of a GC run's log, as the collector writes them."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))} {text}\n"

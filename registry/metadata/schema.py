@@ -130,6 +130,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        (
+            # GC's fencing token: every acquisition of the lock numbers the run that took
+            # it (the row now stays when a run ends, so the number only grows); each of
+            # the run's deleting transactions checks the number is still the lock's
+            "ALTER TABLE gc_lock ADD COLUMN token BIGINT NOT NULL DEFAULT 0",
+            # a key (PostgreSQL): a run's transactions hold the row FOR KEY SHARE, which a
+            # takeover (changing the token) waits for and a renewal (the lease) does not
+            "CREATE UNIQUE INDEX gc_lock_by_token ON gc_lock (token)",
+            # the run (token) whose mark phase wrote each mark
+            "ALTER TABLE gc_marks ADD COLUMN run BIGINT NOT NULL DEFAULT 0",
+            # the token a recorded run held (NULL: a dry run, which holds no lock), and a
+            # stop asked for through the API (PUT /system/gc/{id}), seen by the run
+            "ALTER TABLE gc_runs ADD COLUMN token BIGINT",
+            "ALTER TABLE gc_runs ADD COLUMN stop_requested DOUBLE PRECISION",
+            "ALTER TABLE gc_schedule ADD COLUMN created DOUBLE PRECISION NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 # Before each package had its own migrations, these tables were version 1 of one sequence.

@@ -13,7 +13,10 @@ import time
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
     ArtifactInfo,
+    GCLockLost,
+    GCPreview,
     GCRun,
+    GCRunQuery,
     GCSchedule,
     ManifestRecord,
     MetadataStore,
@@ -23,9 +26,12 @@ from wharf.registry.metadata.base import (
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
+    GC_LOCK_GONE,
+    GC_STOPPED_GONE,
     LAST_SEEN_REFRESH,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    gc_log_line,
     manifest_from_row,
     prefix_successor,
     project_range,
@@ -507,121 +513,145 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.write(change)
 
-    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:
+        def change(db: sqlite3.Connection) -> int | None:
+            row = db.execute(
+                "INSERT INTO gc_lock (name, owner, until, token) VALUES ('gc', ?, ?, "
+                # no row yet (or someone removed it): past every token marks carry
+                "(SELECT COALESCE(MAX(run), 0) + 1 FROM gc_marks)) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "until = excluded.until, token = gc_lock.token + 1 "
+                "WHERE gc_lock.until < ? OR gc_lock.owner = excluded.owner RETURNING token",
+                (owner, until, now),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self.database.write(change)
+
+    async def gc_renew_lock(self, owner: str, token: int, until: float) -> bool:
         return await self.database.write(
             lambda db: (
                 db.execute(
-                    "INSERT INTO gc_lock (name, owner, until) VALUES ('gc', ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                    "until = excluded.until "
-                    "WHERE gc_lock.until < ? OR gc_lock.owner = excluded.owner",
-                    (owner, until, now),
+                    "UPDATE gc_lock SET until = ? WHERE name = 'gc' AND owner = ? AND token = ?",
+                    (until, owner, token),
                 ).rowcount
                 > 0
             )
         )
 
-    async def gc_renew_lock(self, owner: str, until: float) -> bool:
-        return await self.database.write(
-            lambda db: (
-                db.execute(
-                    "UPDATE gc_lock SET until = ? WHERE name = 'gc' AND owner = ?", (until, owner)
-                ).rowcount
-                > 0
-            )
-        )
-
-    async def gc_unlock(self, owner: str) -> None:
+    async def gc_unlock(self, owner: str, token: int) -> None:
         await self.database.write(
-            lambda db: db.execute("DELETE FROM gc_lock WHERE name = 'gc' AND owner = ?", (owner,))
+            lambda db: db.execute(
+                "UPDATE gc_lock SET until = 0 WHERE name = 'gc' AND owner = ? AND token = ?",
+                (owner, token),
+            )
         )
 
     @staticmethod
-    def _close_marks(db: sqlite3.Connection, wave: int) -> int:
+    def _fence(db: sqlite3.Connection, token: int) -> None:
+        """Inside a write transaction (one writer at a time: nobody can take the lock
+        before it commits): raise ``GCLockLost`` unless run ``token`` holds the lock."""
+        row = db.execute("SELECT 1 FROM gc_lock WHERE name = 'gc' AND token = ?", (token,))
+        if row.fetchone() is None:
+            raise GCLockLost(token)
+
+    @staticmethod
+    def _close_marks(db: sqlite3.Connection, wave: int, run: int, table: str = "gc_marks") -> int:
         """Semi-naive closure: from the marks of ``wave`` on, add children of marked
         manifests, referrers of marked subjects and subjects of marked referrers until
-        nothing new; the last wave."""
+        nothing new; the last wave. ``table``: ``gc_marks``, or a dry run's TEMP copy."""
         while True:
             added = db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT mc.repo_id, mc.child_digest, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT mc.repo_id, mc.child_digest, ?, ? FROM {table} g "
                 "JOIN manifest_children mc ON mc.repo_id = g.repo_id "
                 "AND mc.manifest_digest = g.digest WHERE g.wave = ? "
                 "ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             added += db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT m.repo_id, m.digest, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT m.repo_id, m.digest, ?, ? FROM {table} g "
                 "JOIN manifests m ON m.repo_id = g.repo_id AND m.subject = g.digest "
                 "WHERE g.wave = ? ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             added += db.execute(  # a marked referrer keeps its subject
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT m.repo_id, m.subject, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT m.repo_id, m.subject, ?, ? FROM {table} g "
                 "JOIN manifests m ON m.repo_id = g.repo_id AND m.digest = g.digest "
                 "WHERE g.wave = ? AND m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM "
                 "manifests s WHERE s.repo_id = m.repo_id AND s.digest = m.subject) "
                 "ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             if added == 0:
                 return wave
             wave += 1
 
-    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+    @staticmethod
+    def _mark_roots(
+        db: sqlite3.Connection, cutoff: float, project: str | None, run: int, table: str
+    ) -> None:
         low, high = project_range(project)
-
-        def roots(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM gc_marks")
-            db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT repo_id, digest, 0 FROM tags WHERE true ON CONFLICT DO NOTHING"
-            )
-            db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT m.repo_id, m.digest, 0 "
-                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
-                "WHERE m.created >= ? OR NOT (r.name >= ? AND (? IS NULL OR r.name < ?)) "
-                "ON CONFLICT DO NOTHING",
-                (cutoff, low, high, high),
-            )
-
-        await self.database.write(roots)
-        await self.database.write(lambda db: self._close_marks(db, 0))
-        return await self.database.read(
-            lambda db: int(db.execute("SELECT COUNT(*) FROM gc_marks").fetchone()[0])
+        db.execute(
+            f"INSERT INTO {table} (repo_id, digest, wave, run) "
+            "SELECT DISTINCT repo_id, digest, 0, ? FROM tags WHERE true ON CONFLICT DO NOTHING",
+            (run,),
+        )
+        db.execute(
+            f"INSERT INTO {table} (repo_id, digest, wave, run) SELECT m.repo_id, m.digest, 0, ? "
+            "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+            "WHERE m.created >= ? OR NOT (r.name >= ? AND (? IS NULL OR r.name < ?)) "
+            "ON CONFLICT DO NOTHING",
+            (run, cutoff, low, high, high),
         )
 
+    async def gc_mark(self, cutoff: float, project: str | None, *, token: int) -> int:
+        def roots(db: sqlite3.Connection) -> None:
+            self._fence(db, token)
+            db.execute("DELETE FROM gc_marks")
+            self._mark_roots(db, cutoff, project, token, "gc_marks")
+
+        def closure(db: sqlite3.Connection) -> int:
+            # a second transaction, so that pushes may write in between: fenced again
+            self._fence(db, token)
+            self._close_marks(db, 0, token)
+            return int(db.execute("SELECT COUNT(*) FROM gc_marks").fetchone()[0])
+
+        await self.database.write(roots)
+        return await self.database.write(closure)
+
     async def gc_sweep_manifests(
-        self, since: float, cutoff: float, project: str | None, limit: int
+        self, since: float, cutoff: float, project: str | None, limit: int, *, token: int
     ) -> list[tuple[str, str]]:
         low, high = project_range(project)
 
         def change(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            self._fence(db, token)
             wave = int(db.execute("SELECT COALESCE(MAX(wave), 0) FROM gc_marks").fetchone()[0])
             wave += 1
             db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT repo_id, digest, ? FROM tags WHERE updated >= ? "
+                "INSERT INTO gc_marks (repo_id, digest, wave, run) "
+                "SELECT DISTINCT repo_id, digest, ?, ? FROM tags WHERE updated >= ? "
                 "ON CONFLICT DO NOTHING",
-                (wave, since),
+                (wave, token, since),
             )
             db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT repo_id, digest, ? "
+                "INSERT INTO gc_marks (repo_id, digest, wave, run) SELECT repo_id, digest, ?, ? "
                 "FROM manifests WHERE created >= ? ON CONFLICT DO NOTHING",
-                (wave, min(since, cutoff)),
+                (wave, token, min(since, cutoff)),
             )
             # what was marked before but only now reaches further is covered: children
             # and referrers of old marks existed at mark time (a new referrer is new)
-            self._close_marks(db, wave)
+            self._close_marks(db, wave, token)
             rows = db.execute(
                 "SELECT m.repo_id, m.digest, r.name FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id "
                 "WHERE r.name >= ? AND (? IS NULL OR r.name < ?) AND NOT EXISTS "
-                "(SELECT 1 FROM gc_marks g WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
-                "LIMIT ?",
-                (low, high, high, limit),
+                "(SELECT 1 FROM gc_marks g WHERE g.repo_id = m.repo_id AND g.digest = m.digest "
+                "AND g.run = ?) LIMIT ?",
+                (low, high, high, token, limit),
             ).fetchall()
             db.executemany(
                 "DELETE FROM manifests WHERE repo_id = ? AND digest = ?",
@@ -658,9 +688,10 @@ class SQLiteStore(MetadataStore):
         )
 
     async def gc_claim_blobs(
-        self, digests: list[str], cutoff: float, now: float
+        self, digests: list[str], cutoff: float, now: float, *, token: int
     ) -> list[tuple[str, int]]:
         def change(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            self._fence(db, token)
             db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
             claimed = []
             for digest in digests:
@@ -679,7 +710,14 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.write(change)
 
-    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+    async def gc_preview(
+        self, cutoff: float, project: str | None, delete_untagged: bool
+    ) -> GCPreview:
+        # A private read-only connection (one snapshot): the reachable manifests go into
+        # a TEMP table of that connection — the same closure as ``gc_mark``, on scratch
+        # space nobody else sees and which vanishes with the connection; the main file
+        # cannot be written through it. Memory stays SQLite's page cache whatever the
+        # store's size (TEMP data spills to a temporary file).
         low, high = project_range(project)
         inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
         scope = ""
@@ -693,24 +731,49 @@ class SQLiteStore(MetadataStore):
             )
             scope_params = (low, high, high, low, high, high)
 
-        def query(db: sqlite3.Connection) -> tuple[int, int, int]:
+        def query(db: sqlite3.Connection) -> GCPreview:
+            interrupted = int(
+                db.execute("SELECT COUNT(*) FROM blobs WHERE deleting IS NOT NULL").fetchone()[0]
+            )
+            if not delete_untagged:  # every manifest stays
+                blobs, size = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
+                    "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
+                    "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)" + scope,
+                    (cutoff, *scope_params),
+                ).fetchone()
+                total = int(db.execute("SELECT COUNT(*) FROM manifests").fetchone()[0])
+                return GCPreview(total, 0, int(blobs), int(size), interrupted)
+            db.execute(
+                "CREATE TEMP TABLE reach (repo_id INTEGER NOT NULL, digest TEXT NOT NULL, "
+                "wave INTEGER NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (repo_id, digest))"
+            )
+            db.execute("CREATE INDEX temp.reach_by_wave ON reach (wave)")
+            self._mark_roots(db, cutoff, project, 0, "temp.reach")
+            self._close_marks(db, 0, 0, "temp.reach")
+            reached = int(db.execute("SELECT COUNT(*) FROM temp.reach").fetchone()[0])
             manifests = db.execute(
                 "SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id "
-                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM temp.reach g "
                 "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)",
                 (low, high, high),
             ).fetchone()[0]
+            # the manifests that stay are the reached ones (what is outside the project
+            # is a root): a blob goes when none of them references or is it
             blobs, size = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
                 "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
-                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "(SELECT 1 FROM manifest_blobs mb JOIN temp.reach g ON g.repo_id = mb.repo_id "
                 "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
-                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest)" + scope,
+                "AND NOT EXISTS (SELECT 1 FROM manifests m JOIN temp.reach g "
+                "ON g.repo_id = m.repo_id AND g.digest = m.digest WHERE m.digest = b.digest)"
+                + scope,
                 (cutoff, *scope_params),
             ).fetchone()
-            return int(manifests), int(blobs), int(size)
+            return GCPreview(reached, int(manifests), int(blobs), int(size), interrupted)
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.read_private(query)
 
     async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
         def query(db: sqlite3.Connection) -> list[str]:
@@ -727,8 +790,11 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query, snapshot=True)
 
-    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+    async def gc_claim_orphans(
+        self, items: list[tuple[str, int]], now: float, *, token: int
+    ) -> list[str]:
         def change(db: sqlite3.Connection) -> list[str]:
+            self._fence(db, token)
             db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
             claimed = []
             for digest, size in items:
@@ -783,12 +849,20 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query, snapshot=True)
 
-    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
+    async def gc_create_run(
+        self, kind: str, parameters: str, now: float, *, token: int | None
+    ) -> int:
         def change(db: sqlite3.Connection) -> int:
+            if token is not None:
+                db.execute(
+                    "UPDATE gc_runs SET status = 'Error', updated = ?, log = log || ? "
+                    "WHERE status = 'Running' AND token < ?",
+                    (now, gc_log_line(now, GC_LOCK_GONE), token),
+                )
             cur = db.execute(
-                "INSERT INTO gc_runs (kind, status, parameters, created, updated) "
-                "VALUES (?, 'Running', ?, ?, ?)",
-                (kind, parameters, now, now),
+                "INSERT INTO gc_runs (kind, status, parameters, created, updated, token) "
+                "VALUES (?, 'Running', ?, ?, ?, ?)",
+                (kind, parameters, now, now, token),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
@@ -806,17 +880,21 @@ class SQLiteStore(MetadataStore):
             )
         )
 
-    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
-        def query(db: sqlite3.Connection) -> tuple[list[GCRun], int]:
-            total = int(db.execute("SELECT COUNT(*) FROM gc_runs").fetchone()[0])
+    async def gc_runs(self, query: GCRunQuery, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        where, params = query.where(lambda _: "?")
+
+        def read(db: sqlite3.Connection) -> tuple[list[GCRun], int]:
+            total = int(
+                db.execute(f"SELECT COUNT(*) FROM gc_runs WHERE {where}", params).fetchone()[0]
+            )
             rows = db.execute(
                 "SELECT id, kind, status, parameters, report, '', created, updated "
-                "FROM gc_runs ORDER BY id DESC LIMIT ? OFFSET ?",
-                (limit, offset),
+                f"FROM gc_runs WHERE {where} ORDER BY {query.order_by()} LIMIT ? OFFSET ?",
+                (*params, limit, offset),
             )
             return [GCRun(*row) for row in rows], total
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.read(read, snapshot=True)
 
     async def gc_run(self, run_id: int) -> GCRun | None:
         def query(db: sqlite3.Connection) -> GCRun | None:
@@ -829,10 +907,40 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query)
 
+    async def gc_request_stop(self, run_id: int, now: float) -> GCRun | None:
+        def change(db: sqlite3.Connection) -> GCRun | None:
+            db.execute(
+                "UPDATE gc_runs SET stop_requested = ? WHERE id = ? AND status = 'Running'",
+                (now, run_id),
+            )
+            db.execute(  # nobody left to see the request: stopped now
+                "UPDATE gc_runs SET status = 'Stopped', updated = ?, log = log || ? "
+                "WHERE id = ? AND status = 'Running' AND token IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM gc_lock l WHERE l.name = 'gc' AND l.token = gc_runs.token "
+                "AND l.until >= ?)",
+                (now, gc_log_line(now, GC_STOPPED_GONE), run_id, now),
+            )
+            row = db.execute(
+                "SELECT id, kind, status, parameters, report, log, created, updated "
+                "FROM gc_runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            return None if row is None else GCRun(*row)
+
+        return await self.database.write(change)
+
+    async def gc_stop_requested(self, run_id: int) -> bool:
+        row = await self.database.read(
+            lambda db: db.execute(
+                "SELECT stop_requested FROM gc_runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        )
+        return row is not None and row[0] is not None
+
     async def gc_schedule(self) -> GCSchedule | None:
         def query(db: sqlite3.Connection) -> GCSchedule | None:
             row = db.execute(
-                "SELECT kind, cron, parameters, updated FROM gc_schedule WHERE id = 1"
+                "SELECT kind, cron, parameters, updated, created FROM gc_schedule WHERE id = 1"
             ).fetchone()
             return None if row is None else GCSchedule(*row)
 
@@ -841,10 +949,16 @@ class SQLiteStore(MetadataStore):
     async def gc_set_schedule(self, schedule: GCSchedule) -> None:
         await self.database.write(
             lambda db: db.execute(
-                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated) "
-                "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated, created) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
                 "cron = excluded.cron, parameters = excluded.parameters, "
-                "updated = excluded.updated",
-                (schedule.kind, schedule.cron, schedule.parameters, schedule.updated),
+                "updated = excluded.updated, created = excluded.created",
+                (
+                    schedule.kind,
+                    schedule.cron,
+                    schedule.parameters,
+                    schedule.updated,
+                    schedule.created,
+                ),
             )
         )
