@@ -19,6 +19,8 @@ from wharf.registry.http.harbor import (
     ldap,
     members,
     projects,
+    registries,
+    replication,
     repositories,
     robots,
     system,
@@ -87,6 +89,8 @@ RESOURCES = (
     configurations,
     ldap,
     usergroups,
+    registries,
+    replication,
 )
 
 document_api = Api("openapi")
