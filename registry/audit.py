@@ -15,6 +15,7 @@ from wharf.registry.events import (
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
+    ReplicationChanged,
     RepositoryDeleted,
     TagCreated,
     TagDeleted,
@@ -76,6 +77,20 @@ def audit_event_for(event: Event) -> AuditEvent | None:
                 client_ip=actor.client_ip,
                 result="success" if status == "Success" else "failure",
                 detail=detail,
+            )
+        case ReplicationChanged(actor, operation, resource_type, resource_id, name):
+            collection = {
+                "registry": "registries",
+                "replication_policy": "replication/policies",
+                "replication_execution": "replication/executions",
+            }.get(resource_type, resource_type)
+            return AuditEvent(
+                actor.name,
+                operation,
+                resource_type,
+                f"{collection}/{resource_id}",
+                client_ip=actor.client_ip,
+                detail=name,
             )
         case Denied(actor, operation, repo, reference, reason):
             resource = _artifact(repo, reference) if reference else repo

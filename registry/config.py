@@ -165,6 +165,17 @@ class RedisConfig(Strict):
         return value
 
 
+class JobsConfig(Strict):
+    """The durable job queue (replication tasks, ...): every worker process of every
+    replica runs jobs from it."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)  # jobs at once, per worker process
+    lease: float = Field(default=30.0, ge=3, le=3600)  # seconds a job is held unrenewed
+    poll_interval: float = Field(default=1.0, gt=0, le=60)  # idle look for ready jobs
+    shutdown_grace: float = Field(default=10.0, ge=0, le=600)  # running jobs may end
+    retention_days: int = Field(default=30, ge=0)  # finished jobs kept; 0 keeps them all
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -249,6 +260,7 @@ class Settings(Strict):
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
+    jobs: JobsConfig = JobsConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

@@ -1,4 +1,4 @@
-"""Typed domain events the content core emits, and the bus that hands them to subscribers
+"""Typed domain events the core services emit, and the bus that hands them to subscribers
 (the audit log now; webhooks and replication triggers later).
 
 Subscribers are awaited in order before the core's call returns, so what they record is
@@ -125,6 +125,18 @@ class GarbageCollected:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicationChanged:
+    """A write of the replication service: a remote registry or a policy created, updated
+    or deleted, an execution started or stopped."""
+
+    actor: Actor
+    operation: str  # create, update, delete, stop
+    resource_type: str  # registry, replication_policy, replication_execution
+    resource_id: int
+    name: str  # the registry's or policy's name
+
+
+@dataclass(frozen=True, slots=True)
 class Denied:
     """An operation the policy gate or access control refused (audited as ``denied``)."""
 
@@ -147,6 +159,7 @@ Event = (
     | ProjectDeleted
     | Annotated
     | GarbageCollected
+    | ReplicationChanged
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]

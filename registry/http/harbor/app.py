@@ -21,6 +21,8 @@ from wharf.registry.http.harbor import (
     members,
     project_summary,
     projects,
+    registries,
+    replication,
     repositories,
     robots,
     system,
@@ -93,6 +95,8 @@ RESOURCES = (
     configurations,
     ldap,
     usergroups,
+    registries,
+    replication,
 )
 
 document_api = Api("openapi")
