@@ -10,21 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from wharf.auth.migrations import SCHEMA as AUTH_SCHEMA
 from wharf.auth.models import User
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.db.migrate import Migration, Schema
 from wharf.db.sqlite import SQLiteDatabase
-from wharf.registry.metadata.schema import SCHEMA as REGISTRY_SCHEMA
 from wharf.registry.metadata.sqlite import SQLiteStore
-from wharf.registry.wiring import sqlite_database
+from wharf.registry.wiring import SCHEMAS, sqlite_database
 
 DATA = Path(__file__).parent / "fixtures"
-# every migration this release has, of both packages
+# every migration this release has, of every package that keeps tables
 EVERY_VERSION = {
-    (schema.package, migration.version)
-    for schema in (REGISTRY_SCHEMA, AUTH_SCHEMA)
-    for migration in schema.migrations
+    (schema.package, migration.version) for schema in SCHEMAS for migration in schema.migrations
 }
 NOTES = Schema(
     "notes", (Migration(1, ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",)),)
