@@ -130,6 +130,11 @@ def test_local_admin_signs_in_in_ldap_mode(wharf: InProcessServer) -> None:
     assert token(wharf, *ADMIN).status_code == 200
 
 
+def test_systeminfo_tells_clients_the_mode(wharf: InProcessServer) -> None:
+    r = requests.get(f"{wharf.url}/api/v2.0/systeminfo", timeout=10)
+    assert r.status_code == 200 and r.json()["auth_mode"] == "ldap_auth"
+
+
 def test_group_grants_pull_and_push_through_the_token_flow(
     wharf: InProcessServer, slapd: Slapd
 ) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from wharf.auth.errors import BadRequest, Unauthorized
 from wharf.auth.models import Project as ProjectRecord
 from wharf.auth.principals import Principal
+from wharf.auth.settings import MODE_NAMES
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
 from wharf.registry.http.harbor.projects import Project, owner_names, project_doc
 from wharf.registry.http.harbor.spec import Api, Model, Param, Reply
@@ -146,8 +147,11 @@ def registry_url(request: web.Request) -> str:
 @authenticated
 async def system_info(request: web.Request, actor: Principal) -> web.StreamResponse:
     settings = request.config_dict[SETTINGS]
+    sign_in = await auth_of(
+        request
+    ).configuration.current()  # the file's, or as set through the API
     info = GeneralInfo(
-        auth_mode=settings.auth.mode,
+        auth_mode=MODE_NAMES[sign_in.mode],
         primary_auth_mode=False,
         self_registration=False,
         banner_message="",
