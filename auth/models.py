@@ -140,7 +140,11 @@ def with_coarse(policies: frozenset[str]) -> frozenset[str]:
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     role: with_coarse(policies) for role, policies in ROLE_POLICIES.items()
 }
-ALL_PERMISSIONS: frozenset[str] = frozenset().union(*ROLE_PERMISSIONS.values())
+# a system admin may do anything in any project, also what no role but a robot may be
+# given (e.g. listing a project's metadata)
+ALL_PERMISSIONS: frozenset[str] = frozenset().union(
+    *ROLE_PERMISSIONS.values(), with_coarse(ROBOT_POLICIES)
+)
 PUBLIC_PERMISSIONS = with_coarse(PUBLIC_POLICIES)
 
 ROLE_NAMES: dict[Role, str] = {

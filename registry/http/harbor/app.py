@@ -19,6 +19,8 @@ from wharf.registry.http.harbor import (
     labels,
     ldap,
     members,
+    permissions,
+    project_metadata,
     project_summary,
     projects,
     registries,
@@ -83,6 +85,7 @@ RESOURCES = (
     system,
     users,
     projects,
+    project_metadata,
     project_summary,
     members,
     robots,
@@ -97,6 +100,7 @@ RESOURCES = (
     usergroups,
     registries,
     replication,
+    permissions,
 )
 
 document_api = Api("openapi")
