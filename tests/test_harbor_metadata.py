@@ -1,6 +1,7 @@
-"""Harbor's project metadata (/projects/{p}/metadatas) and /permissions, in process:
-who may read and change which key (Harbor's RBAC table), the keys and values Harbor
-accepts, and agreement with GET /projects/{p} and the project's visibility."""
+"""Harbor's project metadata (/projects/{p}/metadatas), /permissions and
+/systeminfo/volumes, in process: who may read and change which key (Harbor's RBAC
+table), the keys and values Harbor accepts, and agreement with GET /projects/{p} and the
+project's visibility."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from wharf.registry.http.harbor.system import Storage, capacity
 
 from .inproc import ADMIN, serve_in_process
 
@@ -193,3 +196,32 @@ def test_permissions(world: World) -> None:
     # project admins see the project level only
     padmin = world.call("GET", "/permissions", "padmin").json()
     assert "system" not in padmin and padmin["project"] == admin["project"]
+
+
+def test_volumes(world: World, tmp_path: Path) -> None:
+    assert world.call("GET", "/systeminfo/volumes", None).status_code == 401
+    assert world.call("GET", "/systeminfo/volumes", "padmin").status_code == 403
+    r = world.call("GET", "/systeminfo/volumes")
+    assert r.status_code == 200, r.text
+    (disk,) = r.json()["storage"]
+    assert disk["total"] >= disk["free"] > 0
+    # a system robot given system-volumes:read may read it, as in Harbor
+    robot = {
+        "name": "volumes",
+        "level": "system",
+        "duration": -1,
+        "permissions": [
+            {
+                "kind": "system",
+                "namespace": "/",
+                "access": [{"resource": "system-volumes", "action": "read"}],
+            }
+        ],
+    }
+    made = world.call("POST", "/robots", json=robot)
+    assert made.status_code == 201, made.text
+    auth = (made.json()["name"], made.json()["secret"])
+    by_robot = requests.get(f"{world.url}/systeminfo/volumes", auth=auth, timeout=10)
+    assert by_robot.status_code == 200 and by_robot.json()["storage"][0]["total"] > 0
+    # a store path that does not exist (yet) reads as zero, as Harbor answers
+    assert capacity(str(tmp_path / "absent")) == Storage(total=0, free=0)
