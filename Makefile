@@ -7,7 +7,7 @@ LISTEN ?= 127.0.0.1:5000
 DATA ?= ./data
 URL ?= http://127.0.0.1:5000
 
-.PHONY: install run test lint typecheck unit conformance bench system-deps clean
+.PHONY: install run test lint typecheck unit conformance bench bench-ha system-deps clean
 
 # The virtualenv and the project (editable); re-run when pyproject.toml changes.
 install: $(VENV)/.installed
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# A link tree so mypy sees the `wharf.*` namespace exactly as the interpreter does.
 	rm -rf $(VENV)/typecheck && mkdir -p $(VENV)/typecheck/wharf
-	for p in registry storage auth gc db coord; do ln -s "$(CURDIR)/$$p" $(VENV)/typecheck/wharf/$$p; done
+	for p in registry storage auth gc db coord replication jobs; do ln -s "$(CURDIR)/$$p" $(VENV)/typecheck/wharf/$$p; done
 	touch $@
 
 run: install
@@ -32,8 +32,8 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord
-	$(BIN)/mypy conformance bench
+	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord -p wharf.replication -p wharf.jobs
+	$(BIN)/mypy conformance bench testbed
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest -q -ra tests
@@ -46,6 +46,10 @@ conformance: install
 
 bench: install system-deps
 	$(BIN)/python -m bench
+
+# Replicas behind HAProxy on PostgreSQL + Redis, 1 then 3 of them (bench/README.md, "HA")
+bench-ha: install system-deps
+	$(BIN)/python -m bench.ha
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

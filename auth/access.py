@@ -19,6 +19,15 @@ def require_admin(actor: Principal) -> None:
         raise Forbidden("only system admins may do this")
 
 
+def require_system(actor: Principal, permission: str) -> None:
+    """System admins, and robots given ``permission`` (a system policy) in the system
+    namespace ("/"), as Harbor's system-level checks allow."""
+    if not actor.authenticated:
+        raise Unauthorized("authentication required")
+    if not actor.sysadmin and permission not in actor.robot_permissions.get("/", frozenset()):
+        raise Forbidden("permission denied")
+
+
 def require_signed_in(actor: Principal) -> None:
     if not actor.authenticated:
         raise Unauthorized("authentication required")

@@ -34,3 +34,10 @@ class AlreadyExists(AuthError):
 
 class Precondition(AuthError):
     code, status = "PRECONDITION", 412
+
+
+class Unavailable(AuthError):
+    """An authority sign-in depends on (the LDAP directory, the OIDC provider) could not
+    be asked: the caller gets 503 and may retry; the reason is logged, not returned."""
+
+    code, status = "UNAVAILABLE", 503

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wharf.auth.access import project_with
 from wharf.auth.audit import AuditLog
 from wharf.auth.errors import AlreadyExists, NotFound
-from wharf.auth.models import MEMBERS, Member, Role, policy
+from wharf.auth.models import MEMBERS, Member, Role, UserGroup, policy
 from wharf.auth.principals import Principal
 from wharf.auth.store import AuthStore, Conflict
 
@@ -32,6 +32,27 @@ class Members:
             raise AlreadyExists(f"{username} is already a member of {found.name}") from None
         await self.audit_log.record_change(
             actor, "create", "member", f"{username} as {role.name.lower()}", project=found.name
+        )
+        return member
+
+    async def add_group(
+        self, actor: Principal, project: str | int, group: UserGroup, role: Role
+    ) -> Member:
+        """A user group as a member: everyone in it gets ``role`` (or keeps a stronger
+        one of their own)."""
+        found = await project_with(self.store, actor, project, MEMBERS)
+        member = Member(found.id, None, role, group.name, group_id=group.id)
+        member.group_type = group.group_type
+        try:
+            member = await self.store.add_member(member)
+        except Conflict:
+            raise AlreadyExists(f"group {group.name} is already a member of {found.name}") from None
+        await self.audit_log.record_change(
+            actor,
+            "create",
+            "member",
+            f"group {group.name} as {role.name.lower()}",
+            project=found.name,
         )
         return member
 

@@ -140,7 +140,11 @@ def with_coarse(policies: frozenset[str]) -> frozenset[str]:
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     role: with_coarse(policies) for role, policies in ROLE_POLICIES.items()
 }
-ALL_PERMISSIONS: frozenset[str] = frozenset().union(*ROLE_PERMISSIONS.values())
+# a system admin may do anything in any project, also what no role but a robot may be
+# given (e.g. listing a project's metadata)
+ALL_PERMISSIONS: frozenset[str] = frozenset().union(
+    *ROLE_PERMISSIONS.values(), with_coarse(ROBOT_POLICIES)
+)
 PUBLIC_PERMISSIONS = with_coarse(PUBLIC_POLICIES)
 
 ROLE_NAMES: dict[Role, str] = {
@@ -152,6 +156,31 @@ ROLE_NAMES: dict[Role, str] = {
 }
 
 ROBOT_PREFIX = "robot$"
+
+# "The highest of the user's own role and their groups' roles": roles by power.
+ROLE_RANK: dict[Role, int] = {
+    Role.PROJECT_ADMIN: 5,
+    Role.MAINTAINER: 4,
+    Role.DEVELOPER: 3,
+    Role.GUEST: 2,
+    Role.LIMITED_GUEST: 1,
+}
+
+
+def highest(a: Role | None, b: Role) -> Role:
+    """The stronger of two roles (``a`` may be None: no role yet)."""
+    return b if a is None or ROLE_RANK[b] > ROLE_RANK[a] else a
+
+
+# Where a user's identity comes from (``User.auth_source``).
+DB_AUTH = "db"
+LDAP_AUTH = "ldap"
+OIDC_AUTH = "oidc"
+
+# Harbor's user group types.
+LDAP_GROUP = 1
+HTTP_GROUP = 2
+OIDC_GROUP = 3
 
 
 def project_of(repo: str) -> str:
@@ -175,7 +204,53 @@ class User:
     created: float = field(default_factory=now)
     updated: float = field(default_factory=now)
     id: int = 0
-    cli_secret_hash: str = ""  # set with setCliSecret (OIDC mode); empty: none
+    auth_source: str = DB_AUTH  # db, ldap or oidc: who vouches for this user
+    # the directory's or provider's stable id of the person (LDAP entryUUID or DN, OIDC
+    # issuer + subject); follows renames
+    external_id: str | None = None
+    group_admin: bool = False  # a system admin through a group (LDAP/OIDC admin group)
+    external_checked: float = 0.0  # when the directory last confirmed user and groups
+
+    @property
+    def is_admin(self) -> bool:
+        return self.sysadmin or self.group_admin
+
+
+@dataclass(slots=True)
+class UserGroup:
+    """A group of users known to an external authority (Harbor's user group)."""
+
+    name: str
+    group_type: int  # LDAP_GROUP, HTTP_GROUP or OIDC_GROUP
+    ldap_dn: str = ""  # LDAP groups: the group's DN
+    created: float = field(default_factory=now)
+    updated: float = field(default_factory=now)
+    id: int = 0
+
+    @property
+    def key(self) -> str:
+        """What identifies the group within its type: the DN (case-insensitive) for LDAP
+        groups, the name for the others."""
+        return group_key(self.group_type, self.ldap_dn or self.name)
+
+
+def group_key(group_type: int, dn_or_name: str) -> str:
+    return dn_or_name.strip().lower() if group_type == LDAP_GROUP else dn_or_name
+
+
+@dataclass(slots=True)
+class OidcMeta:
+    """What Wharf keeps of an OIDC user: who they are at the provider, their CLI secret
+    and the provider's tokens (both sealed at rest)."""
+
+    user_id: int
+    subject: str
+    issuer: str
+    secret_sealed: str
+    token_sealed: str
+    checked: float = 0.0  # when the provider last confirmed the user (refresh token)
+    created: float = field(default_factory=now)
+    updated: float = field(default_factory=now)
 
 
 @dataclass(slots=True)
@@ -210,11 +285,23 @@ class Project:
 
 @dataclass(slots=True)
 class Member:
+    """A user (``user_id``) or a user group (``group_id``) with a role in a project."""
+
     project_id: int
-    user_id: int
+    user_id: int | None
     role: Role
-    username: str = ""
+    username: str = ""  # the user's name, or the group's name
     id: int = 0
+    group_id: int | None = None
+    group_type: int = 0
+
+    @property
+    def entity_type(self) -> str:
+        return "g" if self.group_id is not None else "u"
+
+    @property
+    def entity_id(self) -> int:
+        return self.group_id if self.group_id is not None else (self.user_id or 0)
 
 
 @dataclass(slots=True)

@@ -9,31 +9,41 @@ from typing import Any
 
 import asyncpg
 
-from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.models import (
+    AuditEvent,
+    Member,
+    OidcMeta,
+    Project,
+    Robot,
+    Role,
+    SigningKey,
+    User,
+    UserGroup,
+)
 from wharf.auth.rows import (
     EVENT_COLUMNS,
+    GROUP_COLUMNS,
+    MEMBER_SELECT,
+    OIDC_COLUMNS,
     PROJECT_COLUMNS,
     ROBOT_COLUMNS,
+    ROLES_OF_USER,
     USER_COLUMNS,
     event_from_row,
+    group_from_row,
     like_pattern,
+    member_from_row,
     metadata_json,
+    oidc_from_row,
     permissions_json,
     project_from_row,
     robot_from_row,
+    strongest_roles,
     user_from_row,
+    user_values,
 )
 from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
 from wharf.db.postgres import Connection, PostgresDatabase
-
-_MEMBER = (
-    "SELECT m.id, m.project_id, m.user_id, m.role_id, u.username FROM project_members m "
-    "JOIN users u ON u.id = m.user_id"
-)
-
-
-def _member(row: Any) -> Member:
-    return Member(id=row[0], project_id=row[1], user_id=row[2], role=Role(row[3]), username=row[4])
 
 
 def _count(status: str) -> int:
@@ -90,24 +100,13 @@ class PostgresAuthStore(AuthStore):
         return [], int(total)
 
     # --- users ---------------------------------------------------------------
-    _INSERT_USER = (
-        "INSERT INTO users (username, email, realname, password_hash, sysadmin, enabled, "
-        "comment, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
-    )
+    _USER_FIELDS = USER_COLUMNS.split(", ", 1)[1]
+    _USER_MARKS = ", ".join(f"${n}" for n in range(1, len(_USER_FIELDS.split(", ")) + 1))
+    _INSERT_USER = f"INSERT INTO users ({_USER_FIELDS}) VALUES ({_USER_MARKS}) RETURNING id"
 
     @staticmethod
     def _user_args(user: User) -> tuple[Any, ...]:
-        return (
-            user.username,
-            user.email,
-            user.realname,
-            user.password_hash,
-            int(user.sysadmin),
-            int(user.enabled),
-            user.comment,
-            user.created,
-            user.updated,
-        )
+        return user_values(user)
 
     async def create_user(self, user: User) -> User:
         user.id = await self._insert(self._INSERT_USER, self._user_args(user), user.username)
@@ -119,9 +118,8 @@ class PostgresAuthStore(AuthStore):
         try:
             new_id = await self.database.read(
                 lambda db: db.fetchval(
-                    "INSERT INTO users (username, email, realname, password_hash, sysadmin, "
-                    "enabled, comment, created, updated) "
-                    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE NOT EXISTS "
+                    f"INSERT INTO users ({self._USER_FIELDS}) "
+                    f"SELECT {self._USER_MARKS} WHERE NOT EXISTS "
                     "(SELECT 1 FROM users WHERE sysadmin = 1 OR username = $1) RETURNING id",
                     *self._user_args(user),
                 )
@@ -153,7 +151,8 @@ class PostgresAuthStore(AuthStore):
     async def update_user(self, user: User) -> None:
         await self._change(
             "UPDATE users SET email = $1, realname = $2, password_hash = $3, sysadmin = $4, "
-            "enabled = $5, comment = $6, updated = $7, cli_secret_hash = $8 WHERE id = $9",
+            "enabled = $5, comment = $6, updated = $7, auth_source = $8, external_id = $9, "
+            "group_admin = $10, external_checked = $11 WHERE id = $12",
             user.email,
             user.realname,
             user.password_hash,
@@ -161,12 +160,180 @@ class PostgresAuthStore(AuthStore):
             int(user.enabled),
             user.comment,
             user.updated,
-            user.cli_secret_hash,
+            user.auth_source,
+            user.external_id,
+            int(user.group_admin),
+            user.external_checked,
             user.id,
         )
 
     async def delete_user(self, user_id: int) -> bool:
         return await self._change("DELETE FROM users WHERE id = $1", user_id) > 0
+
+    async def get_user_by_external(self, auth_source: str, external_id: str) -> User | None:
+        row = await self._one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE auth_source = $1 AND external_id = $2",
+            auth_source,
+            external_id,
+        )
+        return None if row is None else user_from_row(row)
+
+    async def rename_user(self, user_id: int, username: str) -> None:
+        try:
+            await self._change("UPDATE users SET username = $1 WHERE id = $2", username, user_id)
+        except asyncpg.exceptions.UniqueViolationError as exc:
+            raise Conflict(username) from exc
+
+    # --- user groups ---------------------------------------------------------
+    _INSERT_GROUP = (
+        "INSERT INTO user_groups (group_name, group_type, group_key, ldap_group_dn, created, "
+        "updated) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+    )
+
+    @staticmethod
+    def _group_args(group: UserGroup) -> tuple[Any, ...]:
+        return (
+            group.name,
+            group.group_type,
+            group.key,
+            group.ldap_dn,
+            group.created,
+            group.updated,
+        )
+
+    async def create_group(self, group: UserGroup) -> UserGroup:
+        group.id = await self._insert(self._INSERT_GROUP, self._group_args(group), group.key)
+        return group
+
+    async def get_group(self, group_id: int) -> UserGroup | None:
+        row = await self._one(f"SELECT {GROUP_COLUMNS} FROM user_groups WHERE id = $1", group_id)
+        return None if row is None else group_from_row(row)
+
+    async def list_groups(
+        self, name: str | None, ldap_dn: str | None, page: Page
+    ) -> tuple[list[UserGroup], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        if name:
+            args.append("%" + like_pattern(name) + "%")
+            where.append(f"group_name ILIKE ${len(args)} ESCAPE '\\'")
+        if ldap_dn:
+            args.append(ldap_dn.strip().lower())
+            where.append(f"group_type = 1 AND group_key = ${len(args)}")
+        sql = f"SELECT {GROUP_COLUMNS} FROM user_groups"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows, total = await self._page(sql, "id", args, page)
+        return [group_from_row(r) for r in rows], total
+
+    async def rename_group(self, group_id: int, name: str, updated: float) -> bool:
+        sql = "UPDATE user_groups SET group_name = $1, updated = $2 WHERE id = $3"
+        return await self._change(sql, name, updated, group_id) > 0
+
+    async def delete_group(self, group_id: int) -> bool:
+        return await self._change("DELETE FROM user_groups WHERE id = $1", group_id) > 0
+
+    async def ensure_groups(self, groups: list[UserGroup]) -> list[UserGroup]:
+        async def change(db: Connection) -> list[UserGroup]:
+            found: list[UserGroup] = []
+            for group in groups:
+                # a concurrent login creating the same group: the loser does nothing here
+                # and reads the winner's row
+                await db.execute(
+                    "INSERT INTO user_groups (group_name, group_type, group_key, ldap_group_dn, "
+                    "created, updated) VALUES ($1, $2, $3, $4, $5, $6) "
+                    "ON CONFLICT (group_type, group_key) DO NOTHING",
+                    *self._group_args(group),
+                )
+                row = await db.fetchrow(
+                    f"SELECT {GROUP_COLUMNS} FROM user_groups WHERE group_type = $1 "
+                    "AND group_key = $2",
+                    group.group_type,
+                    group.key,
+                )
+                found.append(group_from_row(row))
+            return found
+
+        return await self.database.write(change)
+
+    async def set_user_groups(
+        self, user_id: int, group_ids: list[int], *, group_admin: bool, checked: float
+    ) -> None:
+        async def change(db: Connection) -> None:
+            await db.execute("DELETE FROM user_group_members WHERE user_id = $1", user_id)
+            await db.execute(
+                "INSERT INTO user_group_members (user_id, group_id) "
+                "SELECT $1, unnest($2::int[]) ON CONFLICT DO NOTHING",
+                user_id,
+                group_ids,
+            )
+            await db.execute(
+                "UPDATE users SET group_admin = $1, external_checked = $2 WHERE id = $3",
+                int(group_admin),
+                checked,
+                user_id,
+            )
+
+        await self.database.write(change)
+
+    async def groups_of_user(self, user_id: int) -> list[UserGroup]:
+        rows = await self._all(
+            f"SELECT {', '.join('g.' + c for c in GROUP_COLUMNS.split(', '))} FROM user_groups g "
+            "JOIN user_group_members ug ON ug.group_id = g.id WHERE ug.user_id = $1 "
+            "ORDER BY g.id",
+            user_id,
+        )
+        return [group_from_row(r) for r in rows]
+
+    # --- OIDC users ----------------------------------------------------------
+    async def get_oidc_meta(self, user_id: int) -> OidcMeta | None:
+        row = await self._one(f"SELECT {OIDC_COLUMNS} FROM oidc_users WHERE user_id = $1", user_id)
+        return None if row is None else oidc_from_row(row)
+
+    async def put_oidc_meta(self, meta: OidcMeta) -> None:
+        try:
+            await self._change(
+                f"INSERT INTO oidc_users ({OIDC_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (user_id) DO UPDATE SET subject = excluded.subject, "
+                "issuer = excluded.issuer, secret = excluded.secret, token = excluded.token, "
+                "checked = excluded.checked, updated = excluded.updated",
+                meta.user_id,
+                meta.subject,
+                meta.issuer,
+                meta.secret_sealed,
+                meta.token_sealed,
+                meta.checked,
+                meta.created,
+                meta.updated,
+            )
+        except asyncpg.exceptions.IntegrityConstraintViolationError as exc:
+            raise Conflict(meta.subject) from exc
+
+    async def user_by_oidc_subject(self, issuer: str, subject: str) -> User | None:
+        columns = ", ".join("u." + c for c in USER_COLUMNS.split(", "))
+        row = await self._one(
+            f"SELECT {columns} FROM users u JOIN oidc_users o ON o.user_id = u.id "
+            "WHERE o.issuer = $1 AND o.subject = $2",
+            issuer,
+            subject,
+        )
+        return None if row is None else user_from_row(row)
+
+    # --- settings ------------------------------------------------------------
+    async def configuration(self) -> dict[str, str]:
+        rows = await self._all("SELECT name, value FROM configurations")
+        return {r[0]: r[1] for r in rows}
+
+    async def put_configuration(self, values: dict[str, str], updated: float) -> None:
+        names = list(values)
+        await self._change(
+            "INSERT INTO configurations (name, value, updated) "
+            "SELECT unnest($1::text[]), unnest($2::text[]), $3 "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            names,
+            [values[n] for n in names],
+            updated,
+        )
 
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
@@ -250,12 +417,13 @@ class PostgresAuthStore(AuthStore):
     async def user_access(
         self, username: str
     ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
+        # one round trip: the user, every (project, role) they hold directly or through a
+        # group, and the public projects
+        roles_sql = ROLES_OF_USER.format("u.id", "u.id")
         row = await self._one(
             f"SELECT {USER_COLUMNS}, "
-            "ARRAY(SELECT p.name FROM project_members m JOIN projects p ON p.id = m.project_id "
-            "WHERE m.user_id = u.id ORDER BY p.name), "
-            "ARRAY(SELECT m.role_id FROM project_members m JOIN projects p "
-            "ON p.id = m.project_id WHERE m.user_id = u.id ORDER BY p.name), "
+            f"ARRAY(SELECT r.name FROM ({roles_sql}) AS r(name, role_id)), "
+            f"ARRAY(SELECT r.role_id FROM ({roles_sql}) AS r(name, role_id)), "
             "ARRAY(SELECT name FROM projects WHERE public = 1) "
             "FROM users u WHERE username = $1",
             username,
@@ -263,9 +431,7 @@ class PostgresAuthStore(AuthStore):
         if row is None:
             return None
         columns = len(USER_COLUMNS.split(", "))
-        roles = {
-            name: Role(role) for name, role in zip(row[columns], row[columns + 1], strict=True)
-        }
+        roles = strongest_roles(zip(row[columns], row[columns + 1], strict=True))
         return user_from_row(tuple(row)[:columns]), roles, frozenset(row[columns + 2])
 
     async def existing_projects(self, names: set[str]) -> frozenset[str]:
@@ -279,22 +445,22 @@ class PostgresAuthStore(AuthStore):
     # --- members -------------------------------------------------------------
     async def add_member(self, member: Member) -> Member:
         member.id = await self._insert(
-            "INSERT INTO project_members (project_id, user_id, role_id) VALUES ($1, $2, $3) "
-            "RETURNING id",
-            (member.project_id, member.user_id, int(member.role)),
-            str(member.user_id),
+            "INSERT INTO project_members (project_id, user_id, group_id, role_id) "
+            "VALUES ($1, $2, $3, $4) RETURNING id",
+            (member.project_id, member.user_id, member.group_id, int(member.role)),
+            str(member.entity_id),
         )
         return member
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None:
         row = await self._one(
-            f"{_MEMBER} WHERE m.project_id = $1 AND m.id = $2", project_id, member_id
+            f"{MEMBER_SELECT} WHERE m.project_id = $1 AND m.id = $2", project_id, member_id
         )
-        return None if row is None else _member(row)
+        return None if row is None else member_from_row(row)
 
     async def list_members(self, project_id: int) -> list[Member]:
-        rows = await self._all(f"{_MEMBER} WHERE m.project_id = $1 ORDER BY m.id", project_id)
-        return [_member(r) for r in rows]
+        rows = await self._all(f"{MEMBER_SELECT} WHERE m.project_id = $1 ORDER BY m.id", project_id)
+        return [member_from_row(r) for r in rows]
 
     async def update_member(self, member: Member) -> None:
         await self._change(
@@ -306,12 +472,8 @@ class PostgresAuthStore(AuthStore):
         return await self._change(sql, project_id, member_id) > 0
 
     async def memberships(self, user_id: int) -> dict[str, Role]:
-        rows = await self._all(
-            "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
-            "ON p.id = m.project_id WHERE m.user_id = $1",
-            user_id,
-        )
-        return {r[0]: Role(r[1]) for r in rows}
+        rows = await self._all(ROLES_OF_USER.format("$1", "$1"), user_id)
+        return strongest_roles((r[0], r[1]) for r in rows)
 
     # --- robots --------------------------------------------------------------
     async def create_robot(self, robot: Robot) -> Robot:
@@ -367,6 +529,19 @@ class PostgresAuthStore(AuthStore):
 
     async def delete_robot(self, robot_id: int) -> bool:
         return await self._change("DELETE FROM robots WHERE id = $1", robot_id) > 0
+
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        async def change(db: Connection) -> str:
+            await db.execute(
+                "INSERT INTO configurations (name, value, updated) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name) DO NOTHING",
+                name,
+                value,
+                updated,
+            )
+            return str(await db.fetchval("SELECT value FROM configurations WHERE name = $1", name))
+
+        return await self.database.write(change)
 
     # --- audit ---------------------------------------------------------------
     async def add_events(self, events: list[AuditEvent]) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from wharf.auth.authenticators import Authenticator
+from wharf.auth.authenticators import Authenticator, Modes
 from wharf.auth.models import (
     ALL_PERMISSIONS,
+    DB_AUTH,
     LIST,
     PUBLIC_PERMISSIONS,
     PULL,
@@ -83,18 +84,26 @@ class Principal:
 
 SYSTEM_PRINCIPAL = Principal(SYSTEM, "admin-cli", sysadmin=True)
 
-RecordEvent = Callable[[AuditEvent], Awaitable[None]]
+# record(event, batched): the audit log's
+RecordEvent = Callable[[AuditEvent, bool], Awaitable[None]]
 
 
 class Principals:
     """Turns credentials and token subjects into principals."""
 
     def __init__(
-        self, store: AuthStore, authenticators: list[Authenticator], record: RecordEvent
+        self,
+        store: AuthStore,
+        authenticators: list[Authenticator] | Modes,
+        record: RecordEvent,
     ) -> None:
         self.store = store
-        self.authenticators = authenticators
+        self.modes = authenticators if isinstance(authenticators, Modes) else None
+        self.authenticators = authenticators if isinstance(authenticators, list) else []
         self.record = record
+
+    async def chain(self) -> list[Authenticator]:
+        return await self.modes.chain() if self.modes is not None else self.authenticators
 
     async def anonymous(self) -> Principal:
         return Principal(ANONYMOUS, "", public=await self.store.public_projects())
@@ -103,7 +112,7 @@ class Principals:
         return Principal(
             USER,
             user.username,
-            sysadmin=user.sysadmin,
+            sysadmin=user.is_admin,
             roles=await self.store.memberships(user.id),
             public=await self.store.public_projects(),
             user_id=user.id,
@@ -118,9 +127,12 @@ class Principals:
         )
 
     async def login(self, username: str, password: str, client_ip: str = "") -> Principal | None:
-        """Check credentials (user or robot); None (and an audit event) when refused."""
+        """Check credentials (user or robot); None when refused. Every attempt, refused
+        or not, is audited with the sign-in mode that decided it (successes batched: a
+        client sending Basic on every request must stay cheap)."""
         principal: Principal | None = None
         reason = "bad credentials"
+        mode = "robot"
         if username.startswith(ROBOT_PREFIX):
             robot = await self.store.get_robot(username)
             if robot is not None and verify_password(password, robot.secret_hash):
@@ -131,27 +143,30 @@ class Principals:
                 else:
                     principal = await self.for_robot(robot)
         else:
-            for authenticator in self.authenticators:
+            chain = await self.chain()
+            mode = chain[-1].mode if chain else "db"
+            for authenticator in chain:
                 user = await authenticator.authenticate(username, password)
                 if user is None:
                     continue
+                mode = authenticator.mode
                 if not user.enabled:
                     reason = "user disabled"
                     break
                 principal = await self.for_user(user)
                 break
-        if principal is None:
-            await self.record(
-                AuditEvent(
-                    username[:255],
-                    "login",
-                    "user",
-                    username[:255],
-                    client_ip=client_ip,
-                    result="failure",
-                    detail=reason,
-                )
-            )
+        await self.record(
+            AuditEvent(
+                username[:255],
+                "login",
+                "user",
+                username[:255],
+                client_ip=client_ip,
+                result="success" if principal is not None else "failure",
+                detail=f"mode {mode}" if principal is not None else f"{reason} (mode {mode})",
+            ),
+            principal is not None,
+        )
         return principal
 
     async def for_subject(self, subject: str) -> Principal | None:
@@ -167,7 +182,16 @@ class Principals:
         found = await self.store.user_access(subject)
         if found is None or not found[0].enabled:
             return None
+        user = found[0]
+        if self.modes is not None and user.auth_source != DB_AUTH:
+            checked = user.external_checked
+            if not await self.modes.refresh(user):
+                return None
+            if user.external_checked != checked:  # groups re-read: roles may differ
+                found = await self.store.user_access(subject)
+                if found is None or not found[0].enabled:
+                    return None
         user, roles, public = found
         return Principal(
-            USER, user.username, sysadmin=user.sysadmin, roles=roles, public=public, user_id=user.id
+            USER, user.username, sysadmin=user.is_admin, roles=roles, public=public, user_id=user.id
         )

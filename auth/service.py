@@ -7,18 +7,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from wharf.auth.audit import AUDIT_BATCH, AUDIT_FLUSH_SECONDS, CLIENT_IP, AuditLog
-from wharf.auth.authenticators import Authenticator, DatabaseAuthenticator
+from wharf.auth.authenticators import (
+    Authenticator,
+    DatabaseAuthenticator,
+    LocalAdminAuthenticator,
+    Modes,
+)
 from wharf.auth.bootstrap import bootstrap
+from wharf.auth.configuration import Configuration
 from wharf.auth.grants import Grants
+from wharf.auth.ldap_auth import LdapAuthenticator
 from wharf.auth.members import Members
-from wharf.auth.models import AuditEvent
+from wharf.auth.models import LDAP_AUTH, OIDC_AUTH, AuditEvent
+from wharf.auth.oidc_login import OidcCliAuthenticator, OidcLogins
+from wharf.auth.onboarding import Onboarding
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import SYSTEM_PRINCIPAL, Principal, Principals
 from wharf.auth.projects import Projects
 from wharf.auth.robots import RobotCreated, Robots
 from wharf.auth.scopes import Scope
+from wharf.auth.sealing import Sealer, sealing_secret
+from wharf.auth.settings import ExternalAuthSettings
 from wharf.auth.store import AuthStore
 from wharf.auth.tokens import TokenService
+from wharf.auth.usergroups import UserGroups
 from wharf.auth.users import Users
 
 
@@ -29,19 +41,55 @@ class AuthService:
         tokens: TokenService,
         options: AuthOptions | None = None,
         authenticators: list[Authenticator] | None = None,
+        *,
+        sign_in: ExternalAuthSettings | None = None,
+        fixed_settings: frozenset[str] = frozenset(),
+        secret_key: str | None = None,
     ) -> None:
+        """``sign_in``: the sign-in settings of the configuration file and environment,
+        ``fixed_settings`` the keys they set (not changeable through the API);
+        ``secret_key`` seals secrets at rest (``sealing``)."""
         self.store = store
         self.tokens = tokens
         self.options = options or AuthOptions()
+        self.secret_key = secret_key
         self.audit_log = AuditLog(store, self.options)
-        self.principals = Principals(
-            store, authenticators or [DatabaseAuthenticator(store)], self.audit_log.record
+        self.configuration = Configuration(
+            store, sign_in or ExternalAuthSettings(), fixed_settings, self.audit_log
         )
+        self.onboarding = Onboarding(store, self.audit_log)
+        self.ldap = LdapAuthenticator(store, self.configuration, self.onboarding)
+        self.oidc = OidcLogins(store, self.configuration, self.onboarding, self.audit_log)
+        self.modes = Modes(
+            self._mode,
+            DatabaseAuthenticator(store),
+            LocalAdminAuthenticator(store),
+            {LDAP_AUTH: self.ldap, OIDC_AUTH: OidcCliAuthenticator(self.oidc)},
+        )
+        self.principals = Principals(store, authenticators or self.modes, self._record)
         self.users = Users(store, self.audit_log)
         self.projects = Projects(store, self.options, self.audit_log)
         self.members = Members(store, self.audit_log)
         self.robots = Robots(store, self.audit_log)
         self.grants = Grants(store, self.options, self.projects)
+        self.usergroups = UserGroups(store, self.audit_log, self.configuration, self.ldap)
+
+    async def _mode(self) -> str:
+        return (await self.configuration.current()).mode
+
+    async def start(self) -> None:
+        """Once the store is open: the sealing key (generated in the database on first
+        use unless configured)."""
+        sealer = Sealer(await sealing_secret(self.store, self.secret_key))
+        self.configuration.use_sealer(sealer)
+        self.oidc.use_sealer(sealer)
+
+    async def close(self) -> None:
+        self.ldap.close()
+        await self.oidc.close()
+
+    async def _record(self, event: AuditEvent, batched: bool) -> None:
+        await self.audit_log.record(event, batched=batched)
 
     async def bootstrap(self, data_dir: Path | None) -> str | None:
         """First start: the admin user, the public projects, a signing key. Returns a

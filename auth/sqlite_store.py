@@ -8,19 +8,38 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.models import (
+    AuditEvent,
+    Member,
+    OidcMeta,
+    Project,
+    Robot,
+    Role,
+    SigningKey,
+    User,
+    UserGroup,
+)
 from wharf.auth.rows import (
     EVENT_COLUMNS,
+    GROUP_COLUMNS,
+    MEMBER_SELECT,
+    OIDC_COLUMNS,
     PROJECT_COLUMNS,
     ROBOT_COLUMNS,
+    ROLES_OF_USER,
     USER_COLUMNS,
     event_from_row,
+    group_from_row,
     like_pattern,
+    member_from_row,
     metadata_json,
+    oidc_from_row,
     permissions_json,
     project_from_row,
     robot_from_row,
+    strongest_roles,
     user_from_row,
+    user_values,
 )
 from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
 from wharf.db.sqlite import SQLiteDatabase
@@ -71,21 +90,12 @@ class SQLiteAuthStore(AuthStore):
 
     # --- users ---------------------------------------------------------------
     def _insert_user(self, db: sqlite3.Connection, user: User) -> User:
+        columns = USER_COLUMNS.split(", ", 1)[1]
+        marks = ", ".join("?" * len(columns.split(", ")))
         user.id = self._insert(
             db,
-            "INSERT INTO users (username, email, realname, password_hash, sysadmin, enabled, "
-            "comment, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                user.username,
-                user.email,
-                user.realname,
-                user.password_hash,
-                int(user.sysadmin),
-                int(user.enabled),
-                user.comment,
-                user.created,
-                user.updated,
-            ),
+            f"INSERT INTO users ({columns}) VALUES ({marks})",
+            user_values(user),
             user.username,
         )
         return user
@@ -126,7 +136,8 @@ class SQLiteAuthStore(AuthStore):
     async def update_user(self, user: User) -> None:
         await self._change(
             "UPDATE users SET email = ?, realname = ?, password_hash = ?, sysadmin = ?, "
-            "enabled = ?, comment = ?, updated = ?, cli_secret_hash = ? WHERE id = ?",
+            "enabled = ?, comment = ?, updated = ?, auth_source = ?, external_id = ?, "
+            "group_admin = ?, external_checked = ? WHERE id = ?",
             (
                 user.email,
                 user.realname,
@@ -135,13 +146,166 @@ class SQLiteAuthStore(AuthStore):
                 int(user.enabled),
                 user.comment,
                 user.updated,
-                user.cli_secret_hash,
+                user.auth_source,
+                user.external_id,
+                int(user.group_admin),
+                user.external_checked,
                 user.id,
             ),
         )
 
     async def delete_user(self, user_id: int) -> bool:
         return await self._change("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+
+    async def get_user_by_external(self, auth_source: str, external_id: str) -> User | None:
+        return await self._one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE auth_source = ? AND external_id = ?",
+            (auth_source, external_id),
+            user_from_row,
+        )
+
+    async def rename_user(self, user_id: int, username: str) -> None:
+        try:
+            await self._change("UPDATE users SET username = ? WHERE id = ?", (username, user_id))
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(username) from exc
+
+    # --- user groups ---------------------------------------------------------
+    @staticmethod
+    def _insert_group(db: sqlite3.Connection, group: UserGroup) -> UserGroup:
+        group.id = SQLiteAuthStore._insert(
+            db,
+            "INSERT INTO user_groups (group_name, group_type, group_key, ldap_group_dn, "
+            "created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+            (group.name, group.group_type, group.key, group.ldap_dn, group.created, group.updated),
+            group.key,
+        )
+        return group
+
+    async def create_group(self, group: UserGroup) -> UserGroup:
+        return await self.database.write(lambda db: self._insert_group(db, group))
+
+    async def get_group(self, group_id: int) -> UserGroup | None:
+        return await self._one(
+            f"SELECT {GROUP_COLUMNS} FROM user_groups WHERE id = ?", (group_id,), group_from_row
+        )
+
+    async def list_groups(
+        self, name: str | None, ldap_dn: str | None, page: Page
+    ) -> tuple[list[UserGroup], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        if name:
+            where.append("lower(group_name) LIKE lower(?) ESCAPE '\\'")
+            args.append("%" + like_pattern(name) + "%")
+        if ldap_dn:
+            where.append("group_type = 1 AND group_key = ?")
+            args.append(ldap_dn.strip().lower())
+        sql = f"SELECT {GROUP_COLUMNS} FROM user_groups"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows, total = await self._page(sql + " ORDER BY id", tuple(args), page)
+        return [group_from_row(r) for r in rows], total
+
+    async def rename_group(self, group_id: int, name: str, updated: float) -> bool:
+        sql = "UPDATE user_groups SET group_name = ?, updated = ? WHERE id = ?"
+        return await self._change(sql, (name, updated, group_id)) > 0
+
+    async def delete_group(self, group_id: int) -> bool:
+        return await self._change("DELETE FROM user_groups WHERE id = ?", (group_id,)) > 0
+
+    async def ensure_groups(self, groups: list[UserGroup]) -> list[UserGroup]:
+        def change(db: sqlite3.Connection) -> list[UserGroup]:
+            found: list[UserGroup] = []
+            for group in groups:
+                row = db.execute(
+                    f"SELECT {GROUP_COLUMNS} FROM user_groups WHERE group_type = ? "
+                    "AND group_key = ?",
+                    (group.group_type, group.key),
+                ).fetchone()
+                found.append(group_from_row(row) if row else self._insert_group(db, group))
+            return found
+
+        return await self.database.write(change)
+
+    async def set_user_groups(
+        self, user_id: int, group_ids: list[int], *, group_admin: bool, checked: float
+    ) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM user_group_members WHERE user_id = ?", (user_id,))
+            db.executemany(
+                "INSERT INTO user_group_members (user_id, group_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(user_id, g) for g in group_ids],
+            )
+            db.execute(
+                "UPDATE users SET group_admin = ?, external_checked = ? WHERE id = ?",
+                (int(group_admin), checked, user_id),
+            )
+
+        await self.database.write(change)
+
+    async def groups_of_user(self, user_id: int) -> list[UserGroup]:
+        rows = await self._all(
+            f"SELECT {', '.join('g.' + c for c in GROUP_COLUMNS.split(', '))} FROM user_groups g "
+            "JOIN user_group_members ug ON ug.group_id = g.id WHERE ug.user_id = ? ORDER BY g.id",
+            (user_id,),
+        )
+        return [group_from_row(r) for r in rows]
+
+    # --- OIDC users ----------------------------------------------------------
+    async def get_oidc_meta(self, user_id: int) -> OidcMeta | None:
+        return await self._one(
+            f"SELECT {OIDC_COLUMNS} FROM oidc_users WHERE user_id = ?", (user_id,), oidc_from_row
+        )
+
+    async def put_oidc_meta(self, meta: OidcMeta) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    f"INSERT INTO oidc_users ({OIDC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (user_id) DO UPDATE SET subject = excluded.subject, "
+                    "issuer = excluded.issuer, secret = excluded.secret, token = excluded.token, "
+                    "checked = excluded.checked, updated = excluded.updated",
+                    (
+                        meta.user_id,
+                        meta.subject,
+                        meta.issuer,
+                        meta.secret_sealed,
+                        meta.token_sealed,
+                        meta.checked,
+                        meta.created,
+                        meta.updated,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(meta.subject) from exc
+
+        await self.database.write(change)
+
+    async def user_by_oidc_subject(self, issuer: str, subject: str) -> User | None:
+        columns = ", ".join("u." + c for c in USER_COLUMNS.split(", "))
+        return await self._one(
+            f"SELECT {columns} FROM users u JOIN oidc_users o ON o.user_id = u.id "
+            "WHERE o.issuer = ? AND o.subject = ?",
+            (issuer, subject),
+            user_from_row,
+        )
+
+    # --- settings ------------------------------------------------------------
+    async def configuration(self) -> dict[str, str]:
+        rows = await self._all("SELECT name, value FROM configurations")
+        return {str(name): str(value) for name, value in rows}
+
+    async def put_configuration(self, values: dict[str, str], updated: float) -> None:
+        await self.database.write(
+            lambda db: db.executemany(
+                "INSERT INTO configurations (name, value, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                "updated = excluded.updated",
+                [(name, value, updated) for name, value in values.items()],
+            )
+        )
 
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
@@ -220,14 +384,9 @@ class SQLiteAuthStore(AuthStore):
             if row is None:
                 return None
             user = user_from_row(row)
-            roles = {
-                name: Role(role)
-                for name, role in db.execute(
-                    "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
-                    "ON p.id = m.project_id WHERE m.user_id = ?",
-                    (user.id,),
-                )
-            }
+            roles = strongest_roles(
+                db.execute(ROLES_OF_USER.format("?", "?"), (user.id, user.id)).fetchall()
+            )
             public = frozenset(
                 n for (n,) in db.execute("SELECT name FROM projects WHERE public = 1")
             )
@@ -243,40 +402,30 @@ class SQLiteAuthStore(AuthStore):
         return frozenset(name for (name,) in rows)
 
     # --- members -------------------------------------------------------------
-    _MEMBER = (
-        "SELECT m.id, m.project_id, m.user_id, m.role_id, u.username FROM project_members m "
-        "JOIN users u ON u.id = m.user_id"
-    )
-
-    @staticmethod
-    def _member(row: Any) -> Member:
-        return Member(
-            id=row[0], project_id=row[1], user_id=row[2], role=Role(row[3]), username=row[4]
-        )
-
     async def add_member(self, member: Member) -> Member:
         member.id = await self.database.write(
             lambda db: self._insert(
                 db,
-                "INSERT INTO project_members (project_id, user_id, role_id) VALUES (?, ?, ?)",
-                (member.project_id, member.user_id, int(member.role)),
-                str(member.user_id),
+                "INSERT INTO project_members (project_id, user_id, group_id, role_id) "
+                "VALUES (?, ?, ?, ?)",
+                (member.project_id, member.user_id, member.group_id, int(member.role)),
+                str(member.entity_id),
             )
         )
         return member
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None:
         return await self._one(
-            f"{self._MEMBER} WHERE m.project_id = ? AND m.id = ?",
+            f"{MEMBER_SELECT} WHERE m.project_id = ? AND m.id = ?",
             (project_id, member_id),
-            self._member,
+            member_from_row,
         )
 
     async def list_members(self, project_id: int) -> list[Member]:
         rows = await self._all(
-            f"{self._MEMBER} WHERE m.project_id = ? ORDER BY m.id", (project_id,)
+            f"{MEMBER_SELECT} WHERE m.project_id = ? ORDER BY m.id", (project_id,)
         )
-        return [self._member(r) for r in rows]
+        return [member_from_row(r) for r in rows]
 
     async def update_member(self, member: Member) -> None:
         await self._change(
@@ -288,12 +437,8 @@ class SQLiteAuthStore(AuthStore):
         return await self._change(sql, (project_id, member_id)) > 0
 
     async def memberships(self, user_id: int) -> dict[str, Role]:
-        rows = await self._all(
-            "SELECT p.name, m.role_id FROM project_members m JOIN projects p "
-            "ON p.id = m.project_id WHERE m.user_id = ?",
-            (user_id,),
-        )
-        return {name: Role(role) for name, role in rows}
+        rows = await self._all(ROLES_OF_USER.format("?", "?"), (user_id, user_id))
+        return strongest_roles(rows)
 
     # --- robots --------------------------------------------------------------
     async def create_robot(self, robot: Robot) -> Robot:
@@ -356,6 +501,18 @@ class SQLiteAuthStore(AuthStore):
 
     async def delete_robot(self, robot_id: int) -> bool:
         return await self._change("DELETE FROM robots WHERE id = ?", (robot_id,)) > 0
+
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        def change(db: sqlite3.Connection) -> str:
+            db.execute(
+                "INSERT INTO configurations (name, value, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, value, updated),
+            )
+            row = db.execute("SELECT value FROM configurations WHERE name = ?", (name,))
+            return str(row.fetchone()[0])
+
+        return await self.database.write(change)
 
     # --- audit ---------------------------------------------------------------
     async def add_events(self, events: list[AuditEvent]) -> None:

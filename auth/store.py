@@ -6,7 +6,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
+from wharf.auth.models import (
+    AuditEvent,
+    Member,
+    OidcMeta,
+    Project,
+    Robot,
+    Role,
+    SigningKey,
+    User,
+    UserGroup,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,77 @@ class AuthStore(ABC):
     @abstractmethod
     async def delete_user(self, user_id: int) -> bool: ...
 
+    @abstractmethod
+    async def get_user_by_external(self, auth_source: str, external_id: str) -> User | None:
+        """The user an external authority knows by ``external_id`` (follows renames)."""
+
+    @abstractmethod
+    async def rename_user(self, user_id: int, username: str) -> None:
+        """Raises Conflict when ``username`` is taken."""
+
+    # --- user groups ---------------------------------------------------------
+    @abstractmethod
+    async def create_group(self, group: UserGroup) -> UserGroup:
+        """Raises Conflict when a group of that type and key (DN / name) exists."""
+
+    @abstractmethod
+    async def get_group(self, group_id: int) -> UserGroup | None: ...
+
+    @abstractmethod
+    async def list_groups(
+        self, name: str | None, ldap_dn: str | None, page: Page
+    ) -> tuple[list[UserGroup], int]:
+        """Groups by id; ``name`` a case-insensitive substring, ``ldap_dn`` exact (any
+        case)."""
+
+    @abstractmethod
+    async def rename_group(self, group_id: int, name: str, updated: float) -> bool: ...
+
+    @abstractmethod
+    async def delete_group(self, group_id: int) -> bool:
+        """Deleting a group deletes its project memberships too."""
+
+    @abstractmethod
+    async def ensure_groups(self, groups: list[UserGroup]) -> list[UserGroup]:
+        """The stored group of each (type, key), created when missing (one transaction;
+        an existing group keeps its name)."""
+
+    @abstractmethod
+    async def set_user_groups(
+        self, user_id: int, group_ids: list[int], *, group_admin: bool, checked: float
+    ) -> None:
+        """Replace the groups the user belongs to, with their admin-through-a-group flag
+        and when the authority confirmed them; one transaction."""
+
+    @abstractmethod
+    async def groups_of_user(self, user_id: int) -> list[UserGroup]: ...
+
+    # --- OIDC users ----------------------------------------------------------
+    @abstractmethod
+    async def get_oidc_meta(self, user_id: int) -> OidcMeta | None: ...
+
+    @abstractmethod
+    async def put_oidc_meta(self, meta: OidcMeta) -> None:
+        """Insert or replace the user's OIDC record. Conflict when another user has the
+        same issuer and subject."""
+
+    @abstractmethod
+    async def user_by_oidc_subject(self, issuer: str, subject: str) -> User | None: ...
+
+    # --- settings changed through the API -----------------------------------
+    @abstractmethod
+    async def configuration(self) -> dict[str, str]:
+        """Every stored setting, name → JSON-encoded value."""
+
+    @abstractmethod
+    async def put_configuration(self, values: dict[str, str], updated: float) -> None:
+        """Insert or replace settings (one transaction)."""
+
+    @abstractmethod
+    async def configuration_default(self, name: str, value: str, updated: float) -> str:
+        """The stored value of ``name``, storing ``value`` first when there is none (two
+        processes racing both get the one that was stored)."""
+
     # --- projects ------------------------------------------------------------
     @abstractmethod
     async def create_project(self, project: Project) -> Project:
@@ -121,8 +202,9 @@ class AuthStore(ABC):
         self, username: str
     ) -> tuple[User, dict[str, Role], frozenset[str]] | None:
         """What re-validating a user's token needs: the user, their memberships (project
-        name → role) and the public projects; None when there is no such user. Stores
-        override this to answer in one query (it runs on every authenticated request)."""
+        name → role, groups' included, as ``memberships``) and the public projects; None
+        when there is no such user. Stores override this to answer in one query (it runs
+        on every authenticated request)."""
         user = await self.get_user(username)
         if user is None:
             return None
@@ -134,7 +216,8 @@ class AuthStore(ABC):
     # --- members -------------------------------------------------------------
     @abstractmethod
     async def add_member(self, member: Member) -> Member:
-        """Raises Conflict when the user is already a member."""
+        """A user's (``user_id``) or a group's (``group_id``) membership. Raises Conflict
+        when the user or group is already a member."""
 
     @abstractmethod
     async def get_member(self, project_id: int, member_id: int) -> Member | None: ...
@@ -150,7 +233,8 @@ class AuthStore(ABC):
 
     @abstractmethod
     async def memberships(self, user_id: int) -> dict[str, Role]:
-        """project name → role of the user."""
+        """project name → the user's role there: the highest of their own and those of
+        the groups they belong to."""
 
     # --- robots --------------------------------------------------------------
     @abstractmethod

@@ -9,9 +9,7 @@ from wharf.auth.audit import AuditLog
 from wharf.auth.errors import AlreadyExists, BadRequest, Forbidden, NotFound
 from wharf.auth.models import ROBOT_PREFIX, User, now
 from wharf.auth.passwords import (
-    generate_secret,
     hash_password,
-    hash_secret,
     password_acceptable,
     verify_password,
 )
@@ -170,26 +168,6 @@ class Users:
         await self.store.update_user(user)
         await self.audit_log.record_change(actor, "update", "user", user.username)
         return user
-
-    async def set_cli_secret(self, actor: Principal, user_id: int, secret: str) -> str:
-        """Store a user's CLI secret (its hash), a random one when ``secret`` is empty;
-        the user themself or a system admin. The caller checks the auth mode."""
-        if actor.user_id != user_id:
-            require_admin(actor)
-        user = await self.store.get_user_by_id(user_id)
-        if user is None:
-            raise NotFound("no such user")
-        if not secret:
-            secret = generate_secret(9)
-            while password_acceptable(secret):
-                secret = generate_secret(9)
-        if password_acceptable(secret):
-            raise BadRequest(WEAK_SECRET)
-        user.cli_secret_hash = hash_secret(secret)
-        user.updated = now()
-        await self.store.update_user(user)
-        await self.audit_log.record_change(actor, "update", "user", user.username)
-        return secret
 
     async def search_names(self, actor: Principal, name: str, page: Page) -> tuple[list[User], int]:
         """Users whose name contains ``name``: any signed-in caller (to add members)."""

@@ -242,7 +242,9 @@ async def pull_image(reg: Registry, repo: str, img: Image) -> int:
     return 1 + len(refs)
 
 
-async def run_workers(n_workers: int, n_items: int, work: Callable[[int], Awaitable[None]]) -> None:
+async def run_workers(
+    n_workers: int, n_items: int, work: Callable[[int], Awaitable[object]]
+) -> None:
     """Run ``work(i)`` for i in range(n_items) on ``n_workers`` concurrent tasks."""
     it = iter(range(n_items))
 

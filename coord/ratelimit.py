@@ -1,6 +1,8 @@
 """Failed-login limits: per (username, client address), at most ``limit`` failures in a
-fixed window of ``window`` seconds; beyond that the caller is refused until the window
-ends (even with the right password), which is what stops guessing.
+fixed window of ``window`` seconds, and per client address whatever the usernames, at
+most ``per_address``; beyond either the caller is refused until the window ends (even
+with the right password), which is what stops guessing one password or spraying many
+usernames.
 
 `InProcessLoginLimiter` counts in the process (the in-process backend: with several worker
 processes each counts its own share, so one host admits up to workers x limit);
@@ -15,8 +17,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    limit: int = 10  # failed logins per window; 0 turns the limit off
+    limit: int = 10  # failed logins per (username, address) and window; 0: no limit
     window: float = 300.0  # seconds
+    per_address: int = 0  # failed logins per address and window, any usernames; 0: none
+
+    def counters(self, username: str, client: str) -> list[tuple[tuple[str, str], int]]:
+        """The counters a failure of ``username`` from ``client`` adds to, with their
+        limits (the address's own counter has no username: "\0" can't be one)."""
+        found = []
+        if self.limit > 0:
+            found.append(((username, client), self.limit))
+        if self.per_address > 0:
+            found.append((("\0", client), self.per_address))
+        return found
 
 
 class LoginLimiter(ABC):
@@ -43,20 +56,17 @@ class InProcessLoginLimiter(LoginLimiter):
         self._counts: dict[tuple[str, str], tuple[int, int]] = {}  # -> (window, failures)
 
     async def blocked(self, username: str, client: str) -> float | None:
-        if self.limits.limit <= 0:
-            return None
         index, left = self._window(time.time())
-        window, failures = self._counts.get((username, client), (index, 0))
-        if window == index and failures >= self.limits.limit:
-            return left
+        for key, limit in self.limits.counters(username, client):
+            window, failures = self._counts.get(key, (index, 0))
+            if window == index and failures >= limit:
+                return left
         return None
 
     async def failed(self, username: str, client: str) -> None:
-        if self.limits.limit <= 0:
-            return
         index, _ = self._window(time.time())
-        key = (username, client)
-        window, failures = self._counts.get(key, (index, 0))
-        self._counts[key] = (index, failures + 1 if window == index else 1)
+        for key, _limit in self.limits.counters(username, client):
+            window, failures = self._counts.get(key, (index, 0))
+            self._counts[key] = (index, failures + 1 if window == index else 1)
         if len(self._counts) > 100_000:  # forget finished windows
             self._counts = {k: v for k, v in self._counts.items() if v[0] == index}

@@ -226,33 +226,37 @@ class RedisLoginLimiter(LoginLimiter):
         self._client = client
         self._outage = _OutageLog("login rate limit not enforced (fails open)")
 
-    def _key(self, index: int, username: str, client: str) -> str:
-        who = hashlib.sha256(f"{username}\0{client}".encode()).hexdigest()[:32]
-        return f"{PREFIX}login:{index}:{who}"
+    def _key(self, index: int, who: tuple[str, str]) -> str:
+        digest = hashlib.sha256("\0".join(who).encode()).hexdigest()[:32]
+        return f"{PREFIX}login:{index}:{digest}"
 
     async def blocked(self, username: str, client: str) -> float | None:
-        if self.limits.limit <= 0:
+        counters = self.limits.counters(username, client)
+        if not counters:
             return None
         index, left = self._window(time.time())
         try:
-            value = await self._client.get(self._key(index, username, client))
+            values = await self._client.mget([self._key(index, who) for who, _ in counters])
         except Exception as exc:
             self._outage.failed(exc)
             return None
         self._outage.ok()
-        if value is not None and int(value) >= self.limits.limit:
-            return left
+        for value, (_who, limit) in zip(values, counters, strict=True):
+            if value is not None and int(value) >= limit:
+                return left
         return None
 
     async def failed(self, username: str, client: str) -> None:
-        if self.limits.limit <= 0:
+        counters = self.limits.counters(username, client)
+        if not counters:
             return
         index, _ = self._window(time.time())
-        key = self._key(index, username, client)
         try:
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, math.ceil(self.limits.window) + 1)
+                for who, _limit in counters:
+                    key = self._key(index, who)
+                    pipe.incr(key)
+                    pipe.expire(key, math.ceil(self.limits.window) + 1)
                 await pipe.execute()
         except Exception as exc:
             self._outage.failed(exc)

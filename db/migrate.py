@@ -26,6 +26,12 @@ from dataclasses import dataclass, field
 class Migration:
     version: int
     statements: tuple[str, ...]  # SQL both SQLite and PostgreSQL accept
+    # where the dialects can't share a statement (SQLite rebuilds a table to relax a
+    # column, PostgreSQL alters it in place): run these on PostgreSQL instead
+    postgres: tuple[str, ...] | None = None
+
+    def for_postgres(self) -> tuple[str, ...]:
+        return self.statements if self.postgres is None else self.postgres
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,6 +205,15 @@ class PostgresDatabase:
 
         return await _again_on(_RETRYABLE, attempt)
 
+    async def snapshot(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        """``await fn(conn)`` in one READ ONLY, REPEATABLE READ transaction: every
+        statement sees the same snapshot, and the server refuses any write."""
+        async with (
+            self._acquire(self._pool_or_raise()) as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            return await fn(conn)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """``async with database.transaction() as conn:`` one transaction over any tables."""
@@ -281,7 +290,7 @@ async def migrate_postgres(
             for migration in schema.migrations:
                 if (schema.package, migration.version) in done:
                     continue
-                for statement in migration.statements:
+                for statement in migration.for_postgres():
                     await conn.execute(postgres_statement(statement))
                 await conn.execute(
                     "INSERT INTO schema_versions (package, version, applied) VALUES ($1, $2, $3)",

@@ -122,6 +122,36 @@ class SQLiteDatabase:
             raise RuntimeError(f"database {self.path} is not open")
         return await readers.submit(partial(_snapshot, fn) if snapshot else fn)
 
+    async def read_private(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` in one read transaction (one snapshot) on a connection of its own,
+        opened read-only (``mode=ro``: SQLite refuses any change to the file), in a thread
+        of its own, closed afterwards. ``fn`` may create TEMP tables as scratch space:
+        they live in that connection's private temporary database (a temporary file,
+        within SQLite's page cache in memory) and vanish with it — no other connection
+        sees them. For long analytical reads (a GC dry run) that would otherwise hold
+        one of the few shared reader threads."""
+        if self._reader_threads is None:
+            raise RuntimeError(f"database {self.path} is not open")
+        return await asyncio.to_thread(self._private, fn)
+
+    def _private(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=self._busy_timeout,
+            check_same_thread=False,
+        )
+        try:
+            db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            db.execute("BEGIN")
+            try:
+                return fn(db)
+            finally:
+                db.execute("ROLLBACK")
+        finally:
+            db.close()
+
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(conn)`` in the writer thread inside BEGIN IMMEDIATE ... COMMIT; rolled back
         when it raises. Writes run one at a time, in the order submitted, possibly several

@@ -107,3 +107,32 @@ class Cron:
             self.matches(dt.datetime.fromtimestamp(second, dt.UTC))
             for second in range(first, int(until) + 1)
         )
+
+    def _day_fires(self, day: dt.date) -> bool:
+        if day.month not in self.months:
+            return False
+        on_day = day.day in self.days
+        on_weekday = (day.isoweekday() % 7) in self.weekdays
+        if self.any_day or self.any_weekday:
+            return on_day and on_weekday
+        return on_day or on_weekday
+
+    def next_after(self, after: float) -> float | None:
+        """The first second after ``after`` (a Unix time) at which it fires; None when it
+        fires on no day of the next eight years (a 30th of February)."""
+        start = dt.datetime.fromtimestamp(int(after) + 1, dt.UTC)
+        day = start.date()
+        for _ in range(366 * 8 + 2):
+            if self._day_fires(day):
+                midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+                first = day == start.date()
+                for hour in sorted(h for h in self.hours if not first or h >= start.hour):
+                    for minute in sorted(self.minutes):
+                        for second in sorted(self.seconds):
+                            when = midnight + dt.timedelta(
+                                hours=hour, minutes=minute, seconds=second
+                            )
+                            if when >= start:
+                                return when.timestamp()
+            day += dt.timedelta(days=1)
+        return None

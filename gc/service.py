@@ -12,12 +12,12 @@ import time
 from typing import Any
 
 from wharf.db.errors import DatabaseUnavailable
-from wharf.gc.collector import Options, Report, collect
+from wharf.gc.collector import DELETE_CONCURRENCY, MAX_WORKERS, Options, Report, collect
 from wharf.gc.cron import Cron, InvalidCron
 from wharf.gc.lock import GCBusy
 from wharf.registry.content.cache import Generations
 from wharf.registry.events import Actor, EventBus
-from wharf.registry.metadata.base import GCRun, GCSchedule, MetadataStore
+from wharf.registry.metadata.base import GCRun, GCRunQuery, GCSchedule, MetadataStore
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.gc")
@@ -32,7 +32,10 @@ class InvalidSchedule(ValueError):
 
 
 def options_from(parameters: dict[str, Any]) -> Options:
-    """Harbor's job parameters (``delete_untagged``, ``dry_run``) plus ours."""
+    """Harbor's job parameters (``delete_untagged``, ``dry_run``, ``workers``) plus ours
+    (``grace`` and ``upload_ttl`` in seconds, ``project``). Other keys Harbor's clients
+    send (``delete_tag``, ``time_window``, ...) are ignored, as Harbor ignores what it
+    doesn't know; a known key of the wrong type is refused rather than guessed at."""
 
     def number(key: str, default: float) -> float:
         value = parameters.get(key, default)
@@ -40,15 +43,30 @@ def options_from(parameters: dict[str, Any]) -> Options:
             raise InvalidSchedule(f"{key} must be a non-negative number of seconds")
         return float(value)
 
+    def flag(key: str) -> bool:
+        value = parameters.get(key, False)
+        if not isinstance(value, bool):
+            raise InvalidSchedule(f"{key} must be true or false")
+        return value
+
+    workers = parameters.get("workers", DELETE_CONCURRENCY)
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise InvalidSchedule("workers should be integer format")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InvalidSchedule(
+            f"Error: Invalid number of workers:{workers}. Workers must be greater than 0 "
+            f"and less than or equal to {MAX_WORKERS}."
+        )
     project = parameters.get("project")
     if project is not None and not isinstance(project, str):
         raise InvalidSchedule("project must be a name")
     return Options(
         grace=number("grace", 3600.0),
         upload_ttl=number("upload_ttl", 86400.0),
-        delete_untagged=bool(parameters.get("delete_untagged", False)),
+        delete_untagged=flag("delete_untagged"),
         project=project,
-        dry_run=bool(parameters.get("dry_run", False)),
+        dry_run=flag("dry_run"),
+        workers=workers,
     )
 
 
@@ -64,14 +82,24 @@ class GCService:
         self.driver = driver
         self.generations = generations
         self.events = events
-        self._task: asyncio.Task[Report] | None = None
-        self._stop = asyncio.Event()
+        self._tasks: dict[int, tuple[asyncio.Task[Report], asyncio.Event]] = {}
 
-    async def history(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
-        return await self.store.gc_runs(offset, limit)
+    async def history(self, query: GCRunQuery, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        return await self.store.gc_runs(query, offset, limit)
 
     async def run(self, run_id: int) -> GCRun | None:
         return await self.store.gc_run(run_id)
+
+    async def stop(self, run_id: int) -> GCRun | None:
+        """Ask a run to stop, wherever it runs (this process, another replica, ``wharf
+        gc`` on a cron host): it ends at its next batch boundary with status Stopped; a
+        rerun completes the work. A run that already ended is left as it is. The run;
+        None when there is no such run."""
+        found = await self.store.gc_request_stop(run_id, time.time())
+        local = self._tasks.get(run_id)
+        if found is not None and local is not None:
+            local[1].set()  # here: at once, rather than at its next look at the database
+        return found
 
     async def schedule(self) -> GCSchedule | None:
         return await self.store.gc_schedule()
@@ -82,14 +110,21 @@ class GCService:
         if kind not in SCHEDULE_KINDS:
             raise InvalidSchedule(f"schedule type must be one of {', '.join(SCHEDULE_KINDS)}")
         options_from(parameters)  # validated now, not when it fires
-        cron = PRESETS.get(kind, cron)
+        # Harbor's clients send the preset's expression with Hourly/Daily/Weekly; one
+        # given is kept (as Harbor does), none means the preset
+        cron = cron.strip() or PRESETS.get(kind, "")
         if kind != "None":
             try:
                 Cron.parse(cron)
             except InvalidCron as exc:
-                raise InvalidSchedule(f"cron: {exc}") from exc
+                raise InvalidSchedule(f"invalid cron string for scheduled gc: {exc}") from exc
+        now = time.time()
+        previous = await self.store.gc_schedule()
+        created = now
+        if previous is not None and previous.kind != "None" and kind != "None":
+            created = previous.created or now  # edited, not set up anew
         schedule = GCSchedule(
-            kind, "" if kind == "None" else cron, json.dumps(parameters), time.time()
+            kind, "" if kind == "None" else cron, json.dumps(parameters), now, created
         )
         await self.store.gc_set_schedule(schedule)
         return schedule
@@ -121,6 +156,7 @@ class GCService:
         another run holds it)."""
         options = options_from(parameters)
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
 
         def on_start(run_id: int) -> None:
             started.set_result(run_id)
@@ -135,24 +171,28 @@ class GCService:
                 actor=actor,
                 events=self.events,
                 on_start=on_start,
-                stop=self._stop,
+                stop=stop,
+                record=True,  # a dry run too: its record is where the API shows its result
             )
         )
-        self._task = task
         waiting: set[asyncio.Future[Any]] = {task, started}
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if started.done():
-            return started.result()
+            run_id = started.result()
+            self._tasks[run_id] = (task, stop)
+            task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
+            return run_id
         task.result()  # raises what stopped it before it started (GCBusy)
         raise RuntimeError("the GC run ended before it started")
 
     async def close(self) -> None:
-        """On shutdown: stop a background run at its next batch boundary."""
-        if self._task is None:
-            return
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            await self._task
+        """On shutdown: stop the background runs at their next batch boundary."""
+        running = list(self._tasks.values())
+        for _, stop in running:
+            stop.set()
+        for task, _ in running:
+            with contextlib.suppress(Exception):
+                await task
 
 
 class ScheduleTicker:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from wharf.auth.models import AuditEvent, project_of
 from wharf.auth.service import AuthService
 from wharf.registry.events import (
+    Annotated,
     BlobUnlinked,
     Denied,
     Event,
@@ -14,7 +15,9 @@ from wharf.registry.events import (
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
+    ReplicationChanged,
     RepositoryDeleted,
+    TagCreated,
     TagDeleted,
 )
 
@@ -46,10 +49,21 @@ def audit_event_for(event: Event) -> AuditEvent | None:
             what = ("delete", "artifact", f"{repo}@{digest}", "manifest")
         case TagDeleted(actor, repo, tag, _digest):
             what = ("delete", "tag", f"{repo}:{tag}", "tag")
+        case TagCreated(actor, repo, tag, digest):
+            what = ("create", "tag", f"{repo}:{tag}", digest)
         case BlobUnlinked(actor, repo, digest):
             what = ("delete", "blob", f"{repo}@{digest}", "blob")
         case RepositoryDeleted(actor, repo):
             what = ("delete", "repository", repo, "repository")
+        case Annotated(actor, operation, resource_type, resource, project):
+            return AuditEvent(
+                actor.name,
+                operation,
+                resource_type,
+                resource,
+                project=project,
+                client_ip=actor.client_ip,
+            )
         case GarbageCollected(actor, run_id, status, manifests, blobs, freed, dry_run):
             detail = (
                 f"{'dry run ' if dry_run else ''}{status}: {manifests} manifests, "
@@ -63,6 +77,20 @@ def audit_event_for(event: Event) -> AuditEvent | None:
                 client_ip=actor.client_ip,
                 result="success" if status == "Success" else "failure",
                 detail=detail,
+            )
+        case ReplicationChanged(actor, operation, resource_type, resource_id, name):
+            collection = {
+                "registry": "registries",
+                "replication_policy": "replication/policies",
+                "replication_execution": "replication/executions",
+            }.get(resource_type, resource_type)
+            return AuditEvent(
+                actor.name,
+                operation,
+                resource_type,
+                f"{collection}/{resource_id}",
+                client_ip=actor.client_ip,
+                detail=name,
             )
         case Denied(actor, operation, repo, reference, reason):
             resource = _artifact(repo, reference) if reference else repo

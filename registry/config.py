@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from wharf.auth.settings import ExternalAuthSettings
+
 ENV_PREFIX = "WHARF_"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
@@ -163,6 +165,17 @@ class RedisConfig(Strict):
         return value
 
 
+class JobsConfig(Strict):
+    """The durable job queue (replication tasks, ...): every worker process of every
+    replica runs jobs from it."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)  # jobs at once, per worker process
+    lease: float = Field(default=30.0, ge=3, le=3600)  # seconds a job is held unrenewed
+    poll_interval: float = Field(default=1.0, gt=0, le=60)  # idle look for ready jobs
+    shutdown_grace: float = Field(default=10.0, ge=0, le=600)  # running jobs may end
+    retention_days: int = Field(default=30, ge=0)  # finished jobs kept; 0 keeps them all
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -193,14 +206,12 @@ class LimitsConfig(Strict):
     client_fault_log_limit: int = Field(default=20, ge=0, le=100_000)
 
 
-class AuthConfig(Strict):
+class AuthConfig(Strict, ExternalAuthSettings):
     """Access control (projects, roles, token auth); on by default. Tests of the bare API
-    turn it off."""
+    turn it off. The sign-in modes (``mode``: db, ldap, oidc, and Harbor's ``ldap_*`` and
+    ``oidc_*`` settings) are ``wharf.auth.settings.ExternalAuthSettings``."""
 
     enabled: bool = True
-    # How users sign in (Harbor's auth_mode): the local database. The OIDC and LDAP work
-    # add their modes here.
-    mode: Literal["db_auth"] = "db_auth"
     # First start only: the password of the `admin` user (else $WHARF_ADMIN_PASSWORD, else
     # a random one, logged once and written to <data_dir>/admin-password).
     admin_password: str | None = None
@@ -226,6 +237,14 @@ class AuthConfig(Strict):
     # `login_failure_window` seconds; beyond it: 429 until the window ends. 0: no limit.
     login_failure_limit: int = Field(default=10, ge=0)
     login_failure_window: float = Field(default=300.0, gt=0, le=86400)
+    # Failed logins from one client address, whatever the usernames, in the same window;
+    # beyond it: 429 for every login from there until the window ends. 0: no limit.
+    login_failure_limit_per_address: int = Field(default=100, ge=0)
+    # The key that seals secrets kept in the database (OIDC CLI secrets and provider
+    # tokens, LDAP/OIDC secrets set through the API) and signs browser sessions: any
+    # string, the same on every replica. Unset: a random key generated in the database at
+    # first start (then whoever reads the database can unseal them).
+    secret_key: str | None = Field(default=None, min_length=16)
 
 
 class Settings(Strict):
@@ -241,6 +260,7 @@ class Settings(Strict):
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
+    jobs: JobsConfig = JobsConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

@@ -1,4 +1,4 @@
-"""Typed domain events the content core emits, and the bus that hands them to subscribers
+"""Typed domain events the core services emit, and the bus that hands them to subscribers
 (the audit log now; webhooks and replication triggers later).
 
 Subscribers are awaited in order before the core's call returns, so what they record is
@@ -62,6 +62,17 @@ class TagDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TagCreated:
+    """A tag put on a manifest already in the repository (Harbor's API; a push with a tag
+    is a ``ManifestPushed``)."""
+
+    actor: Actor
+    repo: str
+    tag: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class BlobMounted:
     actor: Actor
     repo: str
@@ -89,6 +100,18 @@ class ProjectDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class Annotated:
+    """What the management API tells about content changed: a label created, updated,
+    deleted, attached to an artifact or detached, a repository's description set."""
+
+    actor: Actor
+    operation: str  # create, update, delete
+    resource_type: str  # label, artifact-label, repository
+    resource: str
+    project: str  # "" for what belongs to no project (global labels)
+
+
+@dataclass(frozen=True, slots=True)
 class GarbageCollected:
     """A garbage-collection run ended (whatever its status; dry runs too)."""
 
@@ -99,6 +122,18 @@ class GarbageCollected:
     blobs_swept: int
     bytes_freed: int
     dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationChanged:
+    """A write of the replication service: a remote registry or a policy created, updated
+    or deleted, an execution started or stopped."""
+
+    actor: Actor
+    operation: str  # create, update, delete, stop
+    resource_type: str  # registry, replication_policy, replication_execution
+    resource_id: int
+    name: str  # the registry's or policy's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +152,14 @@ Event = (
     | ManifestPulled
     | ManifestDeleted
     | TagDeleted
+    | TagCreated
     | BlobMounted
     | BlobUnlinked
     | RepositoryDeleted
     | ProjectDeleted
+    | Annotated
     | GarbageCollected
+    | ReplicationChanged
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]

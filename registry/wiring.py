@@ -23,17 +23,30 @@ from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
 from wharf.db.postgres import PostgresDatabase
 from wharf.db.sqlite import SQLiteDatabase
+from wharf.jobs import migrations as jobs_migrations
+from wharf.jobs.postgres import PostgresJobStore
+from wharf.jobs.sqlite import SQLiteJobStore
+from wharf.jobs.store import JobStore
 from wharf.registry.config import ConfigError, Settings
 from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.replication import migrations as replication_migrations
+from wharf.replication.postgres import PostgresReplicationStore
+from wharf.replication.sqlite import SQLiteReplicationStore
+from wharf.replication.store import ReplicationStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
 
 # Every package's migrations, in the order they apply.
-SCHEMAS: tuple[Schema, ...] = (registry_schema.SCHEMA, auth_migrations.SCHEMA)
+SCHEMAS: tuple[Schema, ...] = (
+    registry_schema.SCHEMA,
+    auth_migrations.SCHEMA,
+    jobs_migrations.SCHEMA,
+    replication_migrations.SCHEMA,
+)
 
 Database = SQLiteDatabase | PostgresDatabase
 
@@ -94,6 +107,20 @@ def make_auth_store(settings: Settings, database: Database) -> AuthStore:
     return SQLiteAuthStore(database)
 
 
+def make_job_store(database: Database) -> JobStore:
+    """The job queue on the process's database."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresJobStore(database)
+    return SQLiteJobStore(database)
+
+
+def make_replication_store(database: Database) -> ReplicationStore:
+    """Replication's tables (remote registries) on the process's database."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresReplicationStore(database)
+    return SQLiteReplicationStore(database)
+
+
 def make_driver(settings: Settings) -> Driver:
     storage = settings.storage
     if storage.driver == "filesystem":
@@ -121,7 +148,11 @@ def make_driver(settings: Settings) -> Driver:
 def make_coordination(settings: Settings) -> Coordination:
     """Cache invalidation, leader locks and login limits: in-process (files under
     ``<data_dir>/run``) unless ``redis.url`` is set. Call ``await start()`` in the loop."""
-    limits = LoginLimits(settings.auth.login_failure_limit, settings.auth.login_failure_window)
+    limits = LoginLimits(
+        settings.auth.login_failure_limit,
+        settings.auth.login_failure_window,
+        settings.auth.login_failure_limit_per_address,
+    )
     cfg = settings.redis
     if cfg.url is None:
         return coordination.in_process(settings.data_dir / "run", limits)
@@ -156,7 +187,14 @@ def make_auth(settings: Settings, database: Database) -> AuthService:
         project_creation=cfg.project_creation,
         audit_retention_days=cfg.audit_retention_days,
     )
-    return AuthService(store, tokens, options)
+    return AuthService(
+        store,
+        tokens,
+        options,
+        sign_in=cfg,
+        fixed_settings=frozenset(cfg.model_fields_set),
+        secret_key=cfg.secret_key,
+    )
 
 
 async def bootstrap_auth(settings: Settings, database: Database) -> None:

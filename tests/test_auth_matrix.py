@@ -321,7 +321,10 @@ def test_cross_repo_mount_needs_pull_on_source(world: World, who: str) -> None:
 @pytest.mark.parametrize("who", PRINCIPALS)
 def test_management_calls(world: World, who: str) -> None:
     c = caller_for(world, who)
-    repos = world.api("GET", "/projects/team/repositories", creds=c.creds)
+    # newest first (Harbor's order): ask for the one wanted
+    repos = world.api(
+        "GET", "/projects/team/repositories", creds=c.creds, params={"q": "name=team/app"}
+    )
     if who in CAN_LIST:
         assert repos.status_code == 200, repos.text
         assert "team/app" in [r["name"] for r in repos.json()]

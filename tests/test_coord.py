@@ -21,7 +21,7 @@ from wharf.coord import coordination
 from wharf.coord.coordination import Coordination
 from wharf.coord.jobs import run_on_leader
 from wharf.coord.leader import FileLeaderLock, LeaderLock
-from wharf.coord.ratelimit import InProcessLoginLimiter, LoginLimits
+from wharf.coord.ratelimit import InProcessLoginLimiter, LoginLimiter, LoginLimits
 from wharf.coord.redis_backend import RedisGenerations
 from wharf.registry.config import ConfigError, load_settings
 from wharf.registry.content.service import ContentService
@@ -351,6 +351,39 @@ def test_in_process_login_limiter_counts_failures_per_user_and_address() -> None
         assert await limiter.blocked("carol", "10.0.0.1") is None
         await asyncio.sleep(wait)
         assert await limiter.blocked("bob", "10.0.0.1") is None
+
+    asyncio.run(main())
+
+
+async def _spraying(limiter: LoginLimiter) -> None:
+    """One address trying many usernames is stopped by the per-address limit, while the
+    same usernames from elsewhere are not."""
+    await eventually(lambda: time.time() % 2 < 1)  # room to fail four times in a window
+    for name in ("u1", "u2", "u3"):
+        assert await limiter.blocked(name, "10.0.0.9") is None
+        await limiter.failed(name, "10.0.0.9")
+    assert await limiter.blocked("u4", "10.0.0.9") is None
+    await limiter.failed("u4", "10.0.0.9")
+    assert await limiter.blocked("u5", "10.0.0.9") is not None  # 4 failures from there
+    assert await limiter.blocked("u5", "10.0.0.8") is None
+    assert await limiter.blocked("u1", "10.0.0.8") is None
+
+
+def test_in_process_login_limiter_per_address() -> None:
+    limits = LoginLimits(limit=10, window=2, per_address=4)
+    asyncio.run(_spraying(InProcessLoginLimiter(limits)))
+
+
+@needs_redis
+def test_redis_login_limiter_per_address(redis_server: RedisServer) -> None:
+    async def main() -> None:
+        limits = LoginLimits(limit=10, window=2, per_address=4)
+        coord = coordination.redis(redis_server.url, limits=limits)
+        await coord.start()
+        try:
+            await _spraying(coord.login_limiter)
+        finally:
+            await coord.close()
 
     asyncio.run(main())
 

@@ -304,7 +304,7 @@ def test_the_audit_log_records_what_the_events_say() -> None:
     )
     assert _audited(ManifestPushed(ALICE, "p/app", digest, "m", None, None)) == (
         *who,
-        "push",
+        "create",
         "artifact",
         f"p/app@{digest}",
         *where,
@@ -328,7 +328,7 @@ def test_the_audit_log_records_what_the_events_say() -> None:
     )
     assert _audited(Denied(ALICE, "push", "p/app", "v1", "no")) == (
         *who,
-        "push",
+        "create",
         "artifact",
         "p/app:v1",
         *where,

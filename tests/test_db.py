@@ -16,10 +16,13 @@ from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.db.migrate import Migration, Schema
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.sqlite import SQLiteStore
-from wharf.registry.wiring import sqlite_database
+from wharf.registry.wiring import SCHEMAS, sqlite_database
 
 DATA = Path(__file__).parent / "fixtures"
-EVERY_VERSION = {("registry", 1), ("registry", 2), ("auth", 1), ("auth", 2)}
+# every migration this release has, of every package that keeps tables
+EVERY_VERSION = {
+    (schema.package, migration.version) for schema in SCHEMAS for migration in schema.migrations
+}
 NOTES = Schema(
     "notes", (Migration(1, ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",)),)
 )

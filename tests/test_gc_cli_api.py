@@ -18,6 +18,10 @@ import pytest
 import requests
 
 from tests.helpers import WHARF, Client, Server, run_wharf, sha256
+from wharf.gc import Report
+from wharf.gc.collector import LEASE_LOST
+from wharf.gc.lock import LOST_TAKEN
+from wharf.registry.cli.gc import EXIT_FAILED, EXIT_STOPPED, exit_status
 from wharf.registry.metadata.base import ManifestRecord
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.oci.names import parse_digest
@@ -41,6 +45,18 @@ def age(data_dir: Path) -> None:
         db.execute("UPDATE manifests SET created = 1000")
         db.execute("DELETE FROM blob_pins")
     db.close()
+
+
+def gc_tables(data_dir: Path) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(data_dir / "wharf.db", timeout=30)
+    try:
+        return [
+            row
+            for table in ("gc_lock", "gc_marks", "gc_runs", "blobs", "manifests", "tags")
+            for row in db.execute(f"SELECT '{table}', * FROM {table} ORDER BY 2, 3")
+        ]
+    finally:
+        db.close()
 
 
 def wharf_gc(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -74,10 +90,12 @@ def test_cli_collects_while_serving_and_refuses_a_second_run(server: Server) -> 
     assert client.request("DELETE", f"/v2/library/dropped/manifests/{dropped}").status_code == 202
     age(server.data_dir)
 
+    before = gc_tables(server.data_dir)
     dry = wharf_gc(server.data_dir, "--grace", "0", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert report["dry_run"] and report["blobs_swept"] == 4  # manifest, config, 2 layers
+    assert gc_tables(server.data_dir) == before  # no lock, no marks, no run recorded
 
     done = wharf_gc(server.data_dir, "--grace", "0", "--delete-untagged")
     assert done.returncode == 0, done.stderr
@@ -93,13 +111,13 @@ def test_cli_collects_while_serving_and_refuses_a_second_run(server: Server) -> 
 
     db = sqlite3.connect(server.data_dir / "wharf.db", timeout=30)
     with db:
-        db.execute("INSERT INTO gc_lock (name, owner, until) VALUES ('gc', 'other', ?)", (1e12,))
+        db.execute("UPDATE gc_lock SET owner = 'other', until = ?", (1e12,))
     try:
         busy = wharf_gc(server.data_dir)
         assert busy.returncode == 3 and "another garbage collection is running" in busy.stderr
     finally:
         with db:
-            db.execute("DELETE FROM gc_lock")
+            db.execute("UPDATE gc_lock SET until = 0")
         db.close()
     events = api(server, "GET", "/audit-logs", params={"operation": "gc"}).json()
     assert any(e["resource_type"] == "system" and e["operation"] == "gc" for e in events)
@@ -152,7 +170,7 @@ def test_harbor_api_runs_now_lists_logs_and_schedules(server: Server) -> None:
     schedule = api(server, "GET", "/system/gc/schedule").json()
     assert schedule["schedule"]["type"] == "Daily" and schedule["schedule"]["cron"]
     bad = api(server, "POST", "/system/gc/schedule", json={"schedule": {"type": "Sometimes"}})
-    assert bad.status_code == 400
+    assert bad.status_code == 422  # not a type the swagger allows (go-swagger's status)
 
 
 def fill(data_dir: Path, loose: int) -> list[str]:
@@ -220,3 +238,12 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path) -> None:
     for digest in kept:
         path = data / "storage" / parse_digest(digest).key
         assert sha256(path.read_bytes()) == digest
+
+
+def test_exit_status_of_a_run_that_lost_the_lock(capsys: pytest.CaptureFixture[str]) -> None:
+    message = LEASE_LOST.format(why=LOST_TAKEN)
+    assert exit_status(Report(status="Error", message=message)) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("wharf gc: lost the GC lock: another run took the GC lock over")
+    assert exit_status(Report(status="Success")) == 0
+    assert exit_status(Report(status="Stopped")) == EXIT_STOPPED

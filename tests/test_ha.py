@@ -1,7 +1,13 @@
 """Replicas behind a load balancer (tests/topology.py): any request may land on any
 replica. An upload started on one continues on another and finishes on a third; a token
 one issues is accepted by all; the conformance suite passes through the load balancer; and
-killing things (a replica, Redis) mid-traffic loses nothing acknowledged."""
+killing things (a replica, Redis, PostgreSQL) mid-traffic loses nothing acknowledged; a
+replica cut off from the network says it is not ready and gets no traffic.
+
+On SQLite and PostgreSQL with a shared directory; what proves something about S3 (an
+upload's multipart parts made by different replicas, kill -9 mid-upload, real clients)
+also on PostgreSQL + S3 (``on_s3_too``, ``s3_only``). The conformance suite is not run
+again there: ``test_api_s3.py`` runs it on S3, and this module through the LB."""
 
 from __future__ import annotations
 
@@ -14,28 +20,24 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from conformance import run
+from testbed.netns import netns_unavailable
 
 from .helpers import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256
 from .services import needs_redis, restart_redis, stop_redis
-from .topology import (
-    ADMIN,
-    DATABASES,
-    Topology,
-    needs_haproxy,
-    start_postgres,
-    stop_postgres,
-    topology,
-)
+from .topology import ADMIN, S3_VARIANT, Topology, needs_haproxy, on_s3_too, topology
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, needs_redis, needs_haproxy]
 __all__ = ["topology"]  # the fixture, for pytest
+MiB = 1024 * 1024
+s3_only = pytest.mark.parametrize("topology", [S3_VARIANT], indirect=True)
 
 
 def _token(url: str, repo: str, actions: str = "push,pull") -> str:
@@ -54,17 +56,46 @@ def _token(url: str, repo: str, actions: str = "push,pull") -> str:
     return str(r.json()["token"])
 
 
+def _path(location: str) -> str:
+    return location[location.index("/v2/") :]
+
+
+def _s3_staging(topology: Topology, upload_id: str) -> tuple[list[int], list[str]]:
+    """The sizes of the parts in the open multipart upload(s) of upload ``upload_id``,
+    and the keys of its other staging objects (segments), straight from the bucket."""
+    assert topology.s3 is not None
+    s3: Any = topology.s3.client()
+    bucket, prefix = topology.s3.bucket, f"uploads/{upload_id}/"
+    parts = []
+    for mpu in s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []):
+        listed = s3.list_parts(Bucket=bucket, Key=mpu["Key"], UploadId=mpu["UploadId"])
+        parts += [part["Size"] for part in listed.get("Parts", [])]
+    objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return parts, [o["Key"] for o in objects]
+
+
+def _s3_blob_size(topology: Topology, digest: str) -> int:
+    assert topology.s3 is not None
+    s3: Any = topology.s3.client()
+    hexa = digest.split(":")[1]
+    key = f"blobs/sha256/{hexa[:2]}/{hexa}"
+    return int(s3.head_object(Bucket=topology.s3.bucket, Key=key)["ContentLength"])
+
+
+@on_s3_too
 def test_upload_started_on_a_continues_on_b_and_finishes_on_c(topology: Topology) -> None:
     a, b, c = (topology.replica(n) for n in "abc")
     repo = "library/moving-upload"
     token = _token(a.url, repo)  # issued by A, used on B and C
     auth = {"Authorization": f"Bearer {token}"}
-    data = os.urandom(3 * 1024 * 1024 + 17)
-    parts = [data[: 1 << 20], data[1 << 20 : 2 << 20], data[2 << 20 :]]
+    # on S3 (5 MiB parts) each of A's and B's chunks completes a part of one multipart upload
+    chunk = 6 * MiB if topology.s3 is not None else MiB
+    data = os.urandom(2 * chunk + 3 * MiB + 17)
+    parts = [data[:chunk], data[chunk : 2 * chunk], data[2 * chunk :]]
     r = requests.post(f"{a.url}/v2/{repo}/blobs/uploads/", headers=auth, timeout=10)
     assert r.status_code == 202, r.text
-    location = r.headers["Location"]
-    path = location[location.index("/v2/") :]
+    path = _path(r.headers["Location"])
+    upload_id = path.split("/")[-1].split("?")[0]
     r = requests.patch(
         f"{a.url}{path}",
         data=parts[0],
@@ -72,7 +103,9 @@ def test_upload_started_on_a_continues_on_b_and_finishes_on_c(topology: Topology
         timeout=10,
     )
     assert r.status_code == 202, r.text
-    path = r.headers["Location"][r.headers["Location"].index("/v2/") :]
+    path = _path(r.headers["Location"])
+    if topology.s3 is not None:  # A uploaded the first part, the rest waits in a segment
+        assert _s3_staging(topology, upload_id)[0] == [5 * MiB]
     # B picks it up where A left it: its status, then the next chunk
     r = requests.get(f"{b.url}{path}", headers=auth, timeout=10)
     assert (r.status_code, r.headers["Range"]) == (204, f"0-{len(parts[0]) - 1}")
@@ -85,20 +118,124 @@ def test_upload_started_on_a_continues_on_b_and_finishes_on_c(topology: Topology
     )
     assert r.status_code == 202, r.text
     assert r.headers["Range"] == f"0-{start + len(parts[1]) - 1}"
-    path = r.headers["Location"][r.headers["Location"].index("/v2/") :]
+    path = _path(r.headers["Location"])
+    if topology.s3 is not None:  # B continued the same multipart upload: a second part
+        assert _s3_staging(topology, upload_id)[0] == [5 * MiB, 5 * MiB]
     digest = sha256(data)
     r = requests.put(
         f"{c.url}{path}",
         params={"digest": digest},
         data=parts[2],
         headers={**auth, "Content-Type": "application/octet-stream"},
-        timeout=10,
+        timeout=30,
     )
     assert r.status_code == 201, r.text
     for replica in (a, b, c):
         got = requests.get(f"{replica.url}/v2/{repo}/blobs/{digest}", headers=auth, timeout=10)
         assert got.status_code == 200
         assert hashlib.sha256(got.content).hexdigest() == digest.split(":")[1]
+    if topology.s3 is not None:  # C completed it: the blob in place, no staging left
+        assert _s3_blob_size(topology, digest) == len(data)
+        assert _s3_staging(topology, upload_id) == ([], [])
+
+
+@s3_only
+def test_kill_9_of_a_replica_mid_chunked_upload_on_s3(topology: Topology) -> None:
+    """B dies (SIGKILL) while a PATCH streams into it, after it has put a part into the
+    upload's multipart upload, and while two clients push images through the LB. The
+    chunked upload's client asks another replica where the upload stands, finds only what
+    was acknowledged, resumes there (B's lease is not waited out: its process is gone) and
+    finishes: no part of the blob is visible before, all of it after, and nothing B left in
+    the bucket survives the commit. The pushers lose nothing acknowledged."""
+    a, b, c = (topology.replica(n) for n in "abc")
+    repo = "library/s3-killed-upload"
+    auth = {"Authorization": f"Bearer {_token(a.url, repo)}"}
+    data = os.urandom(14 * MiB + 5)
+    digest = sha256(data)
+    first = 6 * MiB  # A's PATCH: one 5 MiB part and a 1 MiB segment
+    upload: dict[str, str] = {}
+
+    def chaos() -> None:
+        r = requests.post(f"{a.url}/v2/{repo}/blobs/uploads/", headers=auth, timeout=10)
+        assert r.status_code == 202, r.text
+        path = _path(r.headers["Location"])
+        upload["id"] = path.split("/")[-1].split("?")[0]
+        r = requests.patch(
+            f"{a.url}{path}",
+            data=data[:first],
+            headers={**auth, "Content-Range": f"0-{first - 1}"},
+            timeout=30,
+        )
+        assert r.status_code == 202, r.text
+        path = _path(r.headers["Location"])
+        _kill_b_while_it_receives(topology, f"{b.url}{path}", auth, data[first : 12 * MiB])
+        try:
+            # where the upload stands: what A's PATCH acknowledged, none of B's bytes
+            r = requests.get(f"{c.url}{path}", headers=auth, timeout=10)
+            assert (r.status_code, r.headers["Range"]) == (204, f"0-{first - 1}")
+            for replica in (a, c):
+                url = f"{replica.url}/v2/{repo}/blobs/{digest}"
+                assert requests.head(url, headers=auth, timeout=10).status_code == 404
+            r = requests.patch(
+                f"{c.url}{path}",
+                data=data[first:],
+                headers={**auth, "Content-Range": f"{first}-{len(data) - 1}"},
+                timeout=30,
+            )
+            assert r.status_code == 202, r.text
+            r = requests.put(
+                f"{a.url}{_path(r.headers['Location'])}",
+                params={"digest": digest},
+                headers=auth,
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+        finally:
+            b.start()
+        topology.wait_ready(b)
+
+    pushers = _traffic(topology, "library/s3-kill9", 0.0, chaos)
+    _nothing_acknowledged_lost(topology, "library/s3-kill9", pushers)
+    for replica in (a, b, c):
+        r = requests.get(f"{replica.url}/v2/{repo}/blobs/{digest}", headers=auth, timeout=30)
+        assert r.status_code == 200 and r.content == data
+    assert _s3_blob_size(topology, digest) == len(data)
+    assert _s3_staging(topology, upload["id"]) == ([], [])  # B's orphaned part went too
+    print(f"kill -9 on S3: {sum(len(p.acked_tags) for p in pushers)} images pushed meanwhile")
+
+
+def _kill_b_while_it_receives(
+    topology: Topology, url: str, auth: dict[str, str], chunk: bytes
+) -> None:
+    """PATCH ``chunk`` to replica b at ``url`` as a streamed body that then stalls; SIGKILL
+    b as soon as a second part of the upload is in the bucket."""
+    upload_id = url.split("/")[-1].split("?")[0]
+    release = threading.Event()
+    outcome: list[object] = []
+
+    def body() -> Iterator[bytes]:
+        for offset in range(0, len(chunk), MiB):
+            yield chunk[offset : offset + MiB]
+        release.wait(30)  # the request stays open
+
+    def patch() -> None:
+        try:
+            outcome.append(requests.patch(url, data=body(), headers=auth, timeout=30))
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    sender = threading.Thread(target=patch)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(_s3_staging(topology, upload_id)[0]) < 2:
+            assert time.monotonic() < deadline, "b never uploaded a part"
+            time.sleep(0.05)
+        topology.replica("b").kill(signal.SIGKILL)
+    finally:
+        release.set()
+        sender.join(30)
+    assert isinstance(outcome[0], requests.ConnectionError), outcome  # never answered
 
 
 def test_a_token_issued_by_one_replica_is_accepted_by_all(topology: Topology) -> None:
@@ -366,28 +503,50 @@ def test_redis_killed_during_traffic_then_back(topology: Topology) -> None:
     assert max(p.longest for p in pushers) < 15
 
 
-def test_a_replica_cut_off_is_not_ready_and_the_lb_stops_sending_to_it(
+def test_a_replica_cut_off_by_the_network_is_not_ready_and_the_lb_stops_sending_to_it(
     topology: Topology,
 ) -> None:
-    cut = topology.replicas[-1]
-    what = "database" if topology.postgres is not None else "redis"
-    topology.link.cut()
+    """Replica c lives in a network namespace of its own: the link it reaches PostgreSQL
+    and Redis by goes down (clients and HAProxy still reach it over its other link)."""
+    if topology.netns is None:
+        pytest.skip(
+            f"no network namespace here ({netns_unavailable()}): "
+            "test_a_replica_cut_off_through_a_tcp_link_stand_in runs instead"
+        )
+    # both PostgreSQL and Redis are behind the link; on SQLite, Redis is
+    expected = {"database", "redis"} if topology.postgres is not None else {"redis"}
+    _cut_off_and_back(topology, expected)
+
+
+def test_a_replica_cut_off_through_a_tcp_link_stand_in(topology: Topology) -> None:
+    """Where network namespaces can't be made: c reaches PostgreSQL (on SQLite: Redis)
+    through a TCP forwarder in this process, which then black-holes."""
+    if topology.link is None:
+        pytest.skip("network namespaces work here: the netns test cuts replica c off for real")
+    _cut_off_and_back(topology, {"database"} if topology.postgres is not None else {"redis"})
+
+
+def _cut_off_and_back(topology: Topology, expected: set[str]) -> None:
+    cut = topology.isolated
+    topology.cut()
     try:
         started = time.monotonic()
         r = requests.get(f"{cut.url}/readyz", timeout=10)
         assert time.monotonic() - started < 5
         assert r.status_code == 503
-        assert what in r.json()["failed"], r.text
+        assert expected <= set(r.json()["failed"]), r.text
         # HAProxy needs two failed checks (300 ms apart, each as slow as /readyz's own
         # timeouts on the cut replica): poll for the moment it takes c out of rotation
         served = _served_by_until(topology, lambda seen: cut.name not in seen)
         assert cut.name not in served, served
         assert set(served) == {r.name for r in topology.replicas} - {cut.name}
+        out_of_rotation = time.monotonic() - started
     finally:
-        topology.link.restore()
-    topology.wait_ready(cut)
+        topology.restore()
+    back = topology.wait_ready(cut)
     served = _served_by_until(topology, lambda seen: cut.name in seen)  # one good check
     assert cut.name in served, served
+    print(f"cut off: out of rotation within {out_of_rotation:.1f}s, ready {back:.1f}s after")
 
 
 def _served_by_until(
@@ -406,15 +565,14 @@ def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
     topology: Topology,
 ) -> None:
     if topology.postgres is None:
-        assert "postgresql" not in DATABASES or topology.database == "sqlite"
-        pytest.skip("restarts PostgreSQL: runs with the postgresql topology (see DATABASES)")
+        pytest.skip("restarts PostgreSQL: runs with the postgresql topology")
     pg = topology.postgres
     repo = "library/pg-restart"
     seen: dict[str, float] = {}
 
     def chaos() -> None:
         time.sleep(0.8)
-        stop_postgres(pg)
+        pg.stop()
         time.sleep(0.5)
         started = time.monotonic()
         r = requests.get(f"{topology.lb.url}/v2/{repo}/tags/list", timeout=30)
@@ -424,7 +582,7 @@ def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
         ready = [requests.get(f"{x.url}/readyz", timeout=10) for x in topology.replicas]
         assert [x.status_code for x in ready] == [503] * 3
         time.sleep(1.5)
-        start_postgres(pg)
+        pg.start()
         back = time.monotonic()
         for replica in topology.replicas:
             topology.wait_ready(replica)
@@ -449,6 +607,7 @@ def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
     shutil.which("skopeo") is None or shutil.which("umoci") is None,
     reason="skopeo and umoci are not installed (bash tests/system-deps.sh)",
 )
+@on_s3_too
 def test_skopeo_copies_through_the_load_balancer(topology: Topology, tmp_path: Path) -> None:
     from .e2e.clients import make_image
     from .e2e.clients import run as run_client

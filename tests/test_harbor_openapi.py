@@ -4,7 +4,6 @@ with schemathesis (no 5xx, every answer as documented)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from .inproc import ADMIN, InProcessServer, serve_in_process
 
 # Modules whose operations are not declared yet: their routes are served but not in the
 # document. A module leaves this list as soon as it has an ``api`` (checked below).
-NOT_DECLARED = {"repositories", "artifacts", "gc"}
+NOT_DECLARED: set[str] = set()
 EXAMPLES_PER_OPERATION = 8
 # no 5xx, and every answer as documented (its status, content type, headers and body);
 # schemathesis' "positive data accepted" is left out: the document describes types, and
@@ -32,7 +31,6 @@ CHECKS = [
     schemathesis.checks.response_headers_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
-FUZZ_BUDGET_SECONDS = 50
 
 
 def test_every_route_is_documented_and_every_operation_routed() -> None:
@@ -99,17 +97,16 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     server: InProcessServer,
 ) -> None:
     """Every declared operation, a few generated requests each (as the system admin and
-    anonymously), within a fixed time budget."""
+    anonymously). Every operation is fuzzed: a time budget would silently drop the last ones."""
     requests.post(
         f"{server.url}/api/v2.0/projects", json={"project_name": "fuzzed"}, auth=ADMIN, timeout=10
     )
     schema = schemathesis.openapi.from_url(f"{server.url}/api/v2.0/swagger.json")
-    deadline = time.monotonic() + FUZZ_BUDGET_SECONDS
     checked = 0
+    operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        if time.monotonic() > deadline:
-            break
+        operations += 1
 
         @given(case=operation.as_strategy())
         @settings(
@@ -127,4 +124,12 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
 
         call()
         checked += 1
-    assert checked >= 30
+    methods = {"get", "put", "post", "delete", "head", "patch"}
+    documented = sum(
+        1
+        for ops in document()["paths"].values()  # type: ignore[attr-defined]
+        for method in ops
+        if method in methods
+    )
+    documented -= 1  # schemathesis leaves out the operation that serves the document itself
+    assert checked == operations == documented

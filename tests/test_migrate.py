@@ -24,7 +24,14 @@ from .services import PG_BIN, Postgres
 
 REGISTRY_LAST = len(registry_schema.MIGRATIONS)  # the registry migrations this release has
 NEXT = REGISTRY_LAST + 1  # a later release's
-EVERYTHING = {*(f"registry {v}" for v in range(1, NEXT)), "auth 1", "auth 2"}
+EVERYTHING = {
+    *(f"registry {v}" for v in range(1, NEXT)),
+    "auth 1",
+    "auth 2",
+    "auth 3",
+    "jobs 1",
+    "replication 1",
+}
 
 # What a later release could add: additive only (a new nullable column and a new table).
 NEXT_REGISTRY = Schema(
@@ -34,7 +41,7 @@ NEXT_REGISTRY = Schema(
         Migration(
             NEXT,
             (
-                "ALTER TABLE repositories ADD COLUMN description TEXT",
+                "ALTER TABLE repositories ADD COLUMN star_count INTEGER",
                 "CREATE TABLE repository_labels (repo_id INTEGER NOT NULL, label TEXT NOT NULL, "
                 "PRIMARY KEY (repo_id, label))",
             ),

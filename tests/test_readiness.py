@@ -24,7 +24,7 @@ from wharf.registry.wiring import SCHEMAS, make_database
 
 from .helpers import Client
 from .inproc import ADMIN, serve_in_process
-from .services import PG_BIN, _as_postgres, needs_redis, restart_redis, run_postgres, start_redis
+from .services import needs_redis, restart_redis, run_postgres, start_redis
 from .services import stop_redis as kill_redis
 
 T = TypeVar("T")
@@ -163,7 +163,6 @@ def test_a_hanging_database_fails_within_the_acquire_timeout() -> None:
 @pytest.mark.slow
 def test_postgres_stopped_and_started_fails_fast_and_recovers() -> None:
     with run_postgres() as pg:
-        data = str(pg.directory / "data")
 
         async def main() -> list[tuple[str, float]]:
             database = PostgresDatabase(pg.url, pool_min=1, pool_max=2, acquire_timeout=2.0)
@@ -171,8 +170,7 @@ def test_postgres_stopped_and_started_fails_fast_and_recovers() -> None:
             timeline: list[tuple[str, float]] = []
             try:
                 assert await database.read(lambda c: c.fetchval("SELECT 1")) == 1
-                stop = ["-m", "immediate", "-w", "stop"]
-                await asyncio.to_thread(_as_postgres, str(PG_BIN / "pg_ctl"), "-D", data, *stop)
+                await asyncio.to_thread(pg.stop)
                 for _ in range(3):  # the pooled connection is dead, then refused
                     started = time.monotonic()
                     with pytest.raises(DatabaseUnavailable):
@@ -180,10 +178,7 @@ def test_postgres_stopped_and_started_fails_fast_and_recovers() -> None:
                     with pytest.raises(DatabaseUnavailable):
                         await database.write(lambda c: c.fetchval("SELECT 1"))
                     timeline.append(("down", time.monotonic() - started))
-                options = f"-p {pg.port} -c listen_addresses=127.0.0.1"
-                options += f" -c unix_socket_directories={pg.directory}"
-                start = ["-l", str(pg.directory / "log"), "-w", "-o", options, "start"]
-                await asyncio.to_thread(_as_postgres, str(PG_BIN / "pg_ctl"), "-D", data, *start)
+                await asyncio.to_thread(pg.start)
                 started = time.monotonic()
                 assert await database.read(lambda c: c.fetchval("SELECT 1")) == 1
                 timeline.append(("back", time.monotonic() - started))

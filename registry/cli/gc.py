@@ -10,7 +10,8 @@ import re
 import sys
 from typing import Any
 
-from wharf.gc import GCBusy, Options, collect
+from wharf.gc import GCBusy, Options, Report, collect
+from wharf.gc.collector import DELETE_CONCURRENCY, MAX_WORKERS
 from wharf.gc.progress import Progress
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings, load_settings
@@ -30,6 +31,12 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 EXIT_BUSY = 3  # another run holds the lock
 EXIT_FAILED = 1
 EXIT_STOPPED = 130
+
+
+def workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number from 1 to {MAX_WORKERS}")
+    return int(text)
 
 
 def duration(text: str) -> float:
@@ -79,9 +86,18 @@ async def _gc(settings: Settings, options: Options, as_json: bool) -> int:
         await store.close()
         await database.close()
     print(report.to_json() if as_json else report.text(), flush=True)
+    return exit_status(report)
+
+
+def exit_status(report: Report) -> int:
+    """0 done, 130 stopped (a signal or a stop request: rerun to finish), 1 failed — a
+    run that lost the lock to another one included — with the reason on stderr."""
     if report.status == "Success":
         return 0
-    return EXIT_STOPPED if report.status == "Stopped" else EXIT_FAILED
+    if report.status == "Stopped":
+        return EXIT_STOPPED
+    print(f"wharf gc: {report.message}", file=sys.stderr, flush=True)
+    return EXIT_FAILED
 
 
 def _cmd_gc(args: argparse.Namespace) -> int:
@@ -96,6 +112,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         delete_untagged=args.delete_untagged,
         project=args.project,
         dry_run=args.dry_run,
+        workers=args.workers,
     )
     return asyncio.run(_gc(settings, options, args.json))
 
@@ -125,6 +142,16 @@ def add_gc_parser(sub: Any) -> None:
         help="also delete manifests no tag, index or subject reaches",
     )
     gc.add_argument("--project", help="only this project's repositories")
-    gc.add_argument("--dry-run", action="store_true", help="report what would go, change nothing")
+    gc.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="report what would go; writes nothing (no lock, no marks, no run record)",
+    )
+    gc.add_argument(
+        "--workers",
+        type=workers,
+        default=DELETE_CONCURRENCY,
+        help=f"object deletions in flight, 1-{MAX_WORKERS} (default {DELETE_CONCURRENCY})",
+    )
     gc.add_argument("--json", action="store_true", help="print the report as JSON")
     gc.set_defaults(func=_cmd_gc)

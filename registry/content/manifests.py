@@ -15,9 +15,11 @@ from wharf.registry.events import (
     ManifestDeleted,
     ManifestPulled,
     ManifestPushed,
+    TagCreated,
     TagDeleted,
 )
-from wharf.registry.metadata.base import ManifestRecord, MetadataStore
+from wharf.registry.metadata.base import ArtifactFacts, ManifestRecord, MetadataStore
+from wharf.registry.oci import artifacts
 from wharf.registry.oci.errors import (
     DIGEST_INVALID,
     MANIFEST_BLOB_UNKNOWN,
@@ -25,7 +27,7 @@ from wharf.registry.oci.errors import (
     MANIFEST_UNKNOWN,
     RegistryError,
 )
-from wharf.registry.oci.manifests import parse_manifest
+from wharf.registry.oci.manifests import ParsedManifest, parse_manifest
 from wharf.registry.oci.names import Digest, parse_digest
 from wharf.registry.policy.gate import Deletion, PolicyGate, TagWrite, UploadCommit
 from wharf.storage.base import Driver, KeyNotFound
@@ -43,6 +45,19 @@ class StoredManifest:
 class PutManifestOutcome:
     digest: str
     subject: str | None
+
+
+class TagExists(Exception):
+    """The tag to create is already in the repository (on whatever manifest)."""
+
+
+def facts_of(parsed: ParsedManifest, size: int) -> ArtifactFacts:
+    """What Harbor's API tells of the artifact a manifest is (its children's sizes are
+    added by the store)."""
+    return ArtifactFacts(
+        artifacts.media_type(parsed.doc, parsed.media_type),
+        artifacts.own_size(parsed.doc, size, parsed.media_type),
+    )
 
 
 class Manifests:
@@ -103,7 +118,14 @@ class Manifests:
             parsed.subject,
             parsed.annotations,
         )
-        result = await self.store.put_manifest(repo, record, parsed.blobs, parsed.children, tag)
+        result = await self.store.put_manifest(
+            repo,
+            record,
+            parsed.blobs,
+            parsed.children,
+            tag,
+            facts=facts_of(parsed, len(body)),
+        )
         if result.missing_blobs or result.missing_manifests:
             raise RegistryError(
                 MANIFEST_BLOB_UNKNOWN,
@@ -151,6 +173,18 @@ class Manifests:
         if pull:
             await self.events.publish(ManifestPulled(actor, repo, record.digest, str(reference)))
         return StoredManifest(record, content)
+
+    async def tag(self, repo: str, digest: Digest, tag: str, actor: Actor) -> None:
+        """Put a new tag on a manifest of the repository: TagExists when the repository
+        has that tag already, MANIFEST_UNKNOWN when the manifest is gone."""
+        await ask(self.gate, TagWrite(actor, repo, tag, str(digest), None))
+        outcome = await self.store.create_tag(repo, tag, str(digest))
+        if outcome == "exists":
+            raise TagExists(tag)
+        if outcome == "missing":
+            raise RegistryError(MANIFEST_UNKNOWN, {"reference": str(digest)})
+        await self.lookups.invalidate(repo)
+        await self.events.publish(TagCreated(actor, repo, tag, str(digest)))
 
     async def delete(self, repo: str, reference: str | Digest, actor: Actor) -> None:
         """Delete a manifest (with every tag on it) by digest, or only a tag by name."""

@@ -7,10 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from wharf.registry.content.cache import GenerationCache
 from wharf.registry.content.gatekeeping import ask
-from wharf.registry.events import Actor, EventBus, ProjectDeleted, RepositoryDeleted
+from wharf.registry.events import (
+    Actor,
+    Annotated,
+    EventBus,
+    ProjectDeleted,
+    RepositoryDeleted,
+)
 from wharf.registry.metadata.base import ManifestRecord, MetadataStore
 from wharf.registry.oci.errors import NAME_UNKNOWN, RegistryError
-from wharf.registry.policy.gate import Deletion, PolicyGate
+from wharf.registry.policy.gate import Annotation, Deletion, PolicyGate
 
 
 class Repositories:
@@ -33,6 +39,14 @@ class Repositories:
             raise RegistryError(NAME_UNKNOWN, {"name": repo})
         await self.lookups.invalidate(repo)
         await self.events.publish(RepositoryDeleted(actor, repo))
+
+    async def describe(self, repo: str, description: str, actor: Actor) -> None:
+        """Set a repository's description (NAME_UNKNOWN when there is no such one)."""
+        await ask(self.gate, Annotation(actor, "repository", repo))
+        if not await self.store.set_repository_description(repo, description):
+            raise RegistryError(NAME_UNKNOWN, {"name": repo})
+        project = repo.split("/", 1)[0]
+        await self.events.publish(Annotated(actor, "update", "repository", repo, project))
 
     async def delete_project(
         self, project: str, actor: Actor, remove: Callable[[], Awaitable[bool]]

@@ -4,8 +4,10 @@ knows no HTTP (errors are `RegistryError`s from the OCI catalog)."""
 
 from __future__ import annotations
 
+from wharf.registry.content.artifacts import Artifacts
 from wharf.registry.content.blobs import Blobs
 from wharf.registry.content.cache import Generations, InProcessGenerations
+from wharf.registry.content.labels import Labels
 from wharf.registry.content.listing import Listing
 from wharf.registry.content.manifests import Manifests
 from wharf.registry.content.repositories import Repositories
@@ -46,6 +48,8 @@ class ContentService:
         )
         self.listing = Listing(store)
         self.repositories = Repositories(store, self.gate, self.events, self.manifests.lookups)
+        self.artifacts = Artifacts(store, driver, self.manifests, self.blobs)
+        self.labels = Labels(store, self.gate, self.events)
 
     def close(self) -> None:
         self.generations.close()

@@ -16,8 +16,10 @@ from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
 from wharf.gc.service import GCService, ScheduleTicker
+from wharf.jobs.runner import JobRunner, RunnerOptions
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
+from wharf.registry.content.pulls import PULL_FLUSH_SECONDS, PullRecorder
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
@@ -28,13 +30,17 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
+    JOBS,
     METRICS,
+    REGISTRIES,
+    REPLICATION,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
     STORE,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
+from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
@@ -46,14 +52,20 @@ from wharf.registry.wiring import (
     make_coordination,
     make_database,
     make_driver,
+    make_job_store,
+    make_replication_store,
     make_store,
 )
+from wharf.replication.registries import RegistryService
+from wharf.replication.service import ReplicationService
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
 
 METRICS_PUBLISH_SECONDS = 1.0
 AUDIT_PURGE_SECONDS = 3600.0
+JOBS_PURGE_SECONDS = 3600.0
+REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
 
 
@@ -183,6 +195,21 @@ def create_app(
             manifest_max_size=settings.manifest_max_size,
         )
         app[CONTENT] = content
+        # the durable job queue; the services below add the kinds they run, then the
+        # last lifecycle starts the runner
+        job_store = make_job_store(database)
+        await job_store.open()
+        cfg = settings.jobs
+        app[JOBS] = JobRunner(
+            job_store,
+            {},
+            RunnerOptions(
+                concurrency=cfg.concurrency,
+                lease=cfg.lease,
+                poll_interval=cfg.poll_interval,
+                shutdown_grace=cfg.shutdown_grace,
+            ),
+        )
         shared = app[SHARED_METRICS]
         shared.publish(app[METRICS])
         publisher = asyncio.create_task(_publish_metrics(app))
@@ -191,6 +218,7 @@ def create_app(
         await asyncio.gather(publisher, return_exceptions=True)
         shared.withdraw()
         content.close()
+        await job_store.close()
         await coordination.close()
         await the_driver.close()
         await the_store.close()
@@ -202,8 +230,10 @@ def create_app(
         app.add_subapp("/v2", create_v2_app(access=access_middleware))
         app.add_subapp("/service", create_token_app())
         app.add_subapp("/api/v2.0", create_harbor_app())
+        app.add_subapp("/c", create_login_app())
     else:
         app.add_subapp("/v2", create_v2_app())
+    app.cleanup_ctx.append(_job_runner(settings))  # last: every job kind is known by then
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -219,12 +249,35 @@ def _access_control(
         await auth.store.open()
         await auth.bootstrap(settings.data_dir)  # idempotent; `wharf serve` did it already
         await auth.tokens.load()
+        await auth.start()
         app[AUTH] = auth
         content = app[CONTENT]
         content.events.subscribe(AuditSubscriber(auth))
+        # pull times and counts for Harbor's API, written in batches off the hot path
+        pulls = PullRecorder(content.store)
+        content.events.subscribe(pulls)
+        content.events.subscribe(content.labels.on_event)
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
+        replication_store = make_replication_store(app[DATABASE])
+        await replication_store.open()
+        registries = RegistryService(replication_store, content.events)
+        app[REGISTRIES] = registries
+        runner = app[JOBS]
+        replication = ReplicationService(
+            replication_store, registries, content, runner.store, runner.enqueue, content.events
+        )
+        runner.handlers.update(replication.handlers)
+        app[REPLICATION] = replication
+        health = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("registry-health"),
+                REGISTRY_HEALTH_SECONDS,
+                lambda: _check_registries(registries),
+            )
+        )
         flusher = asyncio.create_task(_flush_audit_periodically(auth))
+        pull_flusher = asyncio.create_task(_flush_pulls_periodically(pulls))
         purger = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("audit-purge"),
@@ -242,21 +295,76 @@ def _access_control(
         )
         yield
         scheduler.cancel()
-        await asyncio.gather(scheduler, return_exceptions=True)
+        health.cancel()
+        await asyncio.gather(scheduler, health, return_exceptions=True)
         await gc.close()
+        await replication_store.close()
         flusher.cancel()
         purger.cancel()
-        await asyncio.gather(flusher, purger, return_exceptions=True)
+        pull_flusher.cancel()
+        await asyncio.gather(flusher, purger, pull_flusher, return_exceptions=True)
         await auth.flush_audit()
+        await auth.close()
+        await pulls.flush()
         await auth.store.close()
 
     return lifecycle
+
+
+def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every worker process of every replica runs jobs of the durable queue: the kinds
+    the services registered; finished jobs past the retention are purged by the leader."""
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        cfg = settings.jobs
+        runner = app[JOBS]
+        await runner.start()
+        purger = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("jobs-purge"),
+                JOBS_PURGE_SECONDS,
+                lambda: _purge_jobs(runner, cfg.retention_days),
+            )
+        )
+        yield
+        purger.cancel()
+        await asyncio.gather(purger, return_exceptions=True)
+        await runner.close()
+
+    return lifecycle
+
+
+async def _purge_jobs(runner: JobRunner, retention_days: int) -> None:
+    """Hourly on the leader: finished jobs (and their logs) older than the retention."""
+    if retention_days <= 0:
+        return
+    try:
+        purged = await runner.store.purge(time.time() - retention_days * 86400.0)
+    except Exception:
+        log.exception("cannot purge old jobs")
+    else:
+        if purged:
+            log.info("purged old jobs", extra={"count": purged})
+
+
+async def _check_registries(registries: RegistryService) -> None:
+    """On the leader: record whether each remote registry answers (its ``status``)."""
+    try:
+        await registries.check_all()
+    except Exception:
+        log.exception("cannot check the remote registries")
 
 
 async def _flush_audit_periodically(auth: AuthService) -> None:
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
         await auth.flush_audit()
+
+
+async def _flush_pulls_periodically(pulls: PullRecorder) -> None:
+    while True:
+        await asyncio.sleep(PULL_FLUSH_SECONDS)
+        await pulls.flush()
 
 
 async def _purge_audit(auth: AuthService) -> None:

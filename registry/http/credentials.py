@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import logging
 from dataclasses import dataclass
 
@@ -19,6 +20,12 @@ from wharf.registry.http.keys import AUTH, COORDINATION, SETTINGS
 log = logging.getLogger("wharf.auth")
 
 TOKEN_PATH = "/service/token"
+# a browser's session after an OIDC sign-in (Harbor's cookie names); unsafe methods must
+# also echo the CSRF cookie in the header (double submit)
+SESSION_COOKIE = "sid"
+CSRF_COOKIE = "__csrf"
+CSRF_HEADER = "X-Harbor-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BadCredentials(Exception):
@@ -111,10 +118,33 @@ async def login(request: web.Request, username: str, password: str) -> Principal
     return found
 
 
-async def authenticate(request: web.Request, *, basic_allowed: bool = True) -> Caller:
+def csrf_ok(request: web.Request) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get(CSRF_HEADER, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+async def authenticate(
+    request: web.Request, *, basic_allowed: bool = True, cookie_allowed: bool = False
+) -> Caller:
     """The caller of a request; anonymous when it carries no credentials. Raises
-    BadCredentials for credentials that don't check out (or Basic where it is refused)."""
+    BadCredentials for credentials that don't check out (or Basic where it is refused).
+    With ``cookie_allowed`` (the Harbor API) a browser session cookie counts too."""
     auth = request.config_dict[AUTH]
+    if cookie_allowed and "Authorization" not in request.headers:
+        sealed = request.cookies.get(SESSION_COOKIE)
+        username = auth.oidc.session_user(sealed) if sealed else None
+        if username is not None:
+            if request.method not in SAFE_METHODS and not csrf_ok(request):
+                log.info(
+                    "session refused: CSRF header missing or wrong",
+                    extra={"ip": client_ip(request)},
+                )
+                raise BadCredentials()
+            principal = await auth.principal_for_subject(username)
+            if principal is None or not principal.authenticated:
+                raise BadCredentials()
+            return Caller(principal)
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     scheme = scheme.lower()
     value = value.strip()

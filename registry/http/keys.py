@@ -9,11 +9,14 @@ from aiohttp import web
 from wharf.auth.service import AuthService
 from wharf.coord.coordination import Coordination
 from wharf.gc.service import GCService
+from wharf.jobs.runner import JobRunner
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.wiring import Database
+from wharf.replication.registries import RegistryService
+from wharf.replication.service import ReplicationService
 from wharf.storage.base import Driver
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,8 +28,12 @@ METRICS = web.AppKey("metrics", Metrics)
 SHARED_METRICS = web.AppKey("shared_metrics", SharedMetrics)
 AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
+REGISTRIES = web.AppKey("registries", RegistryService)  # idem
+REPLICATION = web.AppKey("replication", ReplicationService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
+# The process's job runner: services register the kinds they run before it starts.
+JOBS = web.AppKey("jobs", JobRunner)
 
 ReadablePredicate = Callable[[str], bool]
 # Request-scoped: which repositories the caller may read (automatic mounts, listings);

@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from wharf.auth.errors import Unavailable
 from wharf.auth.principals import Principal
 from wharf.auth.scopes import parse_scopes
 from wharf.auth.tokens import InvalidToken
@@ -176,6 +177,11 @@ async def token_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except DatabaseUnavailable as exc:
         log.warning("database unavailable", extra={"path": request.path, "error": str(exc)})
         response = _failure(503, "temporarily_unavailable", "UNAVAILABLE", "database unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
+    except Unavailable as exc:
+        # the LDAP directory or OIDC provider is down (its module logged why)
+        response = _failure(503, "temporarily_unavailable", "UNAVAILABLE", exc.message)
         response.headers["Retry-After"] = "1"
         return response
     except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -54,6 +55,19 @@ class UploadClaim:
 class PutManifestResult:
     missing_blobs: list[str]
     missing_manifests: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFacts:
+    """What Harbor's API tells of an artifact besides its manifest row, worked out from the
+    manifest body when it is pushed (``wharf.registry.oci.artifacts``)."""
+
+    media_type: str  # Harbor's: the config's media type (an index: its own, or CNAB's)
+    size: int  # the manifest and every blob it references (an index: only itself)
+
+
+class LabelExists(Exception):
+    """A label of that name already exists in that scope (and project)."""
 
 
 class MetadataStore(ABC):
@@ -171,9 +185,12 @@ class MetadataStore(ABC):
         blobs: list[str],
         children: list[str],
         tag: str | None,
+        *,
+        facts: ArtifactFacts | None = None,
     ) -> PutManifestResult:
         """In one transaction: check every referenced blob is linked into ``repo`` and every
-        child manifest exists there, then record the manifest, its references, and the tag.
+        child manifest exists there, then record the manifest, its references, the tag, and
+        the artifact (its id and ``facts``; an index's size also counts its children's).
         Nothing is written when something is missing."""
 
     @abstractmethod
@@ -199,22 +216,101 @@ class MetadataStore(ABC):
     ) -> list[ManifestRecord]: ...
 
     # --- management queries (Harbor-style REST API; wharf.registry.http.harbor) --------
+    # Artifacts are manifests as Harbor's API shows them, with ids; rows a process of an
+    # older release added get their ids (artifact and tag) when first read.
     @abstractmethod
     async def repositories_under(self, prefix: str) -> list[RepositoryInfo]:
-        """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``), by name."""
+        """Repositories whose name starts with ``prefix`` (e.g. ``"library/"``; ``""``:
+        all of them), by name."""
 
     @abstractmethod
-    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
-        """Every manifest of ``repo``, newest first, with its tags; None: no such repo."""
+    async def repository(self, repo: str) -> RepositoryInfo | None: ...
+
+    @abstractmethod
+    async def set_repository_description(self, repo: str, description: str) -> bool:
+        """False when there is no such repository."""
+
+    @abstractmethod
+    async def artifacts(self, repo: str) -> list[ArtifactRow] | None:
+        """Every artifact of ``repo``, newest first; None: no such repository."""
+
+    @abstractmethod
+    async def project_artifacts(self, project: str) -> list[ArtifactRow]:
+        """Every artifact of every repository of ``project``, newest first."""
+
+    @abstractmethod
+    async def artifact(self, repo: str, digest: str) -> ArtifactRow | None: ...
+
+    @abstractmethod
+    async def set_artifact_facts(self, repo: str, facts: dict[str, ArtifactFacts]) -> None:
+        """Record the facts (by digest) of artifacts pushed before they were recorded; an
+        index's size is taken as given."""
+
+    @abstractmethod
+    async def create_tag(self, repo: str, tag: str, digest: str) -> str:
+        """Tag the manifest ``digest`` unless the tag exists: ``"created"``, ``"exists"``
+        (on whatever manifest) or ``"missing"`` (no such manifest)."""
+
+    @abstractmethod
+    async def record_pulls(self, pulls: list[Pulls]) -> None:
+        """Add pulls in one transaction: the artifact's count and last pull time, the
+        tag's last pull time (when pulled by tag) and the repository's count. Pulls of
+        what is gone meanwhile are dropped."""
 
     @abstractmethod
     async def delete_repository(self, repo: str) -> bool:
         """Forget a repository (manifests, tags, blob links); blobs are left to GC."""
 
+    @abstractmethod
+    async def project_usage(self, project: str) -> int:
+        """Bytes of the distinct blobs linked into ``project``'s repositories."""
+
+    # --- labels ------------------------------------------------------------------------
+    @abstractmethod
+    async def create_label(self, label: Label) -> int:
+        """The new label's id; LabelExists when its name is taken in its scope."""
+
+    @abstractmethod
+    async def label(self, label_id: int) -> Label | None: ...
+
+    @abstractmethod
+    async def labels(
+        self, scope: str | None, project_id: int | None, ids: list[int] | None = None
+    ) -> list[Label]:
+        """Labels of ``scope`` (``None``: any), of ``project_id`` (``None``: any), and
+        among ``ids`` when given; by id."""
+
+    @abstractmethod
+    async def update_label(self, label: Label) -> bool:
+        """Change name, description and color; False when gone, LabelExists when the new
+        name is taken."""
+
+    @abstractmethod
+    async def delete_label(self, label_id: int) -> bool:
+        """Delete a label and detach it from every artifact."""
+
+    @abstractmethod
+    async def attach_label(self, artifact_id: int, label_id: int) -> str:
+        """``"attached"``, ``"exists"`` (already attached) or ``"missing"`` (no such
+        artifact or label)."""
+
+    @abstractmethod
+    async def detach_label(self, artifact_id: int, label_id: int) -> bool: ...
+
+    @abstractmethod
+    async def forget_project_labels(self) -> int:
+        """Delete the labels of projects that no longer exist; how many went."""
+
     # --- garbage collection (wharf.gc) -----------------------------------------
     # Blobs have a ``deleting`` state (GC's two-phase delete): from the moment GC claims a
     # blob until its row goes, every read above treats it as absent and ``link_blob`` and
     # ``put_manifest`` as missing. ``cutoff`` is the run's start minus its grace window.
+    #
+    # Fencing: the lock numbers each run that takes it (``token``, only ever growing).
+    # Every transaction of a run that writes marks or claims something for deletion
+    # first checks, inside itself, that the lock still carries the run's token, and
+    # raises ``GCLockLost`` (having changed nothing) when another run has taken it over:
+    # a run that stalled past its lease can't act on marks the new run is rewriting.
     @abstractmethod
     async def pin_blob(self, digest: str, until: float, now: float) -> bool:
         """Before publishing bytes at ``digest`` (upload commit, manifest PUT): protect the
@@ -222,30 +318,35 @@ class MetadataStore(ABC):
         False while GC is deleting that digest (wait and try again)."""
 
     @abstractmethod
-    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
-        """Take the one-GC-at-a-time lease (free, expired or already ``owner``'s)."""
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:
+        """Take the one-GC-at-a-time lease (free, expired or already ``owner``'s): the
+        run's token, greater than every token handed out before; None when held."""
 
     @abstractmethod
-    async def gc_renew_lock(self, owner: str, until: float) -> bool:
-        """Extend the lease; False when ``owner`` no longer holds it."""
+    async def gc_renew_lock(self, owner: str, token: int, until: float) -> bool:
+        """Extend the lease; False when the run ``token`` no longer holds it (an expired
+        lease nobody took over is still held)."""
 
     @abstractmethod
-    async def gc_unlock(self, owner: str) -> None: ...
+    async def gc_unlock(self, owner: str, token: int) -> None:
+        """Release the lease if the run ``token`` holds it (its token stays recorded)."""
 
     @abstractmethod
-    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+    async def gc_mark(self, cutoff: float, project: str | None, *, token: int) -> int:
         """Replace the marks with the manifests reachable from the roots: tagged ones,
         ones created at or after ``cutoff``, and (with ``project``) every manifest outside
         that project; then children of marked manifests, referrers of marked subjects and
-        subjects of marked referrers, to a fixpoint. The number of marked manifests."""
+        subjects of marked referrers, to a fixpoint. The number of marked manifests.
+        Fenced by ``token``."""
 
     @abstractmethod
     async def gc_sweep_manifests(
-        self, since: float, cutoff: float, project: str | None, limit: int
+        self, since: float, cutoff: float, project: str | None, limit: int, *, token: int
     ) -> list[tuple[str, str]]:
-        """In one transaction: mark what became reachable since ``since`` (tags written,
-        manifests created), then delete up to ``limit`` unmarked manifests (in ``project``
-        when given). The (repository, digest) pairs deleted; empty when done."""
+        """In one transaction fenced by ``token``: mark what became reachable since
+        ``since`` (tags written, manifests created), then delete up to ``limit`` manifests
+        that run ``token`` did not mark (in ``project`` when given). The (repository,
+        digest) pairs deleted; empty when done."""
 
     @abstractmethod
     async def gc_blob_candidates(
@@ -257,25 +358,33 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def gc_claim_blobs(
-        self, digests: list[str], cutoff: float, now: float
+        self, digests: list[str], cutoff: float, now: float, *, token: int
     ) -> list[tuple[str, int]]:
         """Re-check each digest (live, unreferenced, not seen since ``cutoff``, not pinned)
-        and mark those that pass ``deleting``; the (digest, size) pairs claimed."""
+        and mark those that pass ``deleting``; the (digest, size) pairs claimed. Fenced by
+        ``token``."""
 
     @abstractmethod
-    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
-        """What a sweep after ``gc_mark`` would take, changing nothing (a dry run):
-        (unmarked manifests in scope, blobs, their bytes) — blobs not seen since ``cutoff``
-        that no marked manifest references or is, with ``gc_blob_candidates``' scope."""
+    async def gc_preview(
+        self, cutoff: float, project: str | None, delete_untagged: bool
+    ) -> GCPreview:
+        """What a run would take, computed with reads only (a dry run): no mark, no lock,
+        nothing any other connection could see. With ``delete_untagged``, manifests (in
+        ``project``) that no root reaches (``gc_mark``'s roots and closure); blobs in
+        ``gc_blob_candidates``' scope, not seen since ``cutoff``, that no manifest which
+        stays references or is; blobs left ``deleting`` by an interrupted run."""
 
     @abstractmethod
     async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
         """Those of ``digests`` with no blob row (in any state) and no live pin."""
 
     @abstractmethod
-    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+    async def gc_claim_orphans(
+        self, items: list[tuple[str, int]], now: float, *, token: int
+    ) -> list[str]:
         """For stored objects (digest, size) the metadata may not know: record those with
-        no blob row and no live pin as ``deleting``; the digests claimed."""
+        no blob row and no live pin as ``deleting``; the digests claimed. Fenced by
+        ``token``."""
 
     @abstractmethod
     async def gc_deleting(self, after: str, limit: int) -> list[tuple[str, int]]:
@@ -292,8 +401,12 @@ class MetadataStore(ABC):
         """(manifests, live blobs, bytes of live blobs) — for the run's report."""
 
     @abstractmethod
-    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
-        """Record a run (status Running); its id."""
+    async def gc_create_run(
+        self, kind: str, parameters: str, now: float, *, token: int | None
+    ) -> int:
+        """Record a run (status Running) holding the lock's ``token`` (None: a run without
+        the lock, a dry run); its id. Runs still Running with an older token lost their
+        lock (their collector died or stalled): they are marked Error."""
 
     @abstractmethod
     async def gc_update_run(
@@ -302,18 +415,99 @@ class MetadataStore(ABC):
         """Set a run's status and report, append to its log."""
 
     @abstractmethod
-    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
-        """Runs newest first (log left empty), and how many there are."""
+    async def gc_runs(self, query: GCRunQuery, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        """Runs matching ``query`` in its order (log left empty), and how many match."""
 
     @abstractmethod
     async def gc_run(self, run_id: int) -> GCRun | None:
         """One run with its log."""
 
     @abstractmethod
+    async def gc_request_stop(self, run_id: int, now: float) -> GCRun | None:
+        """Ask run ``run_id`` to stop (its collector sees it at its next batch); a run
+        still Running whose token no longer holds the lock has no collector left and is
+        marked Stopped at once. The run as it is now; None: no such run."""
+
+    @abstractmethod
+    async def gc_stop_requested(self, run_id: int) -> bool: ...
+
+    @abstractmethod
     async def gc_schedule(self) -> GCSchedule | None: ...
 
     @abstractmethod
     async def gc_set_schedule(self, schedule: GCSchedule) -> None: ...
+
+
+class GCLockLost(Exception):
+    """A run's transaction found the GC lock no longer carrying the run's token: another
+    run took it over (this one stalled past its lease). Nothing was changed."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__(f"the GC lock is no longer held by run token {token}")
+        self.token = token
+
+
+@dataclass(frozen=True, slots=True)
+class GCPreview:
+    """What a dry run found (``gc_preview``)."""
+
+    manifests_reached: int  # with delete_untagged: the manifests a run would mark
+    manifests: int  # manifests a run would delete
+    blobs: int  # blobs it would delete
+    size: int  # their bytes
+    interrupted: int  # blobs left ``deleting`` that it would finish deleting
+
+
+# what GC runs can be ordered and filtered by (Harbor's query keys map onto these)
+GC_RUN_COLUMNS = ("id", "status", "kind", "created", "updated")
+
+
+@dataclass(frozen=True, slots=True)
+class GCRunQuery:
+    """Filters of the run history: for each column, exact values (any of them), a
+    case-insensitive substring, or a range (either end None: open); then the order,
+    (column, descending) pairs; ``id`` descending breaks ties."""
+
+    values: tuple[tuple[str, tuple[int | float | str, ...]], ...] = ()
+    contains: tuple[tuple[str, str], ...] = ()
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+    order: tuple[tuple[str, bool], ...] = (("created", True),)
+
+    def __post_init__(self) -> None:
+        named = [c for c, _ in self.values] + [c for c, _ in self.contains]
+        named += [c for c, _, _ in self.ranges] + [c for c, _ in self.order]
+        unknown = set(named) - set(GC_RUN_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a GC run column: {', '.join(sorted(unknown))}")
+
+    def where(self, placeholder: Callable[[int], str]) -> tuple[str, list[object]]:
+        """The WHERE condition (``placeholder(n)`` spells the n-th parameter, from 1) and
+        its parameters, shared by both stores."""
+        parts: list[str] = []
+        params: list[object] = []
+
+        def param(value: object) -> str:
+            params.append(value)
+            return placeholder(len(params))
+
+        for column, values in self.values:
+            if not values:
+                parts.append("false")
+                continue
+            parts.append(f"{column} IN ({', '.join(param(v) for v in values)})")
+        for column, text in self.contains:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            parts.append(f"lower({column}) LIKE {param('%' + escaped.lower() + '%')} ESCAPE '\\'")
+        for column, low, high in self.ranges:
+            if low is not None:
+                parts.append(f"{column} >= {param(low)}")
+            if high is not None:
+                parts.append(f"{column} <= {param(high)}")
+        return " AND ".join(parts) or "true", params
+
+    def order_by(self) -> str:
+        terms = [f"{c} {'DESC' if desc else 'ASC'}" for c, desc in self.order]
+        return ", ".join([*terms, "id DESC"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,18 +530,64 @@ class GCSchedule:
     cron: str
     parameters: str  # JSON
     updated: float
+    created: float = 0.0  # when this schedule was set up (kept while only edited)
 
 
 @dataclass(frozen=True, slots=True)
 class RepositoryInfo:
     name: str
     created: float
-    updated: float
-    artifact_count: int
+    updated: float  # the last push, delete or change through the management API
+    artifact_count: int  # as Harbor counts: no accessories, no untagged index children
+    id: int = 0
+    description: str = ""
+    pull_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactInfo:
+class TagRow:
+    id: int
+    name: str
+    pushed: float
+    pulled: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRow:
+    """A manifest as Harbor's API shows it."""
+
+    id: int
+    repo_id: int
+    repo: str
     record: ManifestRecord
-    created: float
-    tags: list[tuple[str, float]]  # (tag, updated)
+    pushed: float
+    facts: ArtifactFacts | None  # None: pushed before facts were recorded
+    pulled: float | None
+    pull_count: int
+    tags: tuple[TagRow, ...]  # by name
+    labels: tuple[int, ...]  # label ids, ascending
+    children: tuple[str, ...]  # an index's manifests (digests)
+    referenced: bool  # a child of an index in its repository
+
+
+@dataclass(frozen=True, slots=True)
+class Pulls:
+    """Pulls of one manifest, by ``tag`` (None: by digest), coalesced."""
+
+    repo: str
+    digest: str
+    tag: str | None
+    count: int
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    scope: str  # "g": global, "p": one project's
+    project_id: int = 0  # 0 for global labels
+    description: str = ""
+    color: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+    id: int = 0

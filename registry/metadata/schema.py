@@ -130,6 +130,83 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        (
+            # GC's fencing token: every acquisition of the lock numbers the run that took
+            # it (the row now stays when a run ends, so the number only grows); each of
+            # the run's deleting transactions checks the number is still the lock's
+            "ALTER TABLE gc_lock ADD COLUMN token BIGINT NOT NULL DEFAULT 0",
+            # a key (PostgreSQL): a run's transactions hold the row FOR KEY SHARE, which a
+            # takeover (changing the token) waits for and a renewal (the lease) does not
+            "CREATE UNIQUE INDEX gc_lock_by_token ON gc_lock (token)",
+            # the run (token) whose mark phase wrote each mark
+            "ALTER TABLE gc_marks ADD COLUMN run BIGINT NOT NULL DEFAULT 0",
+            # the token a recorded run held (NULL: a dry run, which holds no lock), and a
+            # stop asked for through the API (PUT /system/gc/{id}), seen by the run
+            "ALTER TABLE gc_runs ADD COLUMN token BIGINT",
+            "ALTER TABLE gc_runs ADD COLUMN stop_requested DOUBLE PRECISION",
+            "ALTER TABLE gc_schedule ADD COLUMN created DOUBLE PRECISION NOT NULL DEFAULT 0",
+        ),
+    ),
+    Migration(
+        4,
+        (
+            # Harbor's API: what it says about repositories, artifacts and tags beyond the
+            # registry's own rows, ids included, and its labels. Additive: a process of the
+            # previous release keeps working (the rows it adds get their ids when read).
+            "ALTER TABLE repositories ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE repositories ADD COLUMN pull_count BIGINT NOT NULL DEFAULT 0",
+            # the last change made through the management API (a description)
+            "ALTER TABLE repositories ADD COLUMN touched DOUBLE PRECISION",
+            # one row per manifest: its id, the facts worked out at push (NULL: pushed
+            # before), and pulls (recorded in batches)
+            """CREATE TABLE artifacts (
+                id INTEGER PRIMARY KEY,
+                repo_id INTEGER NOT NULL,
+                digest TEXT NOT NULL,
+                media_type TEXT,
+                total_size BIGINT,
+                pull_time DOUBLE PRECISION,
+                pull_count BIGINT NOT NULL DEFAULT 0,
+                UNIQUE (repo_id, digest),
+                FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest)
+                    ON DELETE CASCADE
+            )""",
+            "INSERT INTO artifacts (repo_id, digest) "
+            "SELECT repo_id, digest FROM manifests ORDER BY created, digest",
+            # one row per tag: its id (kept when the tag moves) and its last pull
+            """CREATE TABLE tag_info (
+                id INTEGER PRIMARY KEY,
+                repo_id INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                pull_time DOUBLE PRECISION,
+                UNIQUE (repo_id, name),
+                FOREIGN KEY (repo_id, name) REFERENCES tags(repo_id, name) ON DELETE CASCADE
+            )""",
+            "INSERT INTO tag_info (repo_id, name) SELECT repo_id, name FROM tags "
+            "ORDER BY updated, name",
+            # scope 'g' (global, project_id 0) or 'p' (one project's)
+            """CREATE TABLE labels (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                color TEXT NOT NULL DEFAULT '',
+                scope TEXT NOT NULL,
+                project_id INTEGER NOT NULL DEFAULT 0,
+                created DOUBLE PRECISION NOT NULL,
+                updated DOUBLE PRECISION NOT NULL,
+                UNIQUE (scope, project_id, name)
+            )""",
+            """CREATE TABLE artifact_labels (
+                artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+                label_id INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+                created DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (artifact_id, label_id)
+            )""",
+            "CREATE INDEX artifact_labels_by_label ON artifact_labels (label_id)",
+        ),
+    ),
 )
 
 # Before each package had its own migrations, these tables were version 1 of one sequence.

@@ -12,26 +12,44 @@ import time
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
-    ArtifactInfo,
+    ArtifactFacts,
+    ArtifactRow,
+    GCLockLost,
+    GCPreview,
     GCRun,
+    GCRunQuery,
     GCSchedule,
+    Label,
+    LabelExists,
     ManifestRecord,
     MetadataStore,
     ProjectUnknown,
+    Pulls,
     PutManifestResult,
     RepositoryInfo,
+    TagRow,
     UploadClaim,
     UploadSession,
 )
 from wharf.registry.metadata.rows import (
+    GC_LOCK_GONE,
+    GC_STOPPED_GONE,
+    LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    gc_log_line,
+    label_from_row,
     manifest_from_row,
     prefix_successor,
     project_range,
+    repository_columns,
+    repository_from_row,
     session_from_row,
 )
+
+_REPOSITORY_COLUMNS = repository_columns("MAX")
+FEW_ARTIFACTS = 32  # up to this many, their tags, children and labels are read one by one
 
 
 def _repo_id(db: sqlite3.Connection, repo: str) -> int | None:
@@ -50,6 +68,62 @@ def _pin(db: sqlite3.Connection, digest: str, until: float) -> bool:
         "WHERE blob_pins.until < excluded.until",
         (digest, until),
     )
+    return True
+
+
+def _details(
+    db: sqlite3.Connection,
+    repo_id: int,
+    digest: str | None,
+    artifact_id: int | None,
+    tags: dict[tuple[int, str], list[TagRow]],
+    children: dict[tuple[int, str], list[str]],
+    labels: dict[int, list[int]],
+) -> bool:
+    """Add the tags, index children and labels of one artifact (``digest`` and its
+    ``artifact_id``) or of a whole repository (None); False when a tag lacks its row."""
+    if digest is None:
+        tag_rows = db.execute(
+            "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
+            "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+            "WHERE t.repo_id = ? ORDER BY t.name",
+            (repo_id,),
+        )
+        child_rows = db.execute(
+            "SELECT manifest_digest, child_digest FROM manifest_children WHERE repo_id = ? "
+            "ORDER BY child_digest",
+            (repo_id,),
+        )
+        label_rows = db.execute(
+            "SELECT al.artifact_id, al.label_id FROM artifact_labels al "
+            "JOIN artifacts a ON a.id = al.artifact_id WHERE a.repo_id = ? ORDER BY al.label_id",
+            (repo_id,),
+        )
+    else:
+        tag_rows = db.execute(
+            "SELECT t.digest, ti.id, t.name, t.updated, ti.pull_time FROM tags t "
+            "LEFT JOIN tag_info ti ON ti.repo_id = t.repo_id AND ti.name = t.name "
+            "WHERE t.repo_id = ? AND t.digest = ? ORDER BY t.name",
+            (repo_id, digest),
+        )
+        child_rows = db.execute(
+            "SELECT manifest_digest, child_digest FROM manifest_children "
+            "WHERE repo_id = ? AND manifest_digest = ? ORDER BY child_digest",
+            (repo_id, digest),
+        )
+        label_rows = db.execute(
+            "SELECT artifact_id, label_id FROM artifact_labels WHERE artifact_id = ? "
+            "ORDER BY label_id",
+            (artifact_id,),
+        )
+    for tag_digest, tag_id, name, updated, pulled in tag_rows:
+        if tag_id is None:
+            return False
+        tags.setdefault((repo_id, tag_digest), []).append(TagRow(tag_id, name, updated, pulled))
+    for parent, child in child_rows:
+        children.setdefault((repo_id, parent), []).append(child)
+    for labelled, label_id in label_rows:
+        labels.setdefault(labelled, []).append(label_id)
     return True
 
 
@@ -326,6 +400,8 @@ class SQLiteStore(MetadataStore):
         blobs: list[str],
         children: list[str],
         tag: str | None,
+        *,
+        facts: ArtifactFacts | None = None,
     ) -> PutManifestResult:
         now = time.time()
         wanted_blobs = sorted(set(blobs))
@@ -356,12 +432,17 @@ class SQLiteStore(MetadataStore):
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written yet
             repo_id = self._ensure_repo(db, repo)
             self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
+            self._insert_artifact(db, repo_id, record.digest, wanted_children, facts)
             if tag is not None:
                 db.execute(
                     "INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, "
                     "updated = excluded.updated",
                     (repo_id, tag, record.digest, now),
+                )
+                db.execute(
+                    "INSERT INTO tag_info (repo_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (repo_id, tag),
                 )
             return PutManifestResult([], [])
 
@@ -411,6 +492,35 @@ class SQLiteStore(MetadataStore):
                 "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(repo_id, record.digest, d) for d in children],
             )
+
+    @staticmethod
+    def _insert_artifact(
+        db: sqlite3.Connection,
+        repo_id: int,
+        digest: str,
+        children: list[str],
+        facts: ArtifactFacts | None,
+    ) -> None:
+        """The manifest's artifact row (kept with its id when it exists; facts it lacks are
+        filled in). An index's size counts its children's."""
+        media_type = size = None
+        if facts is not None:
+            media_type, size = facts.media_type, facts.size
+            for child in children:
+                row = db.execute(
+                    "SELECT COALESCE(a.total_size, m.size) FROM manifests m LEFT JOIN artifacts "
+                    "a ON a.repo_id = m.repo_id AND a.digest = m.digest "
+                    "WHERE m.repo_id = ? AND m.digest = ?",
+                    (repo_id, child),
+                ).fetchone()
+                size += int(row[0]) if row is not None else 0
+        db.execute(
+            "INSERT INTO artifacts (repo_id, digest, media_type, total_size) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (repo_id, digest) DO UPDATE SET "
+            "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)",
+            (repo_id, digest, media_type, size),
+        )
 
     async def get_manifest(self, repo: str, digest: str) -> ManifestRecord | None:
         def query(db: sqlite3.Connection) -> ManifestRecord | None:
@@ -495,39 +605,305 @@ class SQLiteStore(MetadataStore):
 
         def query(db: sqlite3.Connection) -> list[RepositoryInfo]:
             rows = db.execute(
-                "SELECT r.name, r.created, COALESCE((SELECT MAX(m.created) FROM manifests m "
-                "WHERE m.repo_id = r.id), r.created), "
-                "(SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id) "
-                "FROM repositories r WHERE r.name >= ? AND (? IS NULL OR r.name < ?) "
-                "ORDER BY r.name",
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r "
+                "WHERE r.name >= ? AND (? IS NULL OR r.name < ?) ORDER BY r.name",
                 (low, high, high),
             )
-            return [RepositoryInfo(name, created, upd, count) for name, created, upd, count in rows]
+            return [repository_from_row(row) for row in rows]
+
+        return await self.database.read(query, snapshot=True)
+
+    async def repository(self, repo: str) -> RepositoryInfo | None:
+        def query(db: sqlite3.Connection) -> RepositoryInfo | None:
+            row = db.execute(
+                f"SELECT {_REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = ?", (repo,)
+            ).fetchone()
+            return None if row is None else repository_from_row(row)
+
+        return await self.database.read(query, snapshot=True)
+
+    async def set_repository_description(self, repo: str, description: str) -> bool:
+        now = time.time()
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE repositories SET description = ?, touched = ? WHERE name = ?",
+                    (description, now, repo),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def _artifact_rows(self, where: str, params: tuple[object, ...]) -> list[ArtifactRow]:
+        """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
+        newest first; rows an older process added get their ids first."""
+
+        def query(db: sqlite3.Connection) -> list[ArtifactRow] | None:
+            rows = db.execute(
+                f"SELECT {MANIFEST_COLUMNS}, m.created, m.repo_id, r.name, a.id, a.media_type, "
+                "a.total_size, a.pull_time, a.pull_count, EXISTS (SELECT 1 FROM "
+                "manifest_children c WHERE c.repo_id = m.repo_id AND c.child_digest = m.digest) "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
+                f"WHERE {where} ORDER BY m.created DESC, a.id DESC",
+                params,
+            ).fetchall()
+            if any(row[9] is None for row in rows):
+                return None
+            tags: dict[tuple[int, str], list[TagRow]] = {}
+            children: dict[tuple[int, str], list[str]] = {}
+            labels: dict[int, list[int]] = {}
+            # a few artifacts: looked up one by one; many: each repository's at once
+            scopes: list[tuple[int, str | None, int | None]]
+            if len(rows) <= FEW_ARTIFACTS:
+                scopes = [(int(r[7]), r[0], int(r[9])) for r in rows]
+            else:
+                scopes = [(i, None, None) for i in sorted({int(r[7]) for r in rows})]
+            for repo_id, digest, artifact_id in scopes:
+                if not _details(db, repo_id, digest, artifact_id, tags, children, labels):
+                    return None
+            found = []
+            for row in rows:
+                record = manifest_from_row(row)
+                repo_id = int(row[7])
+                key = (repo_id, record.digest)
+                facts = None if row[10] is None else ArtifactFacts(row[10], int(row[11]))
+                found.append(
+                    ArtifactRow(
+                        int(row[9]),
+                        repo_id,
+                        row[8],
+                        record,
+                        float(row[6]),
+                        facts,
+                        row[12],
+                        int(row[13]),
+                        tuple(tags.get(key, ())),
+                        tuple(labels.get(int(row[9]), ())),
+                        tuple(children.get(key, ())),
+                        bool(row[14]),
+                    )
+                )
+            return found
+
+        def heal(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO artifacts (repo_id, digest) SELECT m.repo_id, m.digest "
+                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+                f"WHERE {where} AND NOT EXISTS (SELECT 1 FROM artifacts a "
+                "WHERE a.repo_id = m.repo_id AND a.digest = m.digest) ORDER BY m.created",
+                params,
+            )
+            db.execute(
+                "INSERT INTO tag_info (repo_id, name) SELECT t.repo_id, t.name FROM tags t "
+                "WHERE t.repo_id IN (SELECT m.repo_id FROM manifests m JOIN repositories r "
+                f"ON r.id = m.repo_id WHERE {where}) AND NOT EXISTS (SELECT 1 FROM tag_info ti "
+                "WHERE ti.repo_id = t.repo_id AND ti.name = t.name) ORDER BY t.updated",
+                params,
+            )
+
+        found = await self.database.read(query, snapshot=True)
+        while found is None:
+            await self.database.write(heal)
+            found = await self.database.read(query, snapshot=True)
+        return found
+
+    async def artifacts(self, repo: str) -> list[ArtifactRow] | None:
+        if not await self.repo_exists(repo):
+            return None
+        return await self._artifact_rows("r.name = ?", (repo,))
+
+    async def project_artifacts(self, project: str) -> list[ArtifactRow]:
+        low, high = project_range(project)
+        return await self._artifact_rows("r.name >= ? AND r.name < ?", (low, high))
+
+    async def artifact(self, repo: str, digest: str) -> ArtifactRow | None:
+        rows = await self._artifact_rows("r.name = ? AND m.digest = ?", (repo, digest))
+        return rows[0] if rows else None
+
+    async def set_artifact_facts(self, repo: str, facts: dict[str, ArtifactFacts]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            repo_id = _repo_id(db, repo)
+            db.executemany(
+                "UPDATE artifacts SET media_type = ?, total_size = ? "
+                "WHERE repo_id = ? AND digest = ? AND media_type IS NULL",
+                [(f.media_type, f.size, repo_id, d) for d, f in facts.items()],
+            )
+
+        await self.database.write(change)
+
+    async def create_tag(self, repo: str, tag: str, digest: str) -> str:
+        now = time.time()
+
+        def change(db: sqlite3.Connection) -> str:
+            repo_id = _repo_id(db, repo)
+            if (
+                repo_id is None
+                or db.execute(
+                    "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?", (repo_id, digest)
+                ).fetchone()
+                is None
+            ):
+                return "missing"
+            inserted = db.execute(
+                "INSERT INTO tags (repo_id, name, digest, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (repo_id, tag, digest, now),
+            ).rowcount
+            if not inserted:
+                return "exists"
+            db.execute(
+                "INSERT INTO tag_info (repo_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (repo_id, tag),
+            )
+            return "created"
+
+        return await self.database.write(change)
+
+    async def record_pulls(self, pulls: list[Pulls]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            for p in pulls:
+                repo_id = _repo_id(db, p.repo)
+                if repo_id is None:
+                    continue
+                db.execute(
+                    "UPDATE artifacts SET pull_count = pull_count + ?, "
+                    "pull_time = MAX(COALESCE(pull_time, 0), ?) WHERE repo_id = ? AND digest = ?",
+                    (p.count, p.last, repo_id, p.digest),
+                )
+                if p.tag is not None:
+                    db.execute(
+                        "UPDATE tag_info SET pull_time = MAX(COALESCE(pull_time, 0), ?) "
+                        "WHERE repo_id = ? AND name = ?",
+                        (p.last, repo_id, p.tag),
+                    )
+                db.execute(
+                    "UPDATE repositories SET pull_count = pull_count + ? WHERE id = ?",
+                    (p.count, repo_id),
+                )
+
+        await self.database.write(change)
+
+    async def project_usage(self, project: str) -> int:
+        low, high = project_range(project)
+
+        def query(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
+                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+                "WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?)",
+                (low, high),
+            ).fetchone()
+            return int(row[0])
 
         return await self.database.read(query)
 
-    async def artifacts(self, repo: str) -> list[ArtifactInfo] | None:
-        def query(db: sqlite3.Connection) -> list[ArtifactInfo] | None:
-            repo_id = _repo_id(db, repo)
-            if repo_id is None:
-                return None
-            rows = db.execute(
-                f"SELECT {MANIFEST_COLUMNS}, m.created FROM manifests m WHERE m.repo_id = ? "
-                "ORDER BY m.created DESC, m.digest",
-                (repo_id,),
-            ).fetchall()
-            tags: dict[str, list[tuple[str, float]]] = {}
-            for name, digest, updated in db.execute(
-                "SELECT name, digest, updated FROM tags WHERE repo_id = ? ORDER BY name",
-                (repo_id,),
-            ):
-                tags.setdefault(digest, []).append((name, updated))
-            return [
-                ArtifactInfo(manifest_from_row(row[:6]), row[6], tags.get(row[0], []))
-                for row in rows
-            ]
+    # --- labels ----------------------------------------------------------------------------
+    async def create_label(self, label: Label) -> int:
+        def change(db: sqlite3.Connection) -> int:
+            try:
+                cur = db.execute(
+                    "INSERT INTO labels (name, description, color, scope, project_id, created, "
+                    "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        label.name,
+                        label.description,
+                        label.color,
+                        label.scope,
+                        label.project_id,
+                        label.created,
+                        label.updated,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise LabelExists(label.name) from None
+            assert cur.lastrowid is not None
+            return cur.lastrowid
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.write(change)
+
+    async def label(self, label_id: int) -> Label | None:
+        def query(db: sqlite3.Connection) -> Label | None:
+            row = db.execute(
+                f"SELECT {LABEL_COLUMNS} FROM labels WHERE id = ?", (label_id,)
+            ).fetchone()
+            return None if row is None else label_from_row(row)
+
+        return await self.database.read(query)
+
+    async def labels(
+        self, scope: str | None, project_id: int | None, ids: list[int] | None = None
+    ) -> list[Label]:
+        sql = f"SELECT {LABEL_COLUMNS} FROM labels WHERE (? IS NULL OR scope = ?) "
+        sql += "AND (? IS NULL OR project_id = ?)"
+        params: tuple[object, ...] = (scope, scope, project_id, project_id)
+        if ids is not None:
+            sql += f" AND id IN ({', '.join('?' * len(ids))})" if ids else " AND 0"
+            params += tuple(ids)
+
+        def query(db: sqlite3.Connection) -> list[Label]:
+            return [label_from_row(row) for row in db.execute(sql + " ORDER BY id", params)]
+
+        return await self.database.read(query)
+
+    async def update_label(self, label: Label) -> bool:
+        def change(db: sqlite3.Connection) -> bool:
+            try:
+                cur = db.execute(
+                    "UPDATE labels SET name = ?, description = ?, color = ?, updated = ? "
+                    "WHERE id = ?",
+                    (label.name, label.description, label.color, label.updated, label.id),
+                )
+            except sqlite3.IntegrityError:
+                raise LabelExists(label.name) from None
+            return cur.rowcount > 0
+
+        return await self.database.write(change)
+
+    async def delete_label(self, label_id: int) -> bool:
+        return await self.database.write(
+            lambda db: db.execute("DELETE FROM labels WHERE id = ?", (label_id,)).rowcount > 0
+        )
+
+    async def attach_label(self, artifact_id: int, label_id: int) -> str:
+        now = time.time()
+
+        def change(db: sqlite3.Connection) -> str:
+            if (
+                db.execute("SELECT 1 FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
+                is None
+                or db.execute("SELECT 1 FROM labels WHERE id = ?", (label_id,)).fetchone() is None
+            ):
+                return "missing"
+            inserted = db.execute(
+                "INSERT INTO artifact_labels (artifact_id, label_id, created) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (artifact_id, label_id, now),
+            ).rowcount
+            return "attached" if inserted else "exists"
+
+        return await self.database.write(change)
+
+    async def detach_label(self, artifact_id: int, label_id: int) -> bool:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM artifact_labels WHERE artifact_id = ? AND label_id = ?",
+                    (artifact_id, label_id),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def forget_project_labels(self) -> int:
+        return await self.database.write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM labels WHERE scope = 'p' AND NOT EXISTS "
+                    "(SELECT 1 FROM projects p WHERE p.id = labels.project_id)"
+                ).rowcount
+            )
+        )
 
     async def delete_repository(self, repo: str) -> bool:
         return await self.database.write(
@@ -538,121 +914,145 @@ class SQLiteStore(MetadataStore):
     async def pin_blob(self, digest: str, until: float, now: float) -> bool:
         return await self.database.write(lambda db: _pin(db, digest, until))
 
-    async def gc_try_lock(self, owner: str, until: float, now: float) -> bool:
+    async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:
+        def change(db: sqlite3.Connection) -> int | None:
+            row = db.execute(
+                "INSERT INTO gc_lock (name, owner, until, token) VALUES ('gc', ?, ?, "
+                # no row yet (or someone removed it): past every token marks carry
+                "(SELECT COALESCE(MAX(run), 0) + 1 FROM gc_marks)) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "until = excluded.until, token = gc_lock.token + 1 "
+                "WHERE gc_lock.until < ? OR gc_lock.owner = excluded.owner RETURNING token",
+                (owner, until, now),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self.database.write(change)
+
+    async def gc_renew_lock(self, owner: str, token: int, until: float) -> bool:
         return await self.database.write(
             lambda db: (
                 db.execute(
-                    "INSERT INTO gc_lock (name, owner, until) VALUES ('gc', ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                    "until = excluded.until "
-                    "WHERE gc_lock.until < ? OR gc_lock.owner = excluded.owner",
-                    (owner, until, now),
+                    "UPDATE gc_lock SET until = ? WHERE name = 'gc' AND owner = ? AND token = ?",
+                    (until, owner, token),
                 ).rowcount
                 > 0
             )
         )
 
-    async def gc_renew_lock(self, owner: str, until: float) -> bool:
-        return await self.database.write(
-            lambda db: (
-                db.execute(
-                    "UPDATE gc_lock SET until = ? WHERE name = 'gc' AND owner = ?", (until, owner)
-                ).rowcount
-                > 0
-            )
-        )
-
-    async def gc_unlock(self, owner: str) -> None:
+    async def gc_unlock(self, owner: str, token: int) -> None:
         await self.database.write(
-            lambda db: db.execute("DELETE FROM gc_lock WHERE name = 'gc' AND owner = ?", (owner,))
+            lambda db: db.execute(
+                "UPDATE gc_lock SET until = 0 WHERE name = 'gc' AND owner = ? AND token = ?",
+                (owner, token),
+            )
         )
 
     @staticmethod
-    def _close_marks(db: sqlite3.Connection, wave: int) -> int:
+    def _fence(db: sqlite3.Connection, token: int) -> None:
+        """Inside a write transaction (one writer at a time: nobody can take the lock
+        before it commits): raise ``GCLockLost`` unless run ``token`` holds the lock."""
+        row = db.execute("SELECT 1 FROM gc_lock WHERE name = 'gc' AND token = ?", (token,))
+        if row.fetchone() is None:
+            raise GCLockLost(token)
+
+    @staticmethod
+    def _close_marks(db: sqlite3.Connection, wave: int, run: int, table: str = "gc_marks") -> int:
         """Semi-naive closure: from the marks of ``wave`` on, add children of marked
         manifests, referrers of marked subjects and subjects of marked referrers until
-        nothing new; the last wave."""
+        nothing new; the last wave. ``table``: ``gc_marks``, or a dry run's TEMP copy."""
         while True:
             added = db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT mc.repo_id, mc.child_digest, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT mc.repo_id, mc.child_digest, ?, ? FROM {table} g "
                 "JOIN manifest_children mc ON mc.repo_id = g.repo_id "
                 "AND mc.manifest_digest = g.digest WHERE g.wave = ? "
                 "ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             added += db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT m.repo_id, m.digest, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT m.repo_id, m.digest, ?, ? FROM {table} g "
                 "JOIN manifests m ON m.repo_id = g.repo_id AND m.subject = g.digest "
                 "WHERE g.wave = ? ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             added += db.execute(  # a marked referrer keeps its subject
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT m.repo_id, m.subject, ? FROM gc_marks g "
+                f"INSERT INTO {table} (repo_id, digest, wave, run) "
+                f"SELECT DISTINCT m.repo_id, m.subject, ?, ? FROM {table} g "
                 "JOIN manifests m ON m.repo_id = g.repo_id AND m.digest = g.digest "
                 "WHERE g.wave = ? AND m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM "
                 "manifests s WHERE s.repo_id = m.repo_id AND s.digest = m.subject) "
                 "ON CONFLICT DO NOTHING",
-                (wave + 1, wave),
+                (wave + 1, run, wave),
             ).rowcount
             if added == 0:
                 return wave
             wave += 1
 
-    async def gc_mark(self, cutoff: float, project: str | None) -> int:
+    @staticmethod
+    def _mark_roots(
+        db: sqlite3.Connection, cutoff: float, project: str | None, run: int, table: str
+    ) -> None:
         low, high = project_range(project)
-
-        def roots(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM gc_marks")
-            db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT repo_id, digest, 0 FROM tags WHERE true ON CONFLICT DO NOTHING"
-            )
-            db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT m.repo_id, m.digest, 0 "
-                "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
-                "WHERE m.created >= ? OR NOT (r.name >= ? AND (? IS NULL OR r.name < ?)) "
-                "ON CONFLICT DO NOTHING",
-                (cutoff, low, high, high),
-            )
-
-        await self.database.write(roots)
-        await self.database.write(lambda db: self._close_marks(db, 0))
-        return await self.database.read(
-            lambda db: int(db.execute("SELECT COUNT(*) FROM gc_marks").fetchone()[0])
+        db.execute(
+            f"INSERT INTO {table} (repo_id, digest, wave, run) "
+            "SELECT DISTINCT repo_id, digest, 0, ? FROM tags WHERE true ON CONFLICT DO NOTHING",
+            (run,),
+        )
+        db.execute(
+            f"INSERT INTO {table} (repo_id, digest, wave, run) SELECT m.repo_id, m.digest, 0, ? "
+            "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+            "WHERE m.created >= ? OR NOT (r.name >= ? AND (? IS NULL OR r.name < ?)) "
+            "ON CONFLICT DO NOTHING",
+            (run, cutoff, low, high, high),
         )
 
+    async def gc_mark(self, cutoff: float, project: str | None, *, token: int) -> int:
+        def roots(db: sqlite3.Connection) -> None:
+            self._fence(db, token)
+            db.execute("DELETE FROM gc_marks")
+            self._mark_roots(db, cutoff, project, token, "gc_marks")
+
+        def closure(db: sqlite3.Connection) -> int:
+            # a second transaction, so that pushes may write in between: fenced again
+            self._fence(db, token)
+            self._close_marks(db, 0, token)
+            return int(db.execute("SELECT COUNT(*) FROM gc_marks").fetchone()[0])
+
+        await self.database.write(roots)
+        return await self.database.write(closure)
+
     async def gc_sweep_manifests(
-        self, since: float, cutoff: float, project: str | None, limit: int
+        self, since: float, cutoff: float, project: str | None, limit: int, *, token: int
     ) -> list[tuple[str, str]]:
         low, high = project_range(project)
 
         def change(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            self._fence(db, token)
             wave = int(db.execute("SELECT COALESCE(MAX(wave), 0) FROM gc_marks").fetchone()[0])
             wave += 1
             db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) "
-                "SELECT DISTINCT repo_id, digest, ? FROM tags WHERE updated >= ? "
+                "INSERT INTO gc_marks (repo_id, digest, wave, run) "
+                "SELECT DISTINCT repo_id, digest, ?, ? FROM tags WHERE updated >= ? "
                 "ON CONFLICT DO NOTHING",
-                (wave, since),
+                (wave, token, since),
             )
             db.execute(
-                "INSERT INTO gc_marks (repo_id, digest, wave) SELECT repo_id, digest, ? "
+                "INSERT INTO gc_marks (repo_id, digest, wave, run) SELECT repo_id, digest, ?, ? "
                 "FROM manifests WHERE created >= ? ON CONFLICT DO NOTHING",
-                (wave, min(since, cutoff)),
+                (wave, token, min(since, cutoff)),
             )
             # what was marked before but only now reaches further is covered: children
             # and referrers of old marks existed at mark time (a new referrer is new)
-            self._close_marks(db, wave)
+            self._close_marks(db, wave, token)
             rows = db.execute(
                 "SELECT m.repo_id, m.digest, r.name FROM manifests m "
                 "JOIN repositories r ON r.id = m.repo_id "
                 "WHERE r.name >= ? AND (? IS NULL OR r.name < ?) AND NOT EXISTS "
-                "(SELECT 1 FROM gc_marks g WHERE g.repo_id = m.repo_id AND g.digest = m.digest) "
-                "LIMIT ?",
-                (low, high, high, limit),
+                "(SELECT 1 FROM gc_marks g WHERE g.repo_id = m.repo_id AND g.digest = m.digest "
+                "AND g.run = ?) LIMIT ?",
+                (low, high, high, token, limit),
             ).fetchall()
             db.executemany(
                 "DELETE FROM manifests WHERE repo_id = ? AND digest = ?",
@@ -689,9 +1089,10 @@ class SQLiteStore(MetadataStore):
         )
 
     async def gc_claim_blobs(
-        self, digests: list[str], cutoff: float, now: float
+        self, digests: list[str], cutoff: float, now: float, *, token: int
     ) -> list[tuple[str, int]]:
         def change(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            self._fence(db, token)
             db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
             claimed = []
             for digest in digests:
@@ -710,7 +1111,14 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.write(change)
 
-    async def gc_preview(self, cutoff: float, project: str | None) -> tuple[int, int, int]:
+    async def gc_preview(
+        self, cutoff: float, project: str | None, delete_untagged: bool
+    ) -> GCPreview:
+        # A private read-only connection (one snapshot): the reachable manifests go into
+        # a TEMP table of that connection — the same closure as ``gc_mark``, on scratch
+        # space nobody else sees and which vanishes with the connection; the main file
+        # cannot be written through it. Memory stays SQLite's page cache whatever the
+        # store's size (TEMP data spills to a temporary file).
         low, high = project_range(project)
         inside = "r.name >= ? AND (? IS NULL OR r.name < ?)"
         scope = ""
@@ -724,24 +1132,49 @@ class SQLiteStore(MetadataStore):
             )
             scope_params = (low, high, high, low, high, high)
 
-        def query(db: sqlite3.Connection) -> tuple[int, int, int]:
+        def query(db: sqlite3.Connection) -> GCPreview:
+            interrupted = int(
+                db.execute("SELECT COUNT(*) FROM blobs WHERE deleting IS NOT NULL").fetchone()[0]
+            )
+            if not delete_untagged:  # every manifest stays
+                blobs, size = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
+                    "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
+                    "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)" + scope,
+                    (cutoff, *scope_params),
+                ).fetchone()
+                total = int(db.execute("SELECT COUNT(*) FROM manifests").fetchone()[0])
+                return GCPreview(total, 0, int(blobs), int(size), interrupted)
+            db.execute(
+                "CREATE TEMP TABLE reach (repo_id INTEGER NOT NULL, digest TEXT NOT NULL, "
+                "wave INTEGER NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (repo_id, digest))"
+            )
+            db.execute("CREATE INDEX temp.reach_by_wave ON reach (wave)")
+            self._mark_roots(db, cutoff, project, 0, "temp.reach")
+            self._close_marks(db, 0, 0, "temp.reach")
+            reached = int(db.execute("SELECT COUNT(*) FROM temp.reach").fetchone()[0])
             manifests = db.execute(
                 "SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id "
-                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM gc_marks g "
+                f"WHERE {inside} AND NOT EXISTS (SELECT 1 FROM temp.reach g "
                 "WHERE g.repo_id = m.repo_id AND g.digest = m.digest)",
                 (low, high, high),
             ).fetchone()[0]
+            # the manifests that stay are the reached ones (what is outside the project
+            # is a root): a blob goes when none of them references or is it
             blobs, size = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b "
                 "WHERE b.deleting IS NULL AND b.last_seen < ? AND NOT EXISTS "
-                "(SELECT 1 FROM manifest_blobs mb JOIN gc_marks g ON g.repo_id = mb.repo_id "
+                "(SELECT 1 FROM manifest_blobs mb JOIN temp.reach g ON g.repo_id = mb.repo_id "
                 "AND g.digest = mb.manifest_digest WHERE mb.blob_digest = b.digest) "
-                "AND NOT EXISTS (SELECT 1 FROM gc_marks g WHERE g.digest = b.digest)" + scope,
+                "AND NOT EXISTS (SELECT 1 FROM manifests m JOIN temp.reach g "
+                "ON g.repo_id = m.repo_id AND g.digest = m.digest WHERE m.digest = b.digest)"
+                + scope,
                 (cutoff, *scope_params),
             ).fetchone()
-            return int(manifests), int(blobs), int(size)
+            return GCPreview(reached, int(manifests), int(blobs), int(size), interrupted)
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.read_private(query)
 
     async def gc_unknown_digests(self, digests: list[str], now: float) -> list[str]:
         def query(db: sqlite3.Connection) -> list[str]:
@@ -758,8 +1191,11 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query, snapshot=True)
 
-    async def gc_claim_orphans(self, items: list[tuple[str, int]], now: float) -> list[str]:
+    async def gc_claim_orphans(
+        self, items: list[tuple[str, int]], now: float, *, token: int
+    ) -> list[str]:
         def change(db: sqlite3.Connection) -> list[str]:
+            self._fence(db, token)
             db.execute("DELETE FROM blob_pins WHERE until < ?", (now,))
             claimed = []
             for digest, size in items:
@@ -814,12 +1250,20 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query, snapshot=True)
 
-    async def gc_create_run(self, kind: str, parameters: str, now: float) -> int:
+    async def gc_create_run(
+        self, kind: str, parameters: str, now: float, *, token: int | None
+    ) -> int:
         def change(db: sqlite3.Connection) -> int:
+            if token is not None:
+                db.execute(
+                    "UPDATE gc_runs SET status = 'Error', updated = ?, log = log || ? "
+                    "WHERE status = 'Running' AND token < ?",
+                    (now, gc_log_line(now, GC_LOCK_GONE), token),
+                )
             cur = db.execute(
-                "INSERT INTO gc_runs (kind, status, parameters, created, updated) "
-                "VALUES (?, 'Running', ?, ?, ?)",
-                (kind, parameters, now, now),
+                "INSERT INTO gc_runs (kind, status, parameters, created, updated, token) "
+                "VALUES (?, 'Running', ?, ?, ?, ?)",
+                (kind, parameters, now, now, token),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
@@ -837,17 +1281,21 @@ class SQLiteStore(MetadataStore):
             )
         )
 
-    async def gc_runs(self, offset: int, limit: int) -> tuple[list[GCRun], int]:
-        def query(db: sqlite3.Connection) -> tuple[list[GCRun], int]:
-            total = int(db.execute("SELECT COUNT(*) FROM gc_runs").fetchone()[0])
+    async def gc_runs(self, query: GCRunQuery, offset: int, limit: int) -> tuple[list[GCRun], int]:
+        where, params = query.where(lambda _: "?")
+
+        def read(db: sqlite3.Connection) -> tuple[list[GCRun], int]:
+            total = int(
+                db.execute(f"SELECT COUNT(*) FROM gc_runs WHERE {where}", params).fetchone()[0]
+            )
             rows = db.execute(
                 "SELECT id, kind, status, parameters, report, '', created, updated "
-                "FROM gc_runs ORDER BY id DESC LIMIT ? OFFSET ?",
-                (limit, offset),
+                f"FROM gc_runs WHERE {where} ORDER BY {query.order_by()} LIMIT ? OFFSET ?",
+                (*params, limit, offset),
             )
             return [GCRun(*row) for row in rows], total
 
-        return await self.database.read(query, snapshot=True)
+        return await self.database.read(read, snapshot=True)
 
     async def gc_run(self, run_id: int) -> GCRun | None:
         def query(db: sqlite3.Connection) -> GCRun | None:
@@ -860,10 +1308,40 @@ class SQLiteStore(MetadataStore):
 
         return await self.database.read(query)
 
+    async def gc_request_stop(self, run_id: int, now: float) -> GCRun | None:
+        def change(db: sqlite3.Connection) -> GCRun | None:
+            db.execute(
+                "UPDATE gc_runs SET stop_requested = ? WHERE id = ? AND status = 'Running'",
+                (now, run_id),
+            )
+            db.execute(  # nobody left to see the request: stopped now
+                "UPDATE gc_runs SET status = 'Stopped', updated = ?, log = log || ? "
+                "WHERE id = ? AND status = 'Running' AND token IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM gc_lock l WHERE l.name = 'gc' AND l.token = gc_runs.token "
+                "AND l.until >= ?)",
+                (now, gc_log_line(now, GC_STOPPED_GONE), run_id, now),
+            )
+            row = db.execute(
+                "SELECT id, kind, status, parameters, report, log, created, updated "
+                "FROM gc_runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            return None if row is None else GCRun(*row)
+
+        return await self.database.write(change)
+
+    async def gc_stop_requested(self, run_id: int) -> bool:
+        row = await self.database.read(
+            lambda db: db.execute(
+                "SELECT stop_requested FROM gc_runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        )
+        return row is not None and row[0] is not None
+
     async def gc_schedule(self) -> GCSchedule | None:
         def query(db: sqlite3.Connection) -> GCSchedule | None:
             row = db.execute(
-                "SELECT kind, cron, parameters, updated FROM gc_schedule WHERE id = 1"
+                "SELECT kind, cron, parameters, updated, created FROM gc_schedule WHERE id = 1"
             ).fetchone()
             return None if row is None else GCSchedule(*row)
 
@@ -872,10 +1350,16 @@ class SQLiteStore(MetadataStore):
     async def gc_set_schedule(self, schedule: GCSchedule) -> None:
         await self.database.write(
             lambda db: db.execute(
-                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated) "
-                "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+                "INSERT INTO gc_schedule (id, kind, cron, parameters, updated, created) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
                 "cron = excluded.cron, parameters = excluded.parameters, "
-                "updated = excluded.updated",
-                (schedule.kind, schedule.cron, schedule.parameters, schedule.updated),
+                "updated = excluded.updated, created = excluded.created",
+                (
+                    schedule.kind,
+                    schedule.cron,
+                    schedule.parameters,
+                    schedule.updated,
+                    schedule.created,
+                ),
             )
         )

@@ -42,6 +42,7 @@ class ParsedManifest:
     subject: str | None = None
     artifact_type: str | None = None
     annotations: bytes | None = None
+    doc: dict[str, Any] = field(default_factory=dict)  # the body, parsed
 
 
 def _invalid(reason: str) -> RegistryError:
@@ -107,7 +108,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if media_type in (DOCKER_MANIFEST, DOCKER_LIST) and body_type != media_type:
         raise _invalid("Docker manifests must carry their mediaType")
 
-    parsed = ParsedManifest(media_type)
+    parsed = ParsedManifest(media_type, doc=doc)
     artifact_type = doc.get("artifactType")
     if artifact_type is not None and (not isinstance(artifact_type, str) or not artifact_type):
         raise _invalid("artifactType must be a non-empty string")

@@ -58,7 +58,17 @@ class UploadCommit:
     size: int
 
 
-Change = TagWrite | Deletion | UploadStart | UploadCommit
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A change of what the management API tells about content (labels, a repository's
+    description) that leaves manifests, tags and blobs alone."""
+
+    actor: Actor
+    kind: str  # label, repository
+    reference: str
+
+
+Change = TagWrite | Deletion | UploadStart | UploadCommit | Annotation
 
 
 class Rule:

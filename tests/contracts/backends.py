@@ -26,10 +26,16 @@ from tests.services import PG_BIN, Postgres
 from wharf.auth.postgres_store import PostgresAuthStore
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.store import AuthStore
+from wharf.jobs.postgres import PostgresJobStore
+from wharf.jobs.sqlite import SQLiteJobStore
+from wharf.jobs.store import JobStore
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.wiring import postgres_database, sqlite_database
+from wharf.replication.postgres import PostgresReplicationStore
+from wharf.replication.sqlite import SQLiteReplicationStore
+from wharf.replication.store import ReplicationStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 
@@ -38,9 +44,13 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 class Stores:
     metadata: MetadataStore
     auth: AuthStore
+    jobs: JobStore
+    replication: ReplicationStore
     # backend hooks for what the interfaces don't expose
     blob_last_seen: Callable[[str], Awaitable[float]]
     set_blob_last_seen: Callable[[str, float], Awaitable[None]]
+    # one statement of SQL both dialects accept, as a process of another release would
+    execute: Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Backend:
     stores: Callable[..., AbstractAsyncContextManager[Stores]]
     # while inside, another process holds the database's write lock
     write_locked_elsewhere: Callable[[float], Any]
+    # where other processes find the database: a SQLite file's path or a PostgreSQL URL
+    location: str = ""
 
 
 def sqlite_backend(tmp_path: Path) -> Backend:
@@ -60,8 +72,12 @@ def sqlite_backend(tmp_path: Path) -> Backend:
         database = sqlite_database(path)
         metadata = SQLiteStore(database, require_projects=require_projects)
         auth = SQLiteAuthStore(database)
+        jobs = SQLiteJobStore(database)
+        replication = SQLiteReplicationStore(database)
         await metadata.open()
         await auth.open()
+        await jobs.open()
+        await replication.open()
 
         async def last_seen(digest: str) -> float:
             row = await database.read(
@@ -78,9 +94,14 @@ def sqlite_backend(tmp_path: Path) -> Backend:
                 )
             )
 
+        async def execute(sql: str) -> None:
+            await database.write(lambda db: db.execute(sql))
+
         try:
-            yield Stores(metadata, auth, last_seen, set_last_seen)
+            yield Stores(metadata, auth, jobs, replication, last_seen, set_last_seen, execute)
         finally:
+            await replication.close()
+            await jobs.close()
             await auth.close()
             await metadata.close()
 
@@ -100,7 +121,7 @@ def sqlite_backend(tmp_path: Path) -> Backend:
             child.join(30)
             assert child.exitcode == 0
 
-    return Backend("sqlite", stores, write_locked_elsewhere)
+    return Backend("sqlite", stores, write_locked_elsewhere, str(path))
 
 
 def postgres_backend(pg: Postgres, database: str) -> Backend:
@@ -111,8 +132,12 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
         database = postgres_database(url, pool_min=1, pool_max=4)
         metadata = PostgresStore(database, require_projects=require_projects)
         auth = PostgresAuthStore(database)
+        jobs = PostgresJobStore(database)
+        replication = PostgresReplicationStore(database)
         await metadata.open()
         await auth.open()
+        await jobs.open()
+        await replication.open()
 
         async def last_seen(digest: str) -> float:
             return float(
@@ -128,9 +153,14 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
                 )
             )
 
+        async def execute(sql: str) -> None:
+            await database.read(lambda db: db.execute(sql))
+
         try:
-            yield Stores(metadata, auth, last_seen, set_last_seen)
+            yield Stores(metadata, auth, jobs, replication, last_seen, set_last_seen, execute)
         finally:
+            await replication.close()
+            await jobs.close()
             await auth.close()
             await metadata.close()
 
@@ -160,7 +190,7 @@ def postgres_backend(pg: Postgres, database: str) -> Backend:
         finally:
             assert holder.wait(30) == 0
 
-    return Backend("postgres", stores, write_locked_elsewhere)
+    return Backend("postgres", stores, write_locked_elsewhere, url)
 
 
 # every table but the migration record emptied, in one round trip (foreign-key triggers

@@ -14,12 +14,22 @@ from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.harbor import (
     artifacts,
     audit,
+    configurations,
     gc,
+    labels,
+    ldap,
     members,
+    permissions,
+    project_metadata,
+    project_summary,
     projects,
+    registries,
+    replication,
     repositories,
     robots,
     system,
+    tags,
+    usergroups,
     users,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
@@ -71,7 +81,27 @@ async def request_id(request: web.Request, response: web.StreamResponse) -> None
 
 
 # The resource modules; those that declare their operations have an ``api``.
-RESOURCES = (system, users, projects, members, robots, repositories, artifacts, audit, gc)
+RESOURCES = (
+    system,
+    users,
+    projects,
+    project_metadata,
+    project_summary,
+    members,
+    robots,
+    repositories,
+    artifacts,
+    tags,
+    labels,
+    audit,
+    gc,
+    configurations,
+    ldap,
+    usergroups,
+    registries,
+    replication,
+    permissions,
+)
 
 document_api = Api("openapi")
 _DOCUMENT: dict[str, object] = {}

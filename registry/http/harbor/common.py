@@ -177,7 +177,7 @@ def authenticated(fn: PrincipalHandler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         CLIENT_IP.set(client_ip(request))
         try:
-            caller = await authenticate(request)
+            caller = await authenticate(request, cookie_allowed=True)
         except TooManyLogins as exc:
             return error_response(
                 429,
@@ -193,6 +193,8 @@ def authenticated(fn: PrincipalHandler) -> Handler:
                 "invalid credentials",
                 {"WWW-Authenticate": f'Basic realm="{realm}"'},
             )
+        except AuthError as exc:  # the directory or provider a login needs is down
+            return error_response(exc.status, exc.code, exc.message, {"Retry-After": "1"})
         principal = caller.principal
         try:
             return await fn(request, principal)
@@ -201,7 +203,8 @@ def authenticated(fn: PrincipalHandler) -> Handler:
                 return error_response(401, "UNAUTHORIZED", "authentication required")
             return error_response(exc.status, exc.code, exc.message)
         except AuthError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            headers = {"Retry-After": "1"} if exc.status == 503 else None
+            return error_response(exc.status, exc.code, exc.message, headers)
         except Unprocessable as exc:
             return error_response(exc.status, exc.code, exc.message)
         except RegistryError as exc:

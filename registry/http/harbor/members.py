@@ -53,9 +53,17 @@ class UserEntity(Model):
     username: str | None = None
 
 
+class UserGroupEntity(Model):
+    id: int | None = None
+    group_name: str | None = None
+    group_type: int | None = None
+    ldap_group_dn: str | None = None
+
+
 class ProjectMember(Model):
     role_id: int | None = None
     member_user: UserEntity | None = None
+    member_group: UserGroupEntity | None = None
 
 
 class RoleRequest(Model):
@@ -67,8 +75,8 @@ def member_doc(member: Member) -> ProjectMemberEntity:
         id=member.id,
         project_id=member.project_id,
         entity_name=member.username,
-        entity_id=member.user_id,
-        entity_type="u",
+        entity_id=member.entity_id,
+        entity_type=member.entity_type,
         role_id=int(member.role),
         role_name=ROLE_NAMES[member.role],
     )
@@ -135,7 +143,7 @@ async def get_member(request: web.Request, actor: Principal) -> web.StreamRespon
     "createProjectMember",
     "POST",
     "/projects/{project_name_or_id}/members",
-    summary="Add a user to the project with a role (project admins)",
+    summary="Add a user or a user group to the project with a role (project admins)",
     params=(*PROJECT, RESOURCE_NAME_IN_LOCATION),
     body=ProjectMember,
     replies={201: Reply("Created", headers=("Location",))},
@@ -147,6 +155,13 @@ async def add_member(request: web.Request, actor: Principal) -> web.StreamRespon
     role = role_of(req.role_id)
     user = req.member_user or UserEntity()
     auth = auth_of(request)
+    if req.member_group is not None and req.member_user is None:
+        wanted = req.member_group
+        group = await auth.usergroups.find_for_member(
+            wanted.id, wanted.group_name or "", wanted.ldap_group_dn or ""
+        )
+        member = await auth.members.add_group(actor, project_ref(request), group, role)
+        return created_here(request, member.id, group.name)
     username = user.username
     if not username and user.user_id:
         username = await auth.users.username_of(user.user_id)

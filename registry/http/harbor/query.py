@@ -188,6 +188,9 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
     return value
 
 
+MAX_OFFSET = 2**62
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """What a list request asks for: filters, order and page."""
@@ -202,7 +205,9 @@ class ListQuery:
         """The page as an offset and a limit (for the stores)."""
         if self.page_size <= 0:
             return Page(0, UNLIMITED)
-        return Page((max(self.page, 1) - 1) * self.page_size, self.page_size)
+        # a page past any store's size is empty; clamping keeps the offset a 64-bit integer
+        offset = min((max(self.page, 1) - 1) * self.page_size, MAX_OFFSET)
+        return Page(offset, self.page_size)
 
     def term(self, *keys: str) -> Term | None:
         """The term of the first of ``keys`` present in ``q``."""

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from wharf.auth.access import require_system
 from wharf.auth.errors import BadRequest, Unauthorized
 from wharf.auth.models import Project as ProjectRecord
+from wharf.auth.models import policy
 from wharf.auth.principals import Principal
+from wharf.auth.settings import MODE_NAMES
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
 from wharf.registry.http.harbor.projects import Project, owner_names, project_doc
 from wharf.registry.http.harbor.spec import Api, Model, Param, Reply
@@ -146,8 +150,11 @@ def registry_url(request: web.Request) -> str:
 @authenticated
 async def system_info(request: web.Request, actor: Principal) -> web.StreamResponse:
     settings = request.config_dict[SETTINGS]
+    sign_in = await auth_of(
+        request
+    ).configuration.current()  # the file's, or as set through the API
     info = GeneralInfo(
-        auth_mode=settings.auth.mode,
+        auth_mode=MODE_NAMES[sign_in.mode],
         primary_auth_mode=False,
         self_registration=False,
         banner_message="",
@@ -170,6 +177,43 @@ async def system_info(request: web.Request, actor: Principal) -> web.StreamRespo
             }
         )
     return json_response(info)
+
+
+class Storage(Model):
+    total: int
+    free: int
+
+
+class SystemInfo(Model):
+    storage: list[Storage]
+
+
+def capacity(root: str) -> Storage:
+    """Total and free bytes of the filesystem holding ``root`` (free: what unprivileged
+    writers may still use); zero when ``root`` does not exist, as Harbor answers."""
+    if not os.path.exists(root):
+        return Storage(total=0, free=0)
+    stat = os.statvfs(root)
+    return Storage(total=stat.f_blocks * stat.f_frsize, free=stat.f_bavail * stat.f_frsize)
+
+
+@api.operation(
+    "getVolumes",
+    "GET",
+    "/systeminfo/volumes",
+    summary="Get system volume info (total/free size) of the blob store's local disk",
+    replies={200: Reply("Get system volumes successfully.", SystemInfo)},
+    errors=(401, 403),
+)
+@authenticated
+async def volumes(request: web.Request, actor: Principal) -> web.StreamResponse:
+    require_system(actor, policy("system-volumes", "read"))
+    settings = request.config_dict[SETTINGS]
+    if settings.storage.driver == "filesystem":
+        found = await asyncio.to_thread(capacity, str(settings.storage_root))
+    else:  # Harbor reports only local disk: nothing to tell of an object store
+        found = Storage(total=0, free=0)
+    return json_response(SystemInfo(storage=[found]))
 
 
 async def _repositories(request: web.Request, project: ProjectRecord) -> list[str]:

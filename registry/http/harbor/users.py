@@ -13,6 +13,7 @@ from wharf.auth.errors import BadRequest, Forbidden, Precondition
 from wharf.auth.models import ROLE_POLICIES, User
 from wharf.auth.principals import Principal
 from wharf.auth.robots import SYSTEM_POLICIES
+from wharf.auth.settings import MODE_NAMES
 from wharf.registry.http.harbor.common import (
     auth_of,
     authenticated,
@@ -36,12 +37,20 @@ from wharf.registry.http.harbor.spec import (
     as_bool,
     read_body,
 )
-from wharf.registry.http.keys import SETTINGS
 
 api = Api("user")
 
 USER_ID = Param("user_id", "path", int, "The user's id", required=True)
 USER_ERRORS = (401, 403, 404)
+
+
+class OIDCUserInfo(Model):
+    id: int
+    user_id: int
+    subiss: str
+    secret: str
+    creation_time: str | None
+    update_time: str | None
 
 
 class UserResp(Model):
@@ -55,6 +64,8 @@ class UserResp(Model):
     enabled: bool  # Wharf's: whether the user may sign in
     creation_time: str | None
     update_time: str | None
+    # OIDC users, to themselves and system admins: their CLI secret
+    oidc_user_meta: OIDCUserInfo | None = None
 
 
 class UserCreationReq(Model):
@@ -106,8 +117,8 @@ def user_doc(user: User) -> UserResp:
         realname=user.realname,
         comment=user.comment,
         sysadmin_flag=user.sysadmin,
-        # granted by the authentication source (LDAP/OIDC admin groups); none yet
-        admin_role_in_auth=False,
+        # granted by the authentication source (LDAP/OIDC admin groups)
+        admin_role_in_auth=user.group_admin,
         enabled=user.enabled,
         creation_time=harbor_time(user.created),
         update_time=harbor_time(user.updated),
@@ -224,7 +235,21 @@ async def current_user(request: web.Request, actor: Principal) -> web.StreamResp
         raise Forbidden("authentication required")
     if actor.user_id is None:
         raise Precondition(f"get current user not available for security context: {actor.kind}")
-    return json_response(user_doc(await auth_of(request).users.get(actor, actor.user_id)))
+    auth = auth_of(request)
+    user = await auth.users.get(actor, actor.user_id)
+    doc = user_doc(user)
+    found = await auth.oidc.cli_secret(user)
+    if found is not None:
+        meta, secret = found
+        doc.oidc_user_meta = OIDCUserInfo(
+            id=meta.user_id,
+            user_id=meta.user_id,
+            subiss=meta.subject + meta.issuer,
+            secret=secret,
+            creation_time=harbor_time(meta.created),
+            update_time=harbor_time(meta.updated),
+        )
+    return json_response(doc)
 
 
 PROJECT_SCOPE = re.compile(r"^/project/([0-9]+)$")
@@ -373,10 +398,11 @@ async def set_sysadmin(request: web.Request, actor: Principal) -> web.StreamResp
 @authenticated
 async def set_cli_secret(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, OIDCCliSecretReq)
-    mode: str = request.config_dict[SETTINGS].auth.mode
-    if mode != "oidc_auth":
-        raise Precondition(f"unable to update CLI secret under authmode: {mode}")
-    await auth_of(request).users.set_cli_secret(actor, user_id_of(request), req.secret or "")
+    auth = auth_of(request)
+    mode = (await auth.configuration.current()).mode
+    if mode != "oidc":
+        raise Precondition(f"unable to update CLI secret under authmode: {MODE_NAMES[mode]}")
+    await auth.oidc.set_cli_secret(actor, user_id_of(request), req.secret or "")
     return ok()
 
 

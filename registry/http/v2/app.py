@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from wharf.auth.errors import Unavailable
 from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.keys import ENDPOINT
 from wharf.registry.http.v2 import blobs, listing, manifests, uploads
@@ -91,6 +92,10 @@ async def entry_middleware(request: web.Request, handler: Handler) -> web.Stream
         # retry) can act on, rather than a request hanging on a dead connection
         log.warning("database unavailable", extra={"path": request.path, "error": str(exc)})
         response = error_response(RegistryError(UNAVAILABLE, message="database unavailable"))
+        response.headers["Retry-After"] = "1"
+    except Unavailable as exc:
+        # the LDAP directory or OIDC provider a login needs is down (its module logged why)
+        response = error_response(RegistryError(UNAVAILABLE, message=exc.message))
         response.headers["Retry-After"] = "1"
     except StorageFull as exc:
         log.warning("storage is full", extra={"path": request.path, "error": str(exc)})
