@@ -189,7 +189,10 @@ def test_take_upload_claims_reads_back_and_pins(backend: Backend) -> None:
         assert (held.session, held.found, held.holder, held.pinned) == (None, True, "A", False)
         # the pin is only written with the lease: "y" stays unpinned, so GC may take it
         await store.add_blob("a/b", digest("y"), 1)
-        assert await store.gc_claim_blobs([digest("y")], now + 1, now) == [(digest("y"), 1)]
+        token = await store.gc_try_lock("gc", now + 600, now)
+        assert token is not None
+        claimed = await store.gc_claim_blobs([digest("y")], now + 1, now, token=token)
+        assert claimed == [(digest("y"), 1)]
         dead = await store.take_upload("u", "a/b", "B", now + 60, now, replace="A")
         assert dead.session is not None and not dead.pinned  # no pin asked
         # GC is deleting "y": the lease is taken, the pin is not (the caller waits)
@@ -197,7 +200,7 @@ def test_take_upload_claims_reads_back_and_pins(backend: Backend) -> None:
         assert again.session is not None and not again.pinned
         # the pin of "x" holds it against a claim
         await store.add_blob("a/b", digest("x"), 1)
-        assert await store.gc_claim_blobs([digest("x")], now + 1, now) == []
+        assert await store.gc_claim_blobs([digest("x")], now + 1, now, token=token) == []
 
     run(backend, scenario)
 
