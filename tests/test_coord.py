@@ -5,11 +5,12 @@ with Redis killed and restarted; leader locks; login limits (429) and the replic
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,24 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         stop_redis(server)
+
+
+def run_bounded(main: Coroutine[Any, Any, None], within: float = 120.0) -> None:
+    """asyncio.run, but a hang fails within ``within`` seconds with every task's stack in
+    the message (one hang of the tag-move test under heavy load is still unexplained)."""
+
+    async def bounded() -> None:
+        task = asyncio.ensure_future(main)
+        done, _ = await asyncio.wait({task}, timeout=within)
+        if not done:
+            stacks = io.StringIO()
+            for other in asyncio.all_tasks():
+                other.print_stack(file=stacks)
+            task.cancel()
+            pytest.fail(f"hung for {within} s; tasks:\n{stacks.getvalue()}")
+        task.result()
+
+    asyncio.run(bounded())
 
 
 async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
@@ -134,7 +153,7 @@ def test_replicas_see_each_others_tag_moves_at_once(
             with pytest.raises(Exception, match="manifest unknown"):
                 await a.tag("v1")
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 @needs_redis
@@ -164,7 +183,7 @@ def test_redis_killed_lookups_stay_correct_then_cache_comes_back(
             assert await b.tag("v1") == again
 
     with caplog.at_level("INFO", logger="wharf.coord"):
-        asyncio.run(main())
+        run_bounded(main())
     assert "redis unreachable: cache of manifest lookups bypassed" in caplog.text
     assert "redis reachable again" in caplog.text
 
@@ -186,7 +205,7 @@ def test_a_lagging_subscription_turns_the_cache_off(
             assert a.db_reads == reads + 1
             await eventually(lambda: a.generations.fresh)
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 _HOLDER = """
@@ -238,7 +257,7 @@ def test_redis_leader_lock_is_taken_over_after_the_holder_dies(
             await coord.close()
 
     try:
-        asyncio.run(main())
+        run_bounded(main())
     finally:
         holder.kill()
         holder.wait()
@@ -258,7 +277,7 @@ def test_leader_lock_without_redis_means_nobody_leads(redis_server: RedisServer)
         finally:
             await coord.close()
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 async def _run_jobs(locks: list[LeaderLock], counts: list[int]) -> list[asyncio.Task[None]]:
@@ -294,7 +313,7 @@ def test_periodic_job_runs_on_the_leader_only(redis_server: RedisServer) -> None
             for coord in coords:
                 await coord.close()
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 def test_file_leader_lock_one_worker_of_the_host_leads(tmp_path: Path) -> None:
@@ -352,7 +371,7 @@ def test_in_process_login_limiter_counts_failures_per_user_and_address() -> None
         await asyncio.sleep(wait)
         assert await limiter.blocked("bob", "10.0.0.1") is None
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 async def _spraying(limiter: LoginLimiter) -> None:
@@ -385,7 +404,7 @@ def test_redis_login_limiter_per_address(redis_server: RedisServer) -> None:
         finally:
             await coord.close()
 
-    asyncio.run(main())
+    run_bounded(main())
 
 
 def test_redis_settings_are_validated(tmp_path: Path) -> None:
