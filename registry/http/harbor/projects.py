@@ -3,8 +3,6 @@ delete (empty projects only, through the content core)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aiohttp import web
 from pydantic import Field
 
@@ -24,7 +22,7 @@ from wharf.registry.http.harbor.common import (
     paged,
     project_ref,
 )
-from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
+from wharf.registry.http.harbor.query import Fields, Sort, list_query, page_of, select
 from wharf.registry.http.harbor.spec import (
     IS_RESOURCE_NAME,
     LISTING,
@@ -241,19 +239,16 @@ async def head_project(request: web.Request, actor: Principal) -> web.StreamResp
 )
 @authenticated
 async def list_projects(request: web.Request, actor: Principal) -> web.StreamResponse:
-    query = list_query(request)
+    query = list_query(request, fuzzy=("name",))
     public = request.query.get("public")
     projects = await auth_of(request).projects.visible(
         actor, None if public is None else as_bool(public)
     )
-    terms = dict(query.terms)
-    if request.query.get("name"):
-        terms["name"] = Fuzzy(request.query["name"])
     owners = await owner_names(request, projects)
     owner = request.query.get("owner") or None
     if owner is not None:
         projects = [p for p in projects if owners.get(p.owner_id or 0) == owner]
-    found = select(projects, replace(query, terms=terms), PROJECT_FIELDS)
+    found = select(projects, query, PROJECT_FIELDS)
     docs = [await project_doc(request, actor, p, owners) for p in page_of(found, query)]
     return paged(request, docs, len(found), query)
 

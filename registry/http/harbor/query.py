@@ -217,15 +217,21 @@ class ListQuery:
         return None
 
 
-def list_query(request: web.Request) -> ListQuery:
+def list_query(request: web.Request, fuzzy: tuple[str, ...] = ()) -> ListQuery:
     """``q``, ``sort``, ``page`` and ``page_size`` of a list request. 400 for a malformed
-    ``q``; 422 (as go-swagger answers) for numbers that are not, and ``page_size`` > 100."""
+    ``q``; 422 (as go-swagger answers) for numbers that are not, and ``page_size`` > 100.
+    ``fuzzy``: older query parameters (``name=``, ``username=``, …) that Harbor still takes,
+    each a fuzzy term of ``q`` when given."""
     page = _int_param(request, "page", 1)
     size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE)
     if size > MAX_PAGE_SIZE:
         raise Unprocessable(f"page_size in query should be less than or equal to {MAX_PAGE_SIZE}")
+    terms = parse_q(request.query.get("q", ""))
+    for key in fuzzy:
+        if request.query.get(key):
+            terms[key] = Fuzzy(request.query[key])
     return ListQuery(
-        parse_q(request.query.get("q", "")),
+        terms,
         parse_sort(request.query.get("sort", "")),
         page,
         size,

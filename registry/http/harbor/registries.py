@@ -6,7 +6,6 @@ stores it and emits the event the audit log records. A stored secret is never re
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from wharf.registry.http.harbor.common import (
     ok,
     paged,
 )
-from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
+from wharf.registry.http.harbor.query import Fields, Sort, list_query, page_of, select
 from wharf.registry.http.harbor.spec import (
     LISTING,
     PAGE_HEADERS,
@@ -232,11 +231,8 @@ async def create_registry(request: web.Request, actor: Principal) -> web.StreamR
 @authenticated
 async def list_registries(request: web.Request, actor: Principal) -> web.StreamResponse:
     registries = service(request, actor)
-    query = list_query(request)
-    terms = dict(query.terms)
-    if request.query.get("name"):
-        terms["name"] = Fuzzy(request.query["name"])
-    found = select(await registries.all(), replace(query, terms=terms), REGISTRY_FIELDS)
+    query = list_query(request, fuzzy=("name",))
+    found = select(await registries.all(), query, REGISTRY_FIELDS)
     return paged(request, [registry_doc(r) for r in page_of(found, query)], len(found), query)
 
 

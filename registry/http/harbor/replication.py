@@ -5,8 +5,6 @@ them."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aiohttp import web
 
 from wharf.auth.access import require_admin
@@ -23,7 +21,7 @@ from wharf.registry.http.harbor.common import (
     ok,
     paged,
 )
-from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
+from wharf.registry.http.harbor.query import Fields, Sort, list_query, page_of, select
 from wharf.registry.http.harbor.registries import Registry as RegistryDoc
 from wharf.registry.http.harbor.registries import registry_doc
 from wharf.registry.http.harbor.spec import (
@@ -318,11 +316,8 @@ def path_int(request: web.Request, name: str) -> int:
 @authenticated
 async def list_policies(request: web.Request, actor: Principal) -> web.StreamResponse:
     replication = service(request, actor)
-    query = list_query(request)
-    terms = dict(query.terms)
-    if request.query.get("name"):
-        terms["name"] = Fuzzy(request.query["name"])
-    found = select(await replication.policies(), replace(query, terms=terms), POLICY_FIELDS)
+    query = list_query(request, fuzzy=("name",))
+    found = select(await replication.policies(), query, POLICY_FIELDS)
     docs = [await policy_doc(request, replication, p) for p in page_of(found, query)]
     return paged(request, docs, len(found), query)
 

@@ -5,7 +5,6 @@ the Wharf extension ``PUT /users/{user_id}/enabled``."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from aiohttp import web
 
@@ -23,7 +22,7 @@ from wharf.registry.http.harbor.common import (
     ok,
     paged,
 )
-from wharf.registry.http.harbor.query import Fields, Fuzzy, Sort, list_query, page_of, select
+from wharf.registry.http.harbor.query import Fields, Sort, list_query, page_of, select
 from wharf.registry.http.harbor.spec import (
     LISTING,
     PAGE,
@@ -189,13 +188,9 @@ async def create_user(request: web.Request, actor: Principal) -> web.StreamRespo
 )
 @authenticated
 async def list_users(request: web.Request, actor: Principal) -> web.StreamResponse:
-    query = list_query(request)
+    query = list_query(request, fuzzy=("username", "email"))
     users = await auth_of(request).users.every(actor)
-    terms = dict(query.terms)
-    for key in ("username", "email"):
-        if request.query.get(key):
-            terms[key] = Fuzzy(request.query[key])
-    found = select(users, replace(query, terms=terms), USER_FIELDS)
+    found = select(users, query, USER_FIELDS)
     return paged(request, [user_doc(u) for u in page_of(found, query)], len(found), query)
 
 
