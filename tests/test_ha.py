@@ -32,7 +32,15 @@ from testbed.netns import netns_unavailable
 
 from .helpers import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256
 from .services import needs_redis, restart_redis, stop_redis
-from .topology import ADMIN, S3_VARIANT, Topology, needs_haproxy, on_s3_too, topology
+from .topology import (
+    ADMIN,
+    S3_VARIANT,
+    Topology,
+    needs_haproxy,
+    on_s3_too,
+    postgresql_only,
+    topology,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, needs_redis, needs_haproxy]
 __all__ = ["topology"]  # the fixture, for pytest
@@ -561,12 +569,12 @@ def _served_by_until(
     return served
 
 
+@postgresql_only
 def test_postgres_restarted_during_traffic_fails_cleanly_and_recovers(
     topology: Topology,
 ) -> None:
-    if topology.postgres is None:
-        pytest.skip("restarts PostgreSQL: runs with the postgresql topology")
     pg = topology.postgres
+    assert pg is not None
     repo = "library/pg-restart"
     seen: dict[str, float] = {}
 

@@ -28,7 +28,15 @@ from testbed.topology import (
     run_topology,
 )
 
-__all__ = ["ADMIN", "FILESYSTEM_VARIANTS", "Replica", "Topology", "on_s3_too", "topology"]
+__all__ = [
+    "ADMIN",
+    "FILESYSTEM_VARIANTS",
+    "Replica",
+    "Topology",
+    "on_s3_too",
+    "postgresql_only",
+    "topology",
+]
 
 FILESYSTEM_VARIANTS = ["sqlite", "postgresql"]
 S3_VARIANT = "postgresql-s3"
@@ -38,6 +46,8 @@ needs_haproxy = pytest.mark.skipif(
 )
 # a test that also runs on PostgreSQL + S3 (the S3 topology is started once for all of them)
 on_s3_too = pytest.mark.parametrize("topology", [*FILESYSTEM_VARIANTS, S3_VARIANT], indirect=True)
+# a test about PostgreSQL itself (restarting it): the SQLite topology has nothing to show
+postgresql_only = pytest.mark.parametrize("topology", ["postgresql"], indirect=True)
 
 
 def options(variant: str) -> Options:
