@@ -13,8 +13,8 @@ from typing import Any
 
 from wharf.db.errors import DatabaseUnavailable
 from wharf.gc.collector import DELETE_CONCURRENCY, MAX_WORKERS, Options, Report, collect
-from wharf.gc.cron import Cron, InvalidCron
 from wharf.gc.lock import GCBusy
+from wharf.jobs.cron import Cron, InvalidCron
 from wharf.registry.content.cache import Generations
 from wharf.registry.events import Actor, EventBus
 from wharf.registry.metadata.base import GCRun, GCRunQuery, GCSchedule, MetadataStore

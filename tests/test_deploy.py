@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from wharf.gc.cron import Cron
+from wharf.jobs.cron import Cron
 from wharf.registry.cli.main import build_parser
 from wharf.registry.config import load_settings
 

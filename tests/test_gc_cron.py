@@ -1,4 +1,4 @@
-"""The GC schedule's cron expressions (gc/cron.py), and the schedule running on the
+"""The GC schedule's cron expressions (jobs/cron.py), and the schedule running on the
 leader: a schedule stored through the Harbor API starts runs by itself."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wharf.gc.cron import FIELDS, Cron, InvalidCron
+from wharf.jobs.cron import FIELDS, Cron, InvalidCron
 
 from .inproc import ADMIN, serve_in_process
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from wharf.gc import Options, collect
-from wharf.gc.cron import Cron
+from wharf.jobs.cron import Cron
 from wharf.registry.content.cache import InProcessGenerations
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.sqlite import SQLiteStore

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from wharf.auth.errors import AlreadyExists, BadRequest, Forbidden, NotFound
 from wharf.auth.principals import Principal
-from wharf.gc.cron import Cron, InvalidCron
 from wharf.gc.lock import GCBusy
 from wharf.gc.service import GCService, InvalidSchedule
+from wharf.jobs.cron import Cron, InvalidCron
 from wharf.registry.http.harbor.common import (
     PREFIX,
     authenticated,
