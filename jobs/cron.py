@@ -1,8 +1,9 @@
 """Cron expressions of schedules (GC, replication, retention), as Harbor writes them: six
 fields (second, minute, hour, day of month, month, day of week) or the classic five (no
-seconds: second 0). Each field is ``*`` (or ``?``), a number, a range ``a-b``, any of those with a step ``/n``, or a
-comma-separated list of them. Day of week 0-7 (0 and 7 are Sunday). As in cron, when both
-day of month and day of week are restricted, a day matching either one fires. Times are UTC.
+seconds: second 0). Each field is ``*`` (or ``?``), a number, a range ``a-b``, any of
+those with a step ``/n``, or a comma-separated list of them. Day of week 0-7 (0 and 7 are
+Sunday). As in cron, when both day of month and day of week are restricted, a day matching
+either one fires. Times are UTC.
 """
 
 from __future__ import annotations
