@@ -147,6 +147,61 @@ class Denied:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaExceeded:
+    """A write the project's storage quota refused (Harbor's QUOTA_EXCEED)."""
+
+    actor: Actor
+    project: str
+    repo: str
+    digest: str  # the blob or manifest that did not fit
+    used: int  # bytes in use before the refused write
+    limit: int
+    requested: int  # bytes the refused write would have added
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaWarning:
+    """A write took the project's usage past the warning share of its quota (Harbor's
+    QUOTA_WARNING, 85 %), sent when usage crosses the threshold upwards."""
+
+    actor: Actor
+    project: str
+    repo: str
+    digest: str
+    used: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationFinished:
+    """A replication execution ended (Succeed, Failed or Stopped)."""
+
+    actor: Actor
+    execution_id: int
+    policy_id: int
+    policy_name: str
+    status: str
+    trigger: str  # manual, scheduled, event_based
+    succeeded: int  # tasks
+    failed: int
+    projects: tuple[str, ...]  # the local projects the execution read from or wrote to
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionFinished:
+    """A tag-retention execution ended; ``removed`` lists ``repo@digest`` it deleted
+    (nothing for a dry run)."""
+
+    actor: Actor
+    execution_id: int
+    project: str
+    status: str
+    dry_run: bool
+    retained: int
+    removed: tuple[str, ...]
+
+
 Event = (
     ManifestPushed
     | ManifestPulled
@@ -160,6 +215,10 @@ Event = (
     | Annotated
     | GarbageCollected
     | ReplicationChanged
+    | QuotaExceeded
+    | QuotaWarning
+    | ReplicationFinished
+    | RetentionFinished
     | Denied
 )
 Subscriber = Callable[[Event], Awaitable[None]]
