@@ -167,6 +167,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX project_members_by_group ON project_members (group_id)",
         ),
     ),
+    # Proxy-cache projects (Harbor's ``registry_id``): the remote registry a project
+    # mirrors. No foreign key: the registries table is replication's, migrated later; the
+    # registry service refuses to delete a registry a project still names.
+    Migration(4, ("ALTER TABLE projects ADD COLUMN registry_id INTEGER",)),
 )
 
 # Before each package had its own migrations, these tables were version 2 of one sequence

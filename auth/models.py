@@ -281,6 +281,8 @@ class Project:
     id: int = 0
     # Harbor's other project metadata (auto_scan, severity, …; "public" is the column above)
     metadata: dict[str, str] = field(default_factory=dict)
+    # a proxy-cache project mirrors this remote registry (replication's registries)
+    registry_id: int | None = None
 
 
 @dataclass(slots=True)

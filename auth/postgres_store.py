@@ -338,8 +338,9 @@ class PostgresAuthStore(AuthStore):
     # --- projects ------------------------------------------------------------
     async def create_project(self, project: Project) -> Project:
         project.id = await self._insert(
-            "INSERT INTO projects (name, public, owner_id, created, updated, metadata) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO projects "
+            "(name, public, owner_id, created, updated, metadata, registry_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             (
                 project.name,
                 int(project.public),
@@ -347,6 +348,7 @@ class PostgresAuthStore(AuthStore):
                 project.created,
                 project.updated,
                 metadata_json(project.metadata),
+                project.registry_id,
             ),
             project.name,
         )

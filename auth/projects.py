@@ -102,7 +102,10 @@ class Projects:
         *,
         public: bool,
         metadata: Mapping[str, str] | None = None,
+        registry_id: int | None = None,
     ) -> Project:
+        """A new project; with ``registry_id``, a proxy cache of that remote registry (only
+        system admins create those; the caller checks the registry exists)."""
         require_signed_in(actor)
         if actor.kind not in (USER, SYSTEM):
             raise Forbidden("Only system level robot can create project")
@@ -110,8 +113,14 @@ class Projects:
             raise Forbidden("only system admins may create projects")
         if not valid_project_name(name):
             raise BadRequest("invalid project name")
+        if registry_id is not None and not actor.sysadmin:
+            raise Forbidden("Only system admin can create proxy cache project")
         project = Project(
-            name, public=public, owner_id=actor.user_id, metadata=dict(metadata or {})
+            name,
+            public=public,
+            owner_id=actor.user_id,
+            metadata=dict(metadata or {}),
+            registry_id=registry_id,
         )
         try:
             await self.store.create_project(project)
@@ -121,6 +130,11 @@ class Projects:
             await self.store.add_member(Member(project.id, actor.user_id, Role.PROJECT_ADMIN))
         await self.audit_log.record_change(actor, "create", "project", name, project=name)
         return project
+
+    async def proxy_projects(self) -> dict[str, int]:
+        """Every proxy-cache project: its name -> the registry it mirrors."""
+        projects, _ = await self.store.list_projects(None, None, Page(0, ALL_ROWS))
+        return {p.name: p.registry_id for p in projects if p.registry_id is not None}
 
     async def exists(self, actor: Principal, name: str) -> bool:
         """Whether the name is taken: for signed-in callers."""

@@ -24,7 +24,7 @@ USER_COLUMNS = (
 )
 GROUP_COLUMNS = "id, group_name, group_type, ldap_group_dn, created, updated"
 OIDC_COLUMNS = "user_id, subject, issuer, secret, token, checked, created, updated"
-PROJECT_COLUMNS = "id, name, public, owner_id, created, updated, metadata"
+PROJECT_COLUMNS = "id, name, public, owner_id, created, updated, metadata, registry_id"
 ROBOT_COLUMNS = (
     "id, name, project, description, secret_hash, permissions, expires_at, disabled, creator, "
     "created, updated"

@@ -312,8 +312,9 @@ class SQLiteAuthStore(AuthStore):
         project.id = await self.database.write(
             lambda db: self._insert(
                 db,
-                "INSERT INTO projects (name, public, owner_id, created, updated, metadata) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO projects "
+                "(name, public, owner_id, created, updated, metadata, registry_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     project.name,
                     int(project.public),
@@ -321,6 +322,7 @@ class SQLiteAuthStore(AuthStore):
                     project.created,
                     project.updated,
                     metadata_json(project.metadata),
+                    project.registry_id,
                 ),
                 project.name,
             )

@@ -22,6 +22,7 @@ class Coordination:
     generations: Generations
     login_limiter: LoginLimiter
     _make_lock: Callable[[str], LeaderLock]
+    _make_lease: Callable[[str], LeaderLock] | None = None
     _start: Callable[[], None] = lambda: None
     _close: Callable[[], Awaitable[None]] | None = None
     _ping: Callable[[], Awaitable[object]] | None = None
@@ -34,6 +35,15 @@ class Coordination:
         if name not in self._locks:
             self._locks[name] = self._make_lock(name)
         return self._locks[name]
+
+    def lease(self, name: str) -> LeaderLock:
+        """A fresh lock named ``name`` for a short task (not kept by this object: the
+        caller releases it when done). Contenders for the same name, in any process or
+        replica, hold it one at a time; a holder that dies loses it (flock / Redis TTL)."""
+        if not _LOCK_NAME.match(name):
+            raise ValueError(f"bad lock name {name!r}")
+        make = self._make_lease or self._make_lock
+        return make(name)
 
     async def start(self) -> None:
         """Inside the running event loop: start listening (Redis)."""
@@ -63,6 +73,7 @@ def in_process(run_dir: Path, limits: LoginLimits | None = None) -> Coordination
         generations=SharedGenerations(run_dir / "generations"),
         login_limiter=InProcessLoginLimiter(limits or LoginLimits()),
         _make_lock=lambda name: FileLeaderLock(run_dir / f"leader-{name}.lock", name),
+        _make_lease=lambda name: FileLeaderLock(run_dir / f"lease-{name}.lock", name, unlink=True),
     )
 
 

@@ -30,9 +30,13 @@ class LeaderLock(ABC):
 
 
 class FileLeaderLock(LeaderLock):
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, unlink: bool = False) -> None:
         self.path = path
         self.name = name
+        # remove the file on release (short-lived locks, one per name: no file left per
+        # name; a contender that opened the old file just before may then hold it too,
+        # so only use it where two holders at once is harmless, merely wasteful)
+        self.unlink = unlink
         self._fd: int | None = None
 
     async def acquire(self) -> bool:
@@ -53,5 +57,8 @@ class FileLeaderLock(LeaderLock):
 
     async def release(self) -> None:
         if self._fd is not None:
+            if self.unlink:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
             os.close(self._fd)  # closing drops the flock
             self._fd = None

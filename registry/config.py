@@ -176,6 +176,23 @@ class JobsConfig(Strict):
     retention_days: int = Field(default=30, ge=0)  # finished jobs kept; 0 keeps them all
 
 
+class ProxyConfig(Strict):
+    """Proxy-cache projects (a project created with a ``registry_id`` mirrors that remote)."""
+
+    # seconds a manifest pulled by tag is served from the cache before the next pull
+    # re-checks the tag upstream (one HEAD); 0 checks on every pull. Digests never are.
+    manifest_check_interval: float = Field(default=60.0, ge=0, le=86400 * 30)
+    # seconds one upstream exchange may take (a manifest GET or HEAD, the start of a blob
+    # download, and any silence of a blob download); past it the cached copy is served
+    upstream_timeout: float = Field(default=10.0, gt=0, le=600)
+    # seconds an index pulled from upstream waits for its children to be pulled (and so
+    # cached) before it is stored; an index is stored only once all its children are
+    index_wait: float = Field(default=600.0, ge=0, le=86400)
+    # seconds a process waits for another process or replica already fetching the same
+    # blob, before it fetches the blob itself
+    fetch_wait: float = Field(default=300.0, gt=0, le=86400)
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -261,6 +278,7 @@ class Settings(Strict):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     jobs: JobsConfig = JobsConfig()
+    proxy: ProxyConfig = ProxyConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

@@ -17,10 +17,13 @@ from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
 from wharf.gc.service import GCService, ScheduleTicker
 from wharf.jobs.runner import JobRunner, RunnerOptions
+from wharf.proxy.directory import ProxyDirectory
+from wharf.proxy.service import ProxyCache
 from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.pulls import PULL_FLUSH_SECONDS, PullRecorder
 from wharf.registry.content.service import ContentService
+from wharf.registry.events import SYSTEM
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
@@ -32,6 +35,7 @@ from wharf.registry.http.keys import (
     GC,
     JOBS,
     METRICS,
+    PROXY,
     REGISTRIES,
     REPLICATION,
     SETTINGS,
@@ -46,7 +50,13 @@ from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
-from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
+from wharf.registry.policy.gate import (
+    DeletesDisabled,
+    PolicyGate,
+    ProxyCacheProjects,
+    ReadOnly,
+    Rule,
+)
 from wharf.registry.wiring import (
     make_auth,
     make_coordination,
@@ -269,6 +279,8 @@ def _access_control(
         )
         runner.handlers.update(replication.handlers)
         app[REPLICATION] = replication
+        proxy = _proxy_cache(settings, app, auth, registries)
+        app[PROXY] = proxy
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -297,6 +309,7 @@ def _access_control(
         scheduler.cancel()
         health.cancel()
         await asyncio.gather(scheduler, health, return_exceptions=True)
+        await proxy.close()
         await gc.close()
         await replication_store.close()
         flusher.cancel()
@@ -309,6 +322,33 @@ def _access_control(
         await auth.store.close()
 
     return lifecycle
+
+
+def _proxy_cache(
+    settings: Settings, app: web.Application, auth: AuthService, registries: RegistryService
+) -> ProxyCache:
+    """Proxy-cache projects: the directory of them, the gate rule refusing pushes into
+    them, the registries they name kept from deletion, and the cache itself."""
+    content = app[CONTENT]
+    directory = ProxyDirectory(content.generations, auth.projects.proxy_projects)
+    content.gate.rules.append(ProxyCacheProjects(directory.is_proxy, SYSTEM))
+
+    async def proxy_reference(registry_id: int) -> str | None:
+        using = sorted(
+            n for n, r in (await auth.projects.proxy_projects()).items() if r == registry_id
+        )
+        return f"proxy cache project {', '.join(using)}" if using else None
+
+    registries.references.append(proxy_reference)
+    coordination = app[COORDINATION]
+    return ProxyCache(
+        content,
+        directory,
+        registries.get,
+        coordination.lease,
+        settings.proxy,
+        settings.data_dir / "run" / "proxy-spool",
+    )
 
 
 def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -10,6 +10,7 @@ from wharf.auth.service import AuthService
 from wharf.coord.coordination import Coordination
 from wharf.gc.service import GCService
 from wharf.jobs.runner import JobRunner
+from wharf.proxy.service import ProxyCache
 from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
@@ -30,6 +31,7 @@ AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 REGISTRIES = web.AppKey("registries", RegistryService)  # idem
 REPLICATION = web.AppKey("replication", ReplicationService)  # idem
+PROXY = web.AppKey("proxy", ProxyCache)  # idem: proxy-cache projects
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

@@ -4,6 +4,7 @@ refuses wins. Quotas and immutable tags plug in here later without touching a ha
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -87,6 +88,28 @@ class DeletesDisabled(Rule):
 class ReadOnly(Rule):
     async def check(self, change: Change) -> None:
         raise PolicyRefused(Refusal.READ_ONLY, "the registry is in read-only mode")
+
+
+class ProxyCacheProjects(Rule):
+    """A proxy-cache project holds only what its proxy fetched from upstream: clients'
+    pushes, tags and mounts into it are refused (the proxy writes as ``writer``). Deletes
+    stay allowed (Harbor's API deletes cached artifacts; GC collects them)."""
+
+    def __init__(self, is_proxy: Callable[[str], Awaitable[bool]], writer: Actor) -> None:
+        self.is_proxy = is_proxy
+        self.writer = writer
+
+    async def check(self, change: Change) -> None:
+        if not isinstance(change, TagWrite | UploadStart | UploadCommit):
+            return
+        if change.actor == self.writer:
+            return
+        project = change.repo.split("/", 1)[0]
+        if await self.is_proxy(project):
+            raise PolicyRefused(
+                Refusal.FORBIDDEN,
+                f"project {project} is a proxy cache project: it cannot be pushed to",
+            )
 
 
 class PolicyGate:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from wharf.auth.errors import BadRequest, NotFound
+from wharf.auth.errors import BadRequest, Forbidden, NotFound
 from wharf.auth.models import PROJECT
 from wharf.auth.models import Project as ProjectRecord
 from wharf.auth.principals import Principal
@@ -36,7 +36,11 @@ from wharf.registry.http.harbor.spec import (
     as_bool,
     read_body,
 )
-from wharf.registry.http.keys import STORE
+from wharf.registry.http.keys import PROXY, REGISTRIES, STORE
+
+# the registry types a proxy-cache project may mirror (Harbor's permitted types, as far as
+# Wharf has their adapters)
+PROXY_REGISTRY_TYPES = frozenset({"docker-hub", "docker-registry", "harbor", "wharf", "oci"})
 
 
 def public_flag(req: ProjectReq) -> bool | None:
@@ -168,6 +172,7 @@ async def project_doc(
         togglable=PROJECT in actor.permissions(project.name),
         current_user_role_id=int(role) if role is not None else 0,
         current_user_role_ids=[int(role)] if role is not None else [],
+        registry_id=project.registry_id,
         repo_count=len(repos),
         metadata=metadata,
         cve_allowlist=CVEAllowlist(project_id=project.id, items=[]),
@@ -200,10 +205,42 @@ PROJECT_ERRORS = (401, 403, 404)
 async def create_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, ProjectReq)
     public = public_flag(req)
+    metadata = other_metadata(req)
+    if req.registry_id is None:  # as Harbor: proxy settings only mean something on a proxy
+        metadata = {k: v for k, v in metadata.items() if k not in PROXY_ONLY_METADATA}
+    else:
+        if not actor.sysadmin:
+            raise Forbidden("Only system admin can create proxy cache project")
+        await check_proxy_registry(request, req.registry_id)
+        metadata.pop("enable_content_trust", None)
     project = await auth_of(request).projects.create(
-        actor, req.project_name or "", public=bool(public), metadata=other_metadata(req)
+        actor,
+        req.project_name or "",
+        public=bool(public),
+        metadata=metadata,
+        registry_id=req.registry_id,
     )
+    if project.registry_id is not None:
+        await request.config_dict[PROXY].directory.changed()
     return created_here(request, project.id, project.name)
+
+
+# metadata Harbor drops from a project that is not a proxy cache
+PROXY_ONLY_METADATA = frozenset(
+    {"proxy_speed_kb", "max_upstream_conn", "proxy_cache_filter_pattern", "proxy_cache_filter_kind"}
+)
+
+
+async def check_proxy_registry(request: web.Request, registry_id: int) -> None:
+    """BadRequest unless ``registry_id`` names a stored registry a proxy cache can mirror
+    (Harbor's ``validateProjectReq``)."""
+    if registry_id <= 0:
+        raise BadRequest(
+            f"{registry_id} is invalid value of registry_id, it should be geater than 0"
+        )
+    registry = await request.config_dict[REGISTRIES].get(registry_id)
+    if registry.type not in PROXY_REGISTRY_TYPES:
+        raise BadRequest(f"unsupported registry type {registry.type}")
 
 
 @api.operation(
@@ -310,4 +347,6 @@ async def delete_project(request: web.Request, actor: Principal) -> web.StreamRe
     core = content_of(request).repositories
     if not await core.delete_project(project.name, event_actor(request, actor), remove):
         raise NotFound(f"project {project.name} not found")
+    if project.registry_id is not None:
+        await request.config_dict[PROXY].directory.changed()
     return ok()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wharf.proxy.service import StreamedBlob
 from wharf.registry.content.blobs import BlobHandle
+from wharf.registry.http.keys import PROXY
 from wharf.registry.http.transport.sendfile import send_file
 from wharf.registry.http.v2.common import actor, content, empty
 from wharf.registry.http.v2.routes import Route
@@ -13,7 +15,7 @@ from wharf.registry.oci.names import parse_digest
 from wharf.registry.oci.ranges import Unsatisfiable, parse_range
 
 
-def _headers(handle: BlobHandle) -> dict[str, str]:
+def _headers(handle: BlobHandle | StreamedBlob) -> dict[str, str]:
     return {
         "Docker-Content-Digest": str(handle.digest),
         "Content-Type": "application/octet-stream",
@@ -23,13 +25,39 @@ def _headers(handle: BlobHandle) -> dict[str, str]:
     }
 
 
+async def _streamed(request: web.Request, blob: StreamedBlob) -> web.StreamResponse:
+    """A blob on its way from a proxy project's upstream, sent as it arrives (whole: a
+    Range is ignored until it is cached). A failure midway cuts the connection, so the
+    client sees a short body, never a complete wrong one."""
+    headers = _headers(blob)
+    del headers["Accept-Ranges"]
+    response = web.StreamResponse(status=200, headers=headers)
+    if blob.size is not None:
+        response.content_length = blob.size
+    await response.prepare(request)
+    async for chunk in blob.chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 async def blob(request: web.Request, route: Route) -> web.StreamResponse:
     digest = parse_digest(route.arg)
     blobs = content(request).blobs
     if request.method == "DELETE":
         await blobs.unlink(route.name, digest, actor(request))
         return empty(202, {"Docker-Content-Digest": str(digest)})
-    handle = await blobs.get(route.name, digest)
+    proxy = request.config_dict.get(PROXY)
+    if proxy is not None and request.method == "HEAD":
+        size = await proxy.blob_size(route.name, digest)
+        if size is not None:
+            head = web.Response(status=200, headers=_headers(BlobHandle(digest, size, None, None)))
+            head.headers["Content-Length"] = str(size)
+            return head
+    found = await proxy.blob(route.name, digest) if proxy is not None else None
+    if isinstance(found, StreamedBlob):
+        return await _streamed(request, found)
+    handle = found or await blobs.get(route.name, digest)
     headers = _headers(handle)
     if request.method == "HEAD":
         head = web.Response(status=200, headers=headers)

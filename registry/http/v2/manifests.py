@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wharf.registry.http.keys import PROXY
 from wharf.registry.http.v2.common import actor, body_chunks, content, empty, url
 from wharf.registry.http.v2.routes import Route
 from wharf.registry.oci.errors import (
@@ -57,21 +58,28 @@ async def manifest(request: web.Request, route: Route) -> web.StreamResponse:
     if method == "DELETE":
         await manifests.delete(route.name, reference, actor(request))
         return empty(202, {})
-    stored = await manifests.get(route.name, reference, actor(request), pull=method == "GET")
-    record = stored.record
-    if not accepts(request.headers.getall("Accept", []), record.media_type):
+    proxy = request.config_dict.get(PROXY)
+    proxied = None
+    if proxy is not None:
+        proxied = await proxy.manifest(route.name, reference, actor(request), pull=method == "GET")
+    if proxied is not None:
+        media_type, digest, body = proxied.media_type, proxied.digest, proxied.content
+    else:
+        stored = await manifests.get(route.name, reference, actor(request), pull=method == "GET")
+        media_type, digest, body = stored.record.media_type, stored.record.digest, stored.content
+    if not accepts(request.headers.getall("Accept", []), media_type):
         raise RegistryError(
             MANIFEST_UNKNOWN,
-            {"reference": route.arg, "mediaType": record.media_type},
+            {"reference": route.arg, "mediaType": media_type},
             message="manifest exists, but not in a media type the Accept header allows",
         )
     headers = {
-        "Content-Type": record.media_type,
-        "Docker-Content-Digest": record.digest,
-        "ETag": f'"{record.digest}"',
+        "Content-Type": media_type,
+        "Docker-Content-Digest": digest,
+        "ETag": f'"{digest}"',
     }
     if method == "HEAD":
         response = web.Response(status=200, headers=headers)
-        response.headers["Content-Length"] = str(len(stored.content))
+        response.headers["Content-Length"] = str(len(body))
         return response
-    return web.Response(status=200, body=stored.content, headers=headers)
+    return web.Response(status=200, body=body, headers=headers)
