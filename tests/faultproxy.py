@@ -8,6 +8,7 @@ connection dropped while the request body arrives, or a response body cut off mi
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
+        self.rate: float | None = None  # bytes per second of response bodies (None: as fast)
+        self.down = False  # refuse every request (503), as an upstream that is failing
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
@@ -100,6 +103,8 @@ class FaultProxy:
         self.seen.append(
             Seen(request.method, request.path, fault.kind if fault else None, time.monotonic())
         )
+        if self.down:
+            return web.Response(status=503, text="down for the test")
         if fault is not None and fault.kind == "status":
             await request.read()
             return web.Response(status=fault.status, headers=fault.headers)
@@ -133,5 +138,7 @@ class FaultProxy:
                 return response
             async for chunk in upstream.content.iter_chunked(256 * 1024):
                 await response.write(chunk)
+                if self.rate:
+                    await asyncio.sleep(len(chunk) / self.rate)
             await response.write_eof()
             return response
