@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from tests.artifacts import push_image
+from tests.artifacts import push_image, push_index
 from tests.faultproxy import Fault, FaultProxy
 from tests.inproc import ADMIN, InProcessServer, serve_in_process
 from tests.peers import Peer, run_reference_registry
@@ -369,3 +369,34 @@ def test_token_auth_wharf_upstream(
     # the upstream is gone entirely (connections refused): the copy is served
     time.sleep(INTERVAL + 0.1)
     assert skopeo_copy(local, "wharf-proxy/library/tool:v1", tmp_path) == image.digest
+
+
+def test_index_and_docker_hub_names(
+    local: InProcessServer, hub: int, upstream: Peer, gate: FaultProxy, tmp_path: Path
+) -> None:
+    """An index pulled with all its children (skopeo --all) is cached once they are; on a
+    Docker-Hub-type endpoint a one-component name is ``library/<name>`` upstream."""
+
+    async def push() -> tuple[Manifest, list[Manifest]]:
+        async with upstream_client(upstream) as client:
+            children = [await push_image(client, "library/multi", None) for _ in range(2)]
+            return await push_index(client, "library/multi", "v1", children), children
+
+    index, children = run(push())
+    registry_id = create_registry(local, "hub-like", "docker-hub", gate.url, ALICE)
+    r = api(local, "POST", "/projects", json={"project_name": "hubby", "registry_id": registry_id})
+    assert r.status_code == 201, r.text
+    target = tmp_path / "all"
+    done = skopeo(
+        "copy", "--all", "--src-tls-verify=false", "--src-creds", ":".join(ADMIN),
+        f"docker://{host(local)}/hubby/multi:v1", f"dir:{target}", tmp=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert digest_bytes((target / "manifest.json").read_bytes()) == index.digest
+    for child in children:
+        cached(local, "hubby/multi", child.digest)
+    cached(local, "hubby/multi", index.digest)
+    gate.down = True
+    time.sleep(INTERVAL + 0.1)
+    r = v2(local, "GET", "hubby/multi/manifests/v1", headers={"Accept": index.media_type})
+    assert r.status_code == 200 and r.content == index.body
