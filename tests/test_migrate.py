@@ -29,6 +29,7 @@ EVERYTHING = {
     "auth 1",
     "auth 2",
     "auth 3",
+    "auth 4",
     "jobs 1",
     "replication 1",
 }
