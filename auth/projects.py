@@ -52,8 +52,8 @@ def valid_project_name(name: str) -> bool:
 def metadata_value(key: str, value: str) -> str:
     """``value`` of Harbor's metadata ``key`` in its canonical form ("true"/"false" for the
     flags, a lower-case CVSS v3 severity, a decimal number): BadRequest for unknown keys,
-    values not of the key's kind, and the proxy-cache filters (Wharf has no proxy-cache
-    projects, which Harbor requires of them)."""
+    values not of the key's kind, and the proxy-cache filters (Harbor takes them only on
+    proxy-cache projects; Wharf's proxy cache has no repository filters)."""
     if key in BOOLEAN_KEYS:
         if value in GO_TRUE:
             return "true"

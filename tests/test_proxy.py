@@ -180,6 +180,9 @@ def test_proxy_project_api(local: InProcessServer, hub: int) -> None:
     r = api(local, "DELETE", f"/registries/{hub}")
     assert r.status_code == 412, r.text
     assert "proxy cache project hub-proxy" in r.json()["errors"][0]["message"]
+    # the project's access rules hold: hub-proxy is private
+    r = requests.get(f"{local.url}/v2/hub-proxy/library/app/manifests/1.0", timeout=30)
+    assert r.status_code == 401, r.text
     r = api(local, "POST", "/projects", json={"project_name": "bad-proxy", "registry_id": 0})
     assert r.status_code == 400, r.text
     r = api(local, "POST", "/projects", json={"project_name": "bad-proxy", "registry_id": 999})
