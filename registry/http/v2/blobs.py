@@ -35,8 +35,17 @@ async def _streamed(request: web.Request, blob: StreamedBlob) -> web.StreamRespo
     if blob.size is not None:
         response.content_length = blob.size
     await response.prepare(request)
-    async for chunk in blob.chunks:
-        await response.write(chunk)
+    try:
+        async for chunk in blob.chunks:
+            await response.write(chunk)
+    except Exception:
+        # the headers are out: no error body can follow. Cut the connection (the proxy
+        # logged why), so the client sees a short body at once rather than waiting for
+        # the rest on a connection kept alive
+        response.force_close()
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response
 
