@@ -117,13 +117,13 @@ def main() -> int:
                 r = requests.post(f"{api}/registries", json=body, auth=ADMIN, timeout=30)
                 r.raise_for_status()
                 registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
-                body = {
+                project = {
                     "project_name": "px",
                     "registry_id": registry_id,
                     "metadata": {"public": "true"},
                 }
                 requests.post(
-                    f"{api}/projects", json=body, auth=ADMIN, timeout=30
+                    f"{api}/projects", json=project, auth=ADMIN, timeout=30
                 ).raise_for_status()
                 results: dict[str, list[tuple[float, float, int]]] = {}
                 for n in range(args.rounds):
