@@ -84,6 +84,7 @@ CHECKED_ENTRIES = 100_000  # tags remembered as checked, per process
 INDEX_POLL = 0.5  # seconds between looks for an index's children
 FETCH_POLL = 0.2  # seconds between looks while another process fetches a blob
 BLOB_FETCHES = 4  # blobs of one manifest fetched at once in the background
+STALE_SPOOL = 3600.0  # seconds since its last write after which a spool file is debris
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,11 @@ class ProxyCache:
         self._fetches: dict[tuple[str, str], Fetch] = {}
         self._storing: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Remove spool files a killed process left behind (a live spool is written to
+        continually, and upstream silence is bounded, so an old one is nobody's)."""
+        await asyncio.to_thread(_purge_spools, self.spool_dir, time.time() - STALE_SPOOL)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -438,6 +444,15 @@ class ProxyCache:
                 "proxy: blob fetch failed; nothing stored",
                 extra={"repo": repo, "digest": str(digest), "error": _said(fetch.error)},
             )
+
+
+def _purge_spools(directory: Path, before: float) -> None:
+    if not directory.is_dir():
+        return
+    for path in directory.glob("*.blob"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < before:
+                path.unlink()
 
 
 async def _renew(lease: LeaderLock) -> None:

@@ -7,6 +7,8 @@ failure raised to every reader, the spool removed)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from wharf.coord import coordination
 from wharf.coord.generations import InProcessGenerations
 from wharf.proxy.directory import ProxyDirectory
 from wharf.proxy.fetch import Fetch, produce
+from wharf.proxy.service import ProxyCache
+from wharf.registry.config import ProxyConfig
 from wharf.registry.events import SYSTEM, Actor
 from wharf.registry.policy.gate import (
     Deletion,
@@ -189,3 +193,27 @@ def test_fetch_failure_reaches_readers_without_the_last_byte(tmp_path: Path) -> 
     assert len(errors) == 2 and all("digest mismatch" in str(e) for e in errors)
     assert all(len(body) < 10_000 for body in got)
     assert not (tmp_path / "spool").exists()
+
+
+def test_stale_spools_are_purged_at_start(tmp_path: Path) -> None:
+    spools = tmp_path / "spool"
+    spools.mkdir()
+    old, live = spools / "old.blob", spools / "live.blob"
+    old.write_bytes(b"x")
+    live.write_bytes(b"y")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+
+    async def main() -> None:
+        cache = ProxyCache(
+            None,  # type: ignore[arg-type]  # start() touches only the spool directory
+            ProxyDirectory(InProcessGenerations(), dict),  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            ProxyConfig(),
+            spools,
+        )
+        await cache.start()
+        await cache.close()
+
+    asyncio.run(main())
+    assert not old.exists() and live.exists()

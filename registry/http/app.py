@@ -280,6 +280,7 @@ def _access_control(
         runner.handlers.update(replication.handlers)
         app[REPLICATION] = replication
         proxy = _proxy_cache(settings, app, auth, registries)
+        await proxy.start()
         app[PROXY] = proxy
         health = asyncio.create_task(
             run_on_leader(
