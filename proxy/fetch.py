@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 READ_CHUNK = 1024 * 1024
+# spool writes and reads up to this size are done on the event loop (page cache, a few
+# microseconds), bigger ones in a thread
+INLINE_IO = 256 * 1024
 
 
 class Fetch:
@@ -91,7 +94,12 @@ class Fetch:
                 if self.done and self.error is not None:
                     raise self.error
                 if offset < limit:
-                    data = await asyncio.to_thread(handle.read, min(READ_CHUNK, limit - offset))
+                    want = min(READ_CHUNK, limit - offset)
+                    # a small read from the page cache costs less than a thread hop
+                    if want <= INLINE_IO:
+                        data = handle.read(want)
+                    else:
+                        data = await asyncio.to_thread(handle.read, want)
                     if not data:
                         raise OSError("the spool file is shorter than written")
                     offset += len(data)
@@ -107,9 +115,12 @@ class Fetch:
             self._drop_spool_if_unread()
 
 
-def _append(handle: BinaryIO, data: bytes) -> None:
-    handle.write(data)
-    handle.flush()  # readers read the file, not this buffer
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    """All of ``data`` (an unbuffered file may take part of it per call)."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        view = view[written:]
 
 
 Upstream = contextlib.AbstractAsyncContextManager[tuple[int | None, AsyncIterator[bytes]]]
@@ -126,13 +137,17 @@ async def produce(
     error: BaseException | None = None
     try:
         async with open_upstream() as (size, chunks):
-            handle = await asyncio.to_thread(fetch.spool.open, "wb")
+            # unbuffered: what is written is in the file for the readers at once
+            handle = await asyncio.to_thread(fetch.spool.open, "wb", 0)
             fetch.begin(size)  # the spool exists: readers may open it
             try:
 
                 async def tee() -> AsyncIterator[bytes]:
                     async for data in chunks:
-                        await asyncio.to_thread(_append, handle, data)
+                        if len(data) <= INLINE_IO:
+                            _write_all(handle, data)  # the page cache: cheaper than a hop
+                        else:
+                            await asyncio.to_thread(_write_all, handle, data)
                         fetch.advance(len(data))
                         yield data
 
