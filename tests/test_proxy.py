@@ -177,6 +177,9 @@ def test_proxy_project_api(local: InProcessServer, hub: int) -> None:
     doc = api(local, "GET", "/projects/hub-proxy").json()
     assert doc["registry_id"] == hub
     assert api(local, "GET", "/projects/library").json().get("registry_id") is None
+    summary = api(local, "GET", "/projects/hub-proxy/summary").json()
+    assert summary["registry"]["id"] == hub and summary["registry"]["type"] == "docker-registry"
+    assert not summary["registry"].get("credential")
     r = api(local, "DELETE", f"/registries/{hub}")
     assert r.status_code == 412, r.text
     assert "proxy cache project hub-proxy" in r.json()["errors"][0]["message"]

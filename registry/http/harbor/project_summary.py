@@ -7,12 +7,14 @@ from collections import Counter
 
 from aiohttp import web
 
+from wharf.auth.errors import NotFound
 from wharf.auth.models import Role, policy
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.artifacts import require
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
+from wharf.registry.http.harbor.registries import Registry, registry_doc
 from wharf.registry.http.harbor.spec import IS_RESOURCE_NAME, PROJECT_NAME_OR_ID, Api, Model, Reply
-from wharf.registry.http.keys import STORE
+from wharf.registry.http.keys import REGISTRIES, STORE
 
 # Wharf enforces no quota: Harbor's "unlimited"
 UNLIMITED = -1
@@ -32,6 +34,7 @@ class ProjectSummary(Model):
     guest_count: int | None = None
     limited_guest_count: int | None = None
     quota: ProjectSummaryQuota | None = None
+    registry: Registry | None = None  # what a proxy-cache project mirrors
 
 
 class ProjectDeletable(Model):
@@ -67,6 +70,13 @@ async def project_summary(request: web.Request, actor: Principal) -> web.StreamR
         summary.developer_count = roles[Role.DEVELOPER]
         summary.guest_count = roles[Role.GUEST]
         summary.limited_guest_count = roles[Role.LIMITED_GUEST]
+    if project.registry_id is not None:  # as Harbor: the registry, without its credential
+        try:
+            registry = await request.config_dict[REGISTRIES].get(project.registry_id)
+        except NotFound:
+            registry = None
+        if registry is not None:
+            summary.registry = registry_doc(registry).model_copy(update={"credential": None})
     return json_response(summary)
 
 
