@@ -136,7 +136,9 @@ export function push(repo, user, password) {
   return skopeo("copy", "--dest-tls-verify=false", "--dest-creds", `${user}:${password}`, IMAGE, `docker://${REGISTRY}/${repo}`);
 }
 
-/** Pull (copy into a throwaway OCI layout) REGISTRY/<ref> as `user`:`password`. */
+/** Pull (copy into a throwaway OCI layout) REGISTRY/<ref> as `user`:`password`
+ * (anonymously when `user` is null). */
 export function pull(ref, user, password, into) {
-  return skopeo("copy", "--src-tls-verify=false", "--src-creds", `${user}:${password}`, `docker://${REGISTRY}/${ref}`, `oci:${into}:pulled`);
+  const creds = user === null ? ["--src-no-creds"] : ["--src-creds", `${user}:${password}`];
+  return skopeo("copy", "--src-tls-verify=false", ...creds, `docker://${REGISTRY}/${ref}`, `oci:${into}:pulled`);
 }
