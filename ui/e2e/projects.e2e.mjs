@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { api, checkA11y, open, pull, push, screenshot, settle, signIn, visit } from "./harness.mjs";
+import { api, checkA11y, closeBrowser, open, pull, push, screenshot, settle, signIn, visit } from "./harness.mjs";
 
 const PROJECT = "team";
 const USER = "alice";
@@ -30,7 +30,7 @@ before(async () => {
 });
 
 after(async () => {
-  await s?.browser.close();
+  await closeBrowser();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -187,6 +187,6 @@ test("a member sees the project; a stranger does not see its members", async () 
     assert.equal(await other.page.getByRole("link", { name: "Members" }).count(), 0);
     assert.equal(await other.page.getByRole("button", { name: "Delete project" }).count(), 0);
   } finally {
-    await other.browser.close();
+    await other.close();
   }
 });

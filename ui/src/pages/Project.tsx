@@ -43,8 +43,7 @@ function DeleteProject({ project, onClose }: { project: Project; onClose: () => 
     >
       {check.data && !check.data.deletable ? (
         <p role="status">
-          It cannot be deleted now: {check.data.message || "it is not empty"}. Delete its repositories (and robot
-          accounts) first.
+          It cannot be deleted now: {(check.data.message || "it is not empty").replace(/\.$/, "")}.
         </p>
       ) : (
         <p>Its members, robot accounts and settings go with it. This cannot be undone.</p>
