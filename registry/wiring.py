@@ -21,6 +21,7 @@ from wharf.coord import coordination
 from wharf.coord.coordination import Coordination
 from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
+from wharf.db.portable import portable
 from wharf.db.postgres import PostgresDatabase
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.jobs import migrations as jobs_migrations
@@ -32,6 +33,8 @@ from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.policy import migrations as policy_migrations
+from wharf.registry.policy.store import PolicyStore
 from wharf.replication import migrations as replication_migrations
 from wharf.replication.postgres import PostgresReplicationStore
 from wharf.replication.sqlite import SQLiteReplicationStore
@@ -46,6 +49,7 @@ SCHEMAS: tuple[Schema, ...] = (
     auth_migrations.SCHEMA,
     jobs_migrations.SCHEMA,
     replication_migrations.SCHEMA,
+    policy_migrations.SCHEMA,
 )
 
 Database = SQLiteDatabase | PostgresDatabase
@@ -119,6 +123,11 @@ def make_replication_store(database: Database) -> ReplicationStore:
     if isinstance(database, PostgresDatabase):
         return PostgresReplicationStore(database)
     return SQLiteReplicationStore(database)
+
+
+def make_policy_store(database: Database) -> PolicyStore:
+    """The policy tables (immutable tag rules, tag retention) on the process's database."""
+    return PolicyStore(portable(database))
 
 
 def make_driver(settings: Settings) -> Driver:

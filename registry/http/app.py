@@ -30,8 +30,10 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
+    IMMUTABLE,
     JOBS,
     METRICS,
+    POLICIES,
     REGISTRIES,
     REPLICATION,
     SETTINGS,
@@ -47,12 +49,14 @@ from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
+from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
 from wharf.registry.wiring import (
     make_auth,
     make_coordination,
     make_database,
     make_driver,
     make_job_store,
+    make_policy_store,
     make_replication_store,
     make_store,
 )
@@ -259,6 +263,13 @@ def _access_control(
         content.events.subscribe(content.labels.on_event)
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
+        # project policies: immutable tags join the gate every change of content asks
+        policies = make_policy_store(app[DATABASE])
+        await policies.open()
+        app[POLICIES] = policies
+        immutable = ImmutableRules(policies, content.generations)
+        app[IMMUTABLE] = immutable
+        content.gate.rules.append(ImmutableTags(immutable, content.store))
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
         registries = RegistryService(replication_store, content.events)
@@ -299,6 +310,7 @@ def _access_control(
         await asyncio.gather(scheduler, health, return_exceptions=True)
         await gc.close()
         await replication_store.close()
+        await policies.close()
         flusher.cancel()
         purger.cancel()
         pull_flusher.cancel()
