@@ -36,6 +36,7 @@ from wharf.registry.http.keys import (
     POLICIES,
     REGISTRIES,
     REPLICATION,
+    RETENTION,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
@@ -48,6 +49,7 @@ from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.policy import retention as tag_retention
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
 from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
 from wharf.registry.wiring import (
@@ -71,6 +73,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
 @web.middleware
@@ -280,6 +283,11 @@ def _access_control(
         )
         runner.handlers.update(replication.handlers)
         app[REPLICATION] = replication
+        retention = tag_retention.RetentionService(
+            policies, content, immutable, runner.store, runner.enqueue, content.events
+        )
+        runner.handlers.update(retention.handlers)
+        app[RETENTION] = retention
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -304,10 +312,19 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # retention policies' crons, likewise on the leader only
+        retention_scheduler = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("retention-schedule"),
+                RETENTION_SCHEDULE_TICK,
+                tag_retention.ScheduleTicker(retention).tick,
+            )
+        )
         yield
         scheduler.cancel()
+        retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, health, return_exceptions=True)
+        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
         await gc.close()
         await replication_store.close()
         await policies.close()

@@ -15,6 +15,7 @@ from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.immutable import ImmutableRules
+from wharf.registry.policy.retention import RetentionService
 from wharf.registry.policy.store import PolicyStore
 from wharf.registry.wiring import Database
 from wharf.replication.registries import RegistryService
@@ -34,6 +35,7 @@ REGISTRIES = web.AppKey("registries", RegistryService)  # idem
 REPLICATION = web.AppKey("replication", ReplicationService)  # idem
 POLICIES = web.AppKey("policies", PolicyStore)  # idem: immutable rules, retention
 IMMUTABLE = web.AppKey("immutable", ImmutableRules)  # idem
+RETENTION = web.AppKey("retention", RetentionService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

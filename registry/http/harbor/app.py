@@ -27,6 +27,7 @@ from wharf.registry.http.harbor import (
     registries,
     replication,
     repositories,
+    retention,
     robots,
     system,
     tags,
@@ -102,6 +103,7 @@ RESOURCES = (
     usergroups,
     registries,
     replication,
+    retention,
     permissions,
 )
 
