@@ -1,4 +1,5 @@
-"""The doublestar pattern grammar of immutable-tag and retention selectors
+"""The doublestar pattern grammar of immutable-tag and retention selectors, and the
+immutable-rule matcher built on it
 (``wharf.registry.policy.patterns``), checked with hypothesis against independent oracles:
 Python's ``fnmatch`` for the single-component subset, and the definitions of ``**``,
 ``{a,b}`` and escaping."""
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from wharf.registry.policy.immutable import CompiledRule, Matcher
 from wharf.registry.policy.patterns import BadPattern, match, validate
 
 WORD = st.text(alphabet="abc.-_", min_size=0, max_size=6)
@@ -110,3 +112,33 @@ def test_examples(pattern: str, value: str, expected: bool) -> None:
 def test_bad_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(BadPattern):
         validate(pattern)
+
+
+TAG_PATTERNS = st.sampled_from(["v*", "v{1,2}.*", "rc-?", "**", "[a-c]*", "latest", ""])
+REPO_PATTERNS = st.sampled_from(["**", "app/*", "app/**", "{web,api}", "*"])
+RULES = st.lists(
+    st.tuples(st.booleans(), REPO_PATTERNS, st.booleans(), TAG_PATTERNS), max_size=8
+).map(
+    lambda specs: tuple(
+        CompiledRule(n + 1, repo_ex, repo, tag_ex, tag)
+        for n, (repo_ex, repo, tag_ex, tag) in enumerate(specs)
+    )
+)
+
+
+@given(
+    RULES,
+    st.sampled_from(["app/web", "web", "api", "app/x/y", "other"]),
+    st.text(alphabet="vrc-12.alestb", max_size=6),
+)
+def test_matcher_agrees_with_its_rules_one_by_one(
+    rules: tuple[CompiledRule, ...], path: str, tag: str
+) -> None:
+    """The matcher folds a repository's ``matches`` rules into one expression: it holds a
+    tag exactly when some rule, checked alone, does — and names a rule that does."""
+    matcher = Matcher(rules)
+    found = matcher.holding(path, tag)
+    assert (found is not None) == any(r.holds(path, tag) for r in rules)
+    if found is not None:
+        assert found.holds(path, tag)
+    assert matcher.holding(path, tag) == found  # the memoised path answers the same

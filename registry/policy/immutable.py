@@ -18,6 +18,7 @@ database each time."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from wharf.registry.policy.store import Conflict, PolicyStore
 IMMUTABLE_ACTION = "immutable"
 IMMUTABLE_TEMPLATE = "immutable_template"
 CACHED_PROJECTS = 10_000
+PATHS_PER_PROJECT = 4096  # repositories whose applicable rules a Matcher remembers
 
 
 class InvalidRule(ValueError):
@@ -66,9 +68,13 @@ class CompiledRule:
     tag_exclude: bool
     tag_pattern: str
 
+    def scopes(self, path: str) -> bool:
+        """Whether the rule's repository selector selects the repository at ``path``."""
+        hit = compile_pattern(self.repo_pattern).fullmatch(path) is not None
+        return hit != self.repo_exclude
+
     def holds(self, path: str, tag: str) -> bool:
-        repo_hit = compile_pattern(self.repo_pattern).fullmatch(path) is not None
-        if repo_hit == self.repo_exclude:
+        if not self.scopes(path):
             return False
         tag_hit = compile_pattern(self.tag_pattern).fullmatch(tag) is not None
         return tag_hit != self.tag_exclude
@@ -82,18 +88,55 @@ class CompiledRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """A project's enabled rules, ready to match."""
+class _PathRules:
+    """The rules scoping one repository, ready for its tags: the ``matches`` ones folded
+    into one regular expression (an alternation in rule order, one named group each, so
+    one match finds the first rule holding the tag), the ``excludes`` ones kept apart."""
 
-    rules: tuple[CompiledRule, ...]
+    def __init__(self, rules: list[CompiledRule]) -> None:
+        matching = [r for r in rules if not r.tag_exclude]
+        self.by_group = {f"r{n}": r for n, r in enumerate(matching)}
+        self.combined = (
+            re.compile(
+                "|".join(
+                    f"(?P<r{n}>{compile_pattern(r.tag_pattern).pattern})"
+                    for n, r in enumerate(matching)
+                )
+            )
+            if matching
+            else None
+        )
+        self.excluding = [(compile_pattern(r.tag_pattern), r) for r in rules if r.tag_exclude]
 
-    def holding(self, path: str, tag: str) -> CompiledRule | None:
-        """The first rule that makes ``tag`` of the repository at ``path`` immutable."""
-        for rule in self.rules:
-            if rule.holds(path, tag):
+    def holding(self, tag: str) -> CompiledRule | None:
+        if self.combined is not None:
+            found = self.combined.fullmatch(tag)
+            if found is not None and found.lastgroup is not None:
+                return self.by_group[found.lastgroup]
+        for pattern, rule in self.excluding:
+            if pattern.fullmatch(tag) is None:
                 return rule
         return None
+
+
+class Matcher:
+    """A project's enabled rules, ready to match; what applies to a repository is worked
+    out once per repository path (bounded memo)."""
+
+    __slots__ = ("_paths", "rules")
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self.rules = rules
+        self._paths: dict[str, _PathRules] = {}
+
+    def holding(self, path: str, tag: str) -> CompiledRule | None:
+        """A rule that makes ``tag`` of the repository at ``path`` immutable, or None."""
+        scoped = self._paths.get(path)
+        if scoped is None:
+            if len(self._paths) >= PATHS_PER_PROJECT:
+                self._paths.clear()
+            scoped = self._paths[path] = _PathRules([r for r in self.rules if r.scopes(path)])
+        return scoped.holding(tag)
 
     def __bool__(self) -> bool:
         return bool(self.rules)
