@@ -58,7 +58,7 @@ async def main(rules: int, checks: int) -> None:
                 await immutable.create(1, "bench", rule(n))
             gate = ImmutableTags(immutable, metadata)
             repo = "bench/x/images-r1"
-            cases = {
+            cases: dict[str, Change] = {
                 "new tag (a push)": TagWrite(ACTOR, repo, "v1", DIGEST, None),
                 "tag moved, no rule holds it": TagWrite(ACTOR, repo, "v1", DIGEST, OTHER),
                 "tag moved, the last rule holds it": TagWrite(

@@ -165,8 +165,7 @@ def test_execution_deletes_through_the_core_and_finishes_once(
         # t0 becomes immutable: the evaluation marks it, and the gate would refuse anyway
         await world.immutable.create(1, "p", immutable_rule("t0"))
         await world.runner.start()
-        execution = await world.service.start(policy, dry_run=False, trigger="MANUAL",
-                                              actor=ALICE)
+        execution = await world.service.start(policy, dry_run=False, trigger="MANUAL", actor=ALICE)
         [event] = await world.finished(1)
         assert event.execution_id == execution.id and event.project == "p"
         assert event.status == SUCCEED and not event.dry_run
@@ -199,8 +198,7 @@ def test_stop_and_schedule(backend: Backend, tmp_path: Path) -> None:
             RetentionPolicy(2, "q", "or", (latest(1, "r{0,1}"),), "Schedule", "")
         )
         # the runner is not started: the tasks wait in the queue, then are stopped
-        execution = await world.service.start(policy, dry_run=True, trigger="MANUAL",
-                                              actor=ALICE)
+        execution = await world.service.start(policy, dry_run=True, trigger="MANUAL", actor=ALICE)
         tasks, total = await world.service.store.tasks(execution.id)
         assert total == 2 and {t.repository for t in tasks} == {"q/r0", "q/r1"}
         assert all(t.status == PENDING and t.job_id for t in tasks)

@@ -56,8 +56,10 @@ def test_skopeo_cannot_overwrite_an_immutable_tag(
     target = f"docker://{registry}/rel/app:v1"
 
     def copy(src: str, dest: str) -> None:
-        run(["skopeo", "copy", *NO_TLS, "--src-creds", CREDS, "--dest-creds", CREDS, src, dest],
-            env=client_env)
+        run(
+            ["skopeo", "copy", *NO_TLS, "--src-creds", CREDS, "--dest-creds", CREDS, src, dest],
+            env=client_env,
+        )
 
     copy(f"oci:{first.path}:v1", target)  # a new tag: allowed
     with pytest.raises(CommandFailed) as refused:
@@ -72,8 +74,9 @@ def test_skopeo_cannot_overwrite_an_immutable_tag(
     with pytest.raises(CommandFailed):
         run(["skopeo", "delete", "--tls-verify=false", "--creds", CREDS, target], env=client_env)
     # disabled: the tag moves
-    r = requests.put(f"{rules}/{rule_id}", json={"id": int(rule_id), "disabled": True},
-                     auth=ADMIN, timeout=30)
+    r = requests.put(
+        f"{rules}/{rule_id}", json={"id": int(rule_id), "disabled": True}, auth=ADMIN, timeout=30
+    )
     assert r.status_code == 200
     copy(f"oci:{second.path}:v1", target)
     moved = Layout(tmp_path / "moved")
