@@ -212,3 +212,45 @@ def test_a_rule_change_reaches_another_process_at_once(app: InProcessServer, dat
         api(app, "DELETE", f"{RULES}/{rule_id}")
         assert overwrite(other, "imm/shared", "v1").status_code == 201
         assert not second.errors, second.error_log()
+
+
+def test_a_deleted_projects_rules_go_with_it(app: InProcessServer) -> None:
+    assert api(app, "POST", "/projects", json={"project_name": "gone"}).status_code == 201
+    project_id = api(app, "GET", "/projects/gone").json()["project_id"]
+    r = api(app, "POST", "/projects/gone/immutabletagrules", json=rule("**", "**"))
+    assert r.status_code == 201
+    retention = api(
+        app,
+        "POST",
+        "/retentions",
+        json={
+            "algorithm": "or",
+            "rules": [
+                {
+                    "template": "always",
+                    "action": "retain",
+                    "params": {},
+                    "tag_selectors": [
+                        {"kind": "doublestar", "decoration": "matches", "pattern": "**"}
+                    ],
+                    "scope_selectors": {
+                        "repository": [
+                            {"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}
+                        ]
+                    },
+                }
+            ],
+            "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+            "scope": {"level": "project", "ref": project_id},
+        },
+    )
+    assert retention.status_code == 201, retention.text
+    assert api(app, "DELETE", "/projects/gone").status_code == 200
+    assert (
+        api(app, "GET", retention.headers["Location"].removeprefix("/api/v2.0")).status_code == 404
+    )
+    assert api(app, "POST", "/projects", json={"project_name": "gone"}).status_code == 201
+    assert api(app, "GET", "/projects/gone/immutabletagrules").json() == []
+    c = client(app)
+    c.push_image("gone/app", "v1")
+    assert overwrite(c, "gone/app", "v1").status_code == 201

@@ -273,6 +273,7 @@ def _access_control(
         immutable = ImmutableRules(policies, content.generations)
         app[IMMUTABLE] = immutable
         content.gate.rules.append(ImmutableTags(immutable, content.store))
+        content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
         registries = RegistryService(replication_store, content.events)

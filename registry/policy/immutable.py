@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wharf.coord.generations import Generations
+from wharf.registry.events import Event, ProjectDeleted
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.gate import Change, Deletion, PolicyRefused, Refusal, Rule, TagWrite
 from wharf.registry.policy.models import (
@@ -238,6 +239,14 @@ class ImmutableRules:
         deleted = await self.store.delete_immutable(found.id)
         await self._changed(found.project)
         return deleted
+
+    async def on_event(self, event: Event) -> None:
+        """A subscriber of the content core's events: a deleted project's rules (and its
+        retention policy) go with it, so a project created later under the same name
+        starts with none."""
+        if isinstance(event, ProjectDeleted):
+            await self.store.forget_project(event.project)
+            await self._changed(event.project)
 
 
 class ImmutableTags(Rule):

@@ -233,6 +233,15 @@ class PolicyStore:
     async def delete_immutable(self, rule_id: int) -> bool:
         return await self.sql.execute("DELETE FROM immutable_rules WHERE id = ?", rule_id) > 0
 
+    async def forget_project(self, project: str) -> int:
+        """Delete a deleted project's immutable rules and retention policy (with its
+        executions and tasks); how many rows of the two went."""
+        rules = await self.sql.execute("DELETE FROM immutable_rules WHERE project = ?", project)
+        policies = await self.sql.execute(
+            "DELETE FROM retention_policies WHERE project = ?", project
+        )
+        return rules + policies
+
     # --- retention policies ----------------------------------------------------------
     async def create_policy(self, policy: RetentionPolicy) -> RetentionPolicy:
         try:
