@@ -405,7 +405,7 @@ async def delete_retention(request: web.Request, actor: Principal) -> web.Stream
 @authenticated
 async def trigger_execution(request: web.Request, actor: Principal) -> web.StreamResponse:
     sent = await read_body(request, ExecutionBody)
-    found, _ = await _policy(request, actor, "operate")
+    found, _ = await _policy(request, actor, "update")  # as Harbor
     execution = await _service(request).start(
         found, dry_run=bool(sent.dry_run), trigger="MANUAL", actor=event_actor(request, actor)
     )
@@ -448,7 +448,7 @@ async def operate_execution(request: web.Request, actor: Principal) -> web.Strea
     sent = await read_body(request, ActionBody)
     if sent.action != "stop":
         raise BadRequest("action should be 'stop'")
-    found, _ = await _policy(request, actor, "operate")
+    found, _ = await _policy(request, actor, "update")  # as Harbor
     execution = await _execution(request, found)
     await _service(request).stop(execution)
     return ok()
