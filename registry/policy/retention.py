@@ -91,7 +91,7 @@ class ExecutionNotFound(LookupError):
 def parameter(rule: Rule) -> int:
     """The rule's number (its template's parameter, keyed by the template's id)."""
     value = rule.params.get(rule.template)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float):  # as Harbor's ParseJSONInt: a JSON number, truncated
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidPolicy(f"{rule.template} type error")
