@@ -1,7 +1,8 @@
 """One small query interface over both databases, for stores whose statements are plain
 enough to be written once: ``?`` placeholders (turned into ``$1, $2, ...`` for
 PostgreSQL), rows as tuples. The policy stores (immutable tag rules, tag retention) use
-it; the hot-path stores keep their hand-written per-dialect code."""
+it; the hot-path stores keep their hand-written per-dialect code. The PostgreSQL side is
+``portable_postgres`` (asyncpg loads only when PostgreSQL is configured)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,10 @@ import sqlite3
 from abc import ABC, abstractmethod
 from typing import Any
 
-import asyncpg
-
-from wharf.db.postgres import Connection, PostgresDatabase
 from wharf.db.sqlite import SQLiteDatabase
 
 Row = tuple[Any, ...]
 _MARK = re.compile(r"\?")
-_INTEGRITY = (
-    asyncpg.exceptions.UniqueViolationError,
-    asyncpg.exceptions.ForeignKeyViolationError,
-)
 
 
 def numbered(query: str) -> str:
@@ -88,52 +82,3 @@ class SQLitePortable(PortableSQL):
             return await self.database.write(write)
         except sqlite3.IntegrityError as exc:
             raise Integrity(str(exc)) from None
-
-
-class PostgresPortable(PortableSQL):
-    def __init__(self, database: PostgresDatabase) -> None:
-        self.database = database
-
-    async def open(self) -> None:
-        await self.database.open()
-
-    async def close(self) -> None:
-        await self.database.close()
-
-    async def fetch(self, query: str, *args: Any) -> list[Row]:
-        statement = numbered(query)
-
-        async def run(conn: Connection) -> list[Row]:
-            return [tuple(r) for r in await conn.fetch(statement, *args)]
-
-        return await self.database.read(run)
-
-    async def execute(self, query: str, *args: Any) -> int:
-        statement = numbered(query)
-
-        async def run(conn: Connection) -> int:
-            status = await conn.execute(statement, *args)
-            last = status.rsplit(" ", 1)[-1]
-            return int(last) if last.isdigit() else 0
-
-        try:
-            return await self.database.read(run)
-        except _INTEGRITY as exc:
-            raise Integrity(str(exc)) from None
-
-    async def insert(self, query: str, *args: Any) -> int:
-        statement = numbered(query) + " RETURNING id"
-
-        async def run(conn: Connection) -> int:
-            return int(await conn.fetchval(statement, *args))
-
-        try:
-            return await self.database.read(run)
-        except _INTEGRITY as exc:
-            raise Integrity(str(exc)) from None
-
-
-def portable(database: SQLiteDatabase | PostgresDatabase) -> PortableSQL:
-    if isinstance(database, PostgresDatabase):
-        return PostgresPortable(database)
-    return SQLitePortable(database)
