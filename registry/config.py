@@ -193,6 +193,30 @@ class ProxyConfig(Strict):
     fetch_wait: float = Field(default=300.0, gt=0, le=86400)
 
 
+# the built web UI of a source checkout (`make run` builds it there): <repo>/ui/dist
+DEFAULT_UI_DIR = Path(__file__).resolve().parent.parent / "ui" / "dist"
+
+
+class UIConfig(Strict):
+    """The web UI's built files (``npm run build`` in ui/), served at ``/``. ``dir: null``
+    = the checkout's ui/dist; when that is not built, ``/`` says how to build it."""
+
+    dir: Path | None = None
+
+    @field_validator("dir")
+    @classmethod
+    def _check_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            raise ValueError(
+                f"{value} has no index.html (build the UI: cd ui && npm ci && npm run build)"
+            )
+        return value
+
+    @property
+    def root(self) -> Path:
+        return self.dir if self.dir is not None else DEFAULT_UI_DIR
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -279,6 +303,7 @@ class Settings(Strict):
     limits: LimitsConfig = LimitsConfig()
     jobs: JobsConfig = JobsConfig()
     proxy: ProxyConfig = ProxyConfig()
+    ui: UIConfig = UIConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on
