@@ -119,6 +119,22 @@ class Artifacts:
             raise RegistryError(NAME_UNKNOWN, {"name": repo})
         return await self._with_facts(rows)
 
+    async def listed(self, repo: str, offset: int, limit: int) -> tuple[int, list[ArtifactRow]]:
+        """One page of what Harbor lists as ``repo``'s artifacts (``is_listed``), newest
+        first, and how many there are; NAME_UNKNOWN when there is no such repository. The
+        page is read alone: a repository of many artifacts costs what its page costs."""
+        found = await self.store.listed_artifacts(repo, offset, limit)
+        if found is None:
+            raise RegistryError(NAME_UNKNOWN, {"name": repo})
+        total, rows = found
+        return total, await self._with_facts(rows)
+
+    async def around(self, repo: str, rows: list[ArtifactRow]) -> list[ArtifactRow]:
+        """The artifacts of ``repo`` hanging on or holding ``rows``: their accessories,
+        their index children and the indexes holding them."""
+        digests = [r.record.digest for r in rows]
+        return await self._with_facts(await self.store.artifacts_around(repo, digests))
+
     async def in_project(self, project: str) -> list[ArtifactRow]:
         return await self._with_facts(await self.store.project_artifacts(project))
 

@@ -311,20 +311,21 @@ class Views:
             if with_inherited:
                 subjects += [p for r in rows for p in self.parents(r)]
             accessories = await core.accessories(subjects, self.every)
+        with_tag, with_label = flag(request, WITH_TAG), flag(request, WITH_LABEL)
         labels: dict[int, Label] = {}
-        if flag(request, WITH_LABEL):
+        if with_label:
             wanted = sorted({i for r in rows for i in r.labels})
             found = await request.config_dict[STORE].labels(None, None, wanted)
             labels = {label.id: label_doc(label) for label in found}
         docs = []
         for row in rows:
             doc = await self.artifact(row, project_id)
-            if flag(request, WITH_TAG):
+            if with_tag:
                 newest = sorted(row.tags, key=lambda t: (-t.pushed, -t.id))  # Harbor's order
                 doc.tags = [tag_doc(row, t) for t in newest]
             if labels:
                 doc.labels = [labels[i] for i in row.labels if i in labels]
-            elif flag(request, WITH_LABEL):
+            elif with_label:
                 doc.labels = []
             if with_accessory:
                 doc.accessories = [accessory_doc(a) for a in accessories.get(row.id, [])]
@@ -444,6 +445,14 @@ ARTIFACT_FIELDS: Fields[ArtifactRow] = Fields(
 )
 
 
+# the orders the store's pages come in (its default: newest push first)
+NEWEST_FIRST: tuple[list[Sort], ...] = (
+    [],
+    [Sort("push_time", True)],
+    list(ARTIFACT_FIELDS.default),
+)
+
+
 def chosen(rows: list[ArtifactRow], query: ListQuery) -> list[ArtifactRow]:
     """Harbor's artifact list: no accessories; no untagged index manifests (unless
     ``base=*``); the ``tags`` and ``labels`` terms; then every other term and the order."""
@@ -494,8 +503,16 @@ async def list_artifacts(request: web.Request, actor: Principal) -> web.StreamRe
     project = await require(request, actor, "artifact", "list")
     query = list_query(request)
     repo = repository_name(request, project.name)
+    core = content_of(request).artifacts
     try:
-        every = await content_of(request).artifacts.in_repository(repo)
+        if not query.terms and query.sorts in NEWEST_FIRST:
+            # the usual list (a UI's): the page alone, with what hangs on it
+            window = query.window
+            total, rows = await core.listed(repo, window.offset, window.limit)
+            around = await core.around(repo, rows)
+            docs = await Views(request, rows + around).render(rows, project.id)
+            return paged(request, docs, total, query)
+        every = await core.in_repository(repo)
     except RegistryError as exc:
         if exc.error is not NAME_UNKNOWN:
             raise
