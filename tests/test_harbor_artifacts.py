@@ -541,6 +541,24 @@ def test_build_history_addition(world: World) -> None:
     assert world.api("GET", f"{base}/build_history", as_user("outsider")).status_code == 403
 
 
+def test_manifest_and_config_documents(world: World) -> None:
+    """Wharf's own reads for the web UI: the manifest byte for byte and the config."""
+    base = "/projects/team/repositories/app/artifacts"
+    r = world.api("GET", f"{base}/v1/manifest")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    assert r.content == world.app_v1.body
+    config = world.ok(f"{base}/{world.app_v1.digest}/config")
+    assert config == json.loads(world.app_v1.config)
+    index = world.api("GET", "/projects/team/repositories/multi/artifacts/v1/manifest")
+    assert index.status_code == 200 and index.content == world.index_body
+    none = world.api("GET", "/projects/team/repositories/multi/artifacts/v1/config")
+    assert none.status_code == 404 and none.json()["errors"][0]["code"] == "NOT_FOUND"
+    assert world.api("GET", f"{base}/nope/manifest").status_code == 404
+    assert world.api("GET", f"{base}/v1/manifest", as_user("limited")).status_code == 200
+    assert world.api("GET", f"{base}/v1/config", as_user("outsider")).status_code == 403
+    assert world.api("GET", f"{base}/v1/manifest", None).status_code == 401
+
+
 def chart_archive(name: str, files: dict[str, str]) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:

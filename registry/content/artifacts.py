@@ -149,12 +149,16 @@ class Artifacts:
             raise RegistryError(MANIFEST_UNKNOWN, {"reference": reference})
         return (await self._with_facts([row]))[0]
 
-    async def document(self, row: ArtifactRow) -> dict[str, Any]:
-        """The manifest's body, parsed."""
+    async def manifest_bytes(self, row: ArtifactRow) -> bytes:
+        """The manifest's body as pushed (not counted as a pull)."""
         stored = await self.manifests.get(
             row.repo, parse_digest(row.record.digest), SYSTEM, pull=False
         )
-        doc = orjson.loads(stored.content)
+        return stored.content
+
+    async def document(self, row: ArtifactRow) -> dict[str, Any]:
+        """The manifest's body, parsed."""
+        doc = orjson.loads(await self.manifest_bytes(row))
         return doc if isinstance(doc, dict) else {}
 
     async def config(self, row: ArtifactRow, doc: dict[str, Any] | None = None) -> Any:

@@ -735,6 +735,45 @@ async def get_addition(request: web.Request, actor: Principal) -> web.StreamResp
     return web.Response(body=found.content, headers={"Content-Type": found.content_type})
 
 
+# --- Wharf's own: the documents behind an artifact, for the web UI ----------------------------
+@api.operation(
+    "getArtifactManifest",
+    "GET",
+    ARTIFACT_PATH + "/manifest",
+    summary="The artifact's manifest (or index) as pushed (Wharf's own, not Harbor's)",
+    params=(PROJECT_NAME, REPOSITORY_NAME, REFERENCE),
+    replies={200: Reply("The manifest's JSON, byte for byte")},
+    errors=(403, 404),
+)
+@authenticated
+async def get_manifest(request: web.Request, actor: Principal) -> web.StreamResponse:
+    project = await require(request, actor, "artifact", "read")
+    row = await find_artifact(request, project)
+    with as_harbor_errors():
+        content = await content_of(request).artifacts.manifest_bytes(row)
+    return web.Response(body=content, content_type="application/json")
+
+
+@api.operation(
+    "getArtifactConfig",
+    "GET",
+    ARTIFACT_PATH + "/config",
+    summary="The artifact's config blob, when it is JSON (Wharf's own, not Harbor's)",
+    params=(PROJECT_NAME, REPOSITORY_NAME, REFERENCE),
+    replies={200: Reply("The config's JSON")},
+    errors=(403, 404),
+)
+@authenticated
+async def get_config(request: web.Request, actor: Principal) -> web.StreamResponse:
+    project = await require(request, actor, "artifact", "read")
+    row = await find_artifact(request, project)
+    with as_harbor_errors():
+        found = await content_of(request).artifacts.config(row)
+    if found is None:
+        raise NotFound(f"artifact {row.record.digest} has no JSON config")
+    return web.Response(body=orjson.dumps(found), content_type="application/json")
+
+
 # --- labels on artifacts ------------------------------------------------------------------
 class LabelRef(Model):
     id: int | None = None
