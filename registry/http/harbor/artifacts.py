@@ -265,7 +265,9 @@ async def find_artifact(request: web.Request, project: Project) -> ArtifactRow:
 
 
 def tag_doc(row: ArtifactRow, tag: TagRow) -> Tag:
-    return Tag(
+    # built from the store's typed rows: no validation to pay for (an artifact may carry
+    # thousands of tags, and every list renders them all, as Harbor's does)
+    return Tag.model_construct(
         id=tag.id,
         repository_id=row.repo_id,
         artifact_id=row.id,
