@@ -1,5 +1,5 @@
 // Every page of the UI and its URL. To add a page: write it under pages/, add a Route here
-// (and a NavItem if it belongs in the top navigation). Patterns: ":name" is one path
+// (and a NavItem in nav.ts if it belongs in the top navigation). Patterns: ":name" is one path
 // segment, "*name" the rest of the path (repository names have slashes). See README.md.
 import type { JSX } from "preact";
 import type { Params } from "./router";
@@ -17,12 +17,6 @@ export interface Route {
   /** shown without signing in (only the sign-in page) */
   public?: boolean;
   /** system administrators only */
-  admin?: boolean;
-}
-
-export interface NavItem {
-  href: string;
-  label: string;
   admin?: boolean;
 }
 
@@ -51,12 +45,6 @@ export const routes: Route[] = [
     page: (p) => <RepositoryRoute project={p.name} rest={p.rest} />,
   },
 ];
-
-const NAV: NavItem[] = [{ href: "/projects", label: "Projects" }];
-
-export function navItems(): NavItem[] {
-  return NAV;
-}
 
 /** Where "/" goes. */
 export const HOME = "/projects";
