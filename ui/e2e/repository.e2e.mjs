@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import * as harness from "./harness.mjs";
 import { ADMIN_PASSWORD, REGISTRY, URL, api, checkA11y, open, screenshot, settle, signIn, skopeo, visit } from "./harness.mjs";
 
 const REPO_PAGE = "/projects/library/repositories/demo";
@@ -114,7 +115,10 @@ before(async () => {
 });
 
 after(async () => {
-  await session?.browser.close();
+  // a browser of its own (the skeleton's open()), or a context of the file's shared one
+  if (session?.browser) await session.browser.close();
+  else await session?.close?.();
+  await harness.closeBrowser?.();
 });
 
 test("the repository page lists the artifacts with tags, platforms, sizes and accessories", async () => {
