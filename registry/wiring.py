@@ -39,6 +39,10 @@ from wharf.replication.store import ReplicationStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
 from wharf.storage.s3 import S3Driver
+from wharf.webhook import migrations as webhook_migrations
+from wharf.webhook.postgres import PostgresWebhookStore
+from wharf.webhook.sqlite import SQLiteWebhookStore
+from wharf.webhook.store import WebhookStore
 
 # Every package's migrations, in the order they apply.
 SCHEMAS: tuple[Schema, ...] = (
@@ -46,6 +50,7 @@ SCHEMAS: tuple[Schema, ...] = (
     auth_migrations.SCHEMA,
     jobs_migrations.SCHEMA,
     replication_migrations.SCHEMA,
+    webhook_migrations.SCHEMA,
 )
 
 Database = SQLiteDatabase | PostgresDatabase
@@ -119,6 +124,13 @@ def make_replication_store(database: Database) -> ReplicationStore:
     if isinstance(database, PostgresDatabase):
         return PostgresReplicationStore(database)
     return SQLiteReplicationStore(database)
+
+
+def make_webhook_store(database: Database) -> WebhookStore:
+    """The webhook policies' table on the process's database."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresWebhookStore(database)
+    return SQLiteWebhookStore(database)
 
 
 def make_driver(settings: Settings) -> Driver:

@@ -18,6 +18,7 @@ from wharf.registry.wiring import Database
 from wharf.replication.registries import RegistryService
 from wharf.replication.service import ReplicationService
 from wharf.storage.base import Driver
+from wharf.webhook.service import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE: web.AppKey[Database] = web.AppKey("database")  # the process's, shared by every store
@@ -30,6 +31,7 @@ AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 REGISTRIES = web.AppKey("registries", RegistryService)  # idem
 REPLICATION = web.AppKey("replication", ReplicationService)  # idem
+WEBHOOKS = web.AppKey("webhooks", WebhookService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

@@ -31,6 +31,7 @@ from wharf.registry.http.harbor import (
     tags,
     usergroups,
     users,
+    webhooks,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
 from wharf.registry.http.harbor.query import Unprocessable
@@ -100,6 +101,7 @@ RESOURCES = (
     usergroups,
     registries,
     replication,
+    webhooks,
     permissions,
 )
 
