@@ -311,6 +311,30 @@ def test_policies_crud_checks_and_masked_secret(server: InProcessServer) -> None
     assert api(server, "GET", "/projects/nosuch/webhook/policies").status_code == 404
 
 
+def test_hostile_input_is_a_client_error(server: InProcessServer) -> None:
+    new_project(server, "hostile")
+    base = "/projects/hostile/webhook"
+    good = {"name": "x", "event_types": ["PUSH_ARTIFACT"]}
+    for method, path, body, status in (
+        ("GET", f"{base}/policies/99999999999999", None, 404),  # past a 32-bit id
+        ("GET", f"{base}/policies/99999999999999999999999", None, 422),  # past int64
+        ("GET", f"{base}/policies/abc", None, 422),
+        ("GET", f"{base}/policies/1/executions/99999999999/tasks", None, 404),
+        ("GET", f"{base}/jobs", None, 422),  # policy_id is required
+        ("GET", f"{base}/jobs?policy_id=x", None, 422),
+        ("POST", f"{base}/policies", b"[]", 422),
+        ("POST", f"{base}/policies", {**good, "targets": [{"address": "http://[::1"}]}, 400),
+        ("POST", f"{base}/policies", {**good, "targets": [{"address": "http://a:0/"}]}, 400),
+        ("POST", f"{base}/policies", {**good, "targets": [{"address": "http://a/\x00"}]}, 400),
+        ("POST", f"{base}/policies", {**good, "name": "a\x00", "targets": []}, 400),
+        ("POST", f"{base}/policies", {**good, "targets": [None]}, 422),
+    ):
+        data = body if isinstance(body, bytes | None) else orjson.dumps(body)
+        r = api(server, method, path, data=data, headers={"Content-Type": "application/json"})
+        assert r.status_code == status, (method, path, body, r.text)
+        assert r.json()["errors"][0]["message"]
+
+
 def test_outage_and_recovery_lose_nothing(server: InProcessServer, receiver: Receiver) -> None:
     """Pushes while the receiver is down (connection refused), then answering 503, then
     back: every push is delivered, and any repeat carries the event id it had before."""

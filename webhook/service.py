@@ -112,20 +112,44 @@ class Trigger:
     last: float | None
 
 
-def check_policy(name: str, targets: Sequence[Target], event_types: Sequence[str]) -> None:
+MAX_ID = 2**31 - 1  # ids are 32-bit in the database: larger ones name nothing
+
+
+def printable(text: str) -> bool:
+    return all(ch >= " " and ch != "\x7f" for ch in text)
+
+
+def check_address(address: str) -> None:
+    try:
+        url = urlsplit(address)
+        valid = url.scheme in ("http", "https") and bool(url.hostname)
+        valid = valid and (url.port is None or url.port > 0)
+    except ValueError:
+        valid = False
+    if not valid or not printable(address) or " " in address or len(address) > 2048:
+        raise BadRequest(f"invalid target address {address!r}: need http(s)://host[:port]/path")
+
+
+def check_policy(
+    name: str, description: str, targets: Sequence[Target], event_types: Sequence[str]
+) -> None:
     """Harbor's checks of a policy (400 on failure)."""
     if not name.strip():
         raise BadRequest("name is required")
-    if len(name) > 256:
-        raise BadRequest("name is at most 256 characters")
+    if len(name) > 256 or not printable(name):
+        raise BadRequest("name is at most 256 printable characters")
+    if len(description) > 1024 or "\x00" in description:
+        raise BadRequest("description is at most 1024 characters, without NUL")
     if not targets:
         raise BadRequest("at least one target is required")
+    if len(targets) > 16:
+        raise BadRequest("at most 16 targets")
     for target in targets:
         if target.type != HTTP:
             raise BadRequest(f"unsupported notify type {target.type!r}; supported: http")
-        url = urlsplit(target.address)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise BadRequest(f"invalid target address {target.address!r}: need http(s)://host")
+        check_address(target.address)
+        if len(target.auth_header) > 4096 or not printable(target.auth_header):
+            raise BadRequest("auth_header is at most 4096 printable characters")
         if target.payload_format not in PAYLOAD_FORMATS:
             raise BadRequest(
                 f"unsupported payload format {target.payload_format!r}; "
@@ -227,7 +251,7 @@ class WebhookService:
         return project, [self.masked(p) for p in found]
 
     async def _policy_in(self, project: Project, policy_id: int) -> Policy:
-        found = await self.store.get_policy(policy_id)
+        found = await self.store.get_policy(policy_id) if 0 < policy_id <= MAX_ID else None
         if found is None or found.project_id != project.id:
             raise NotFound(f"webhook policy {policy_id} not found")
         return found
@@ -248,7 +272,7 @@ class WebhookService:
         enabled: bool,
     ) -> Policy:
         project = await self._project(actor, ref, "create")
-        check_policy(name, targets, event_types)
+        check_policy(name, description, targets, event_types)
         now = self.clock()
         new = Policy(
             project_id=project.id,
@@ -283,7 +307,7 @@ class WebhookService:
     ) -> Policy:
         project = await self._project(actor, ref, "update")
         current = await self._policy_in(project, policy_id)
-        check_policy(name, targets, event_types)
+        check_policy(name, description, targets, event_types)
         kept: list[Target] = []
         for index, target in enumerate(targets):
             if target.auth_header == MASK:
@@ -346,7 +370,7 @@ class WebhookService:
     ) -> Job:
         project = await self._project(actor, ref, "list")
         await self._policy_in(project, policy_id)
-        job = await self.jobs.get(execution_id)
+        job = await self.jobs.get(execution_id) if 0 < execution_id <= MAX_ID else None
         if job is None or job.group != job_group(policy_id):
             raise NotFound(f"execution {execution_id} not found")
         return job
