@@ -181,7 +181,7 @@ class WebhooksConfig(Strict):
     failed one is tried again and how soon."""
 
     timeout: float = Field(default=10.0, gt=0, le=300)  # one delivery, connect included
-    max_attempts: int = Field(default=8, ge=1, le=100)  # tries before a delivery fails
+    max_attempts: int = Field(default=10, ge=1, le=100)  # tries (about 30 min)
     backoff: float = Field(default=5.0, gt=0, le=3600)  # first retry; doubled each time
     max_backoff: float = Field(default=600.0, gt=0, le=86400)
     policy_refresh: float = Field(default=5.0, ge=0, le=300)  # other replicas' edits seen

@@ -6,6 +6,10 @@ policies and deleted projects, and a delivery job's sending and retry delay."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -212,3 +216,63 @@ def test_a_deleted_policys_delivery_fails_for_good(tmp_path: Path) -> None:
         assert job.attempts == 1 and "deleted" in job.error
 
     run(tmp_path, scenario)
+
+
+def test_a_hanging_receiver_holds_few_runner_slots(tmp_path: Path) -> None:
+    """A receiver that accepts connections and never answers: the first deliveries wait
+    out the timeout, the others are put back at once (retried later) instead of each
+    holding a runner slot for the timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        found = await service.auth_store.get_project("team")
+        assert found is not None
+        await store.create_policy(
+            Policy(
+                project_id=found.id,
+                project_name="team",
+                name="hangs",
+                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
+                event_types=("PUSH_ARTIFACT",),
+            )
+        )
+        service.invalidate()
+        for n in range(10):
+            await service.on_event(
+                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
+            )
+        runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
+        started = time.monotonic()
+        await runner.start()
+        try:
+            while True:
+                found_jobs, _ = await jobs.find(limit=100)
+                if all(j.attempts >= 1 and j.state is JobState.PENDING for j in found_jobs):
+                    break
+                assert time.monotonic() - started < 10, [j.state for j in found_jobs]
+                await asyncio.sleep(0.02)
+        finally:
+            await runner.close()
+        # ten deliveries tried, one timeout's worth of time, four connections at most
+        assert time.monotonic() - started < 3
+        assert len(accepted) <= 4
+        logs = [line.message for j in found_jobs for line in await jobs.logs(j.id)]
+        assert sum("not sent" in m for m in logs) >= 6
+
+    try:
+        run(tmp_path, scenario, timeout=0.5, backoff=5.0)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()

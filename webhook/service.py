@@ -15,6 +15,10 @@ that turns domain events into deliveries, and the job handler that sends them.
   backoff (``backoff`` doubled each attempt up to ``max_backoff``) until ``max_attempts``.
   A slow or dead receiver therefore costs a runner slot for at most ``timeout`` per
   attempt, never a request's time.
+- **A dead receiver is not tried over and over.** After an attempt to an address fails to
+  connect or times out, this process sends nothing there for ``backoff`` seconds: the
+  deliveries waiting for it are retried later at once instead of each holding a runner
+  slot (shared with replication tasks) for ``timeout``.
 - **A stable event id** per delivery (a UUID fixed at enqueue) goes out on every attempt
   (``Webhook-Id`` header; the CloudEvents ``id``): a receiver that answered too late for
   us to see may get the same event again, and can tell it is the same.
@@ -91,7 +95,7 @@ Enqueue = Callable[[Sequence[NewJob]], Awaitable[list[int]]]
 @dataclass(frozen=True, slots=True)
 class WebhookOptions:
     timeout: float = 10.0
-    max_attempts: int = 8
+    max_attempts: int = 10
     backoff: float = 5.0
     max_backoff: float = 600.0
     policy_refresh: float = 5.0
@@ -194,6 +198,8 @@ class WebhookService:
         self._pulls: list[NewJob] = []
         self._flusher: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        # addresses that failed to connect or answer: until when they are not tried
+        self._down: dict[str, float] = {}
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -631,6 +637,15 @@ class WebhookService:
             headers["Authorization"] = target.auth_header
         attempt = ctx.job.attempts
         delay = self.options.retry_delay(attempt)
+        down_until = self._down.get(target.address, 0.0)
+        if self.clock() < down_until:
+            # it just failed to connect or answer: don't spend a runner slot on it again
+            await ctx.log(
+                f"attempt {attempt}: not sent: {target.address} was unreachable "
+                f"{self.options.backoff:g}s ago or less",
+                "warning",
+            )
+            raise RetryLater(f"{target.address} unreachable", delay)
         try:
             async with self._client().post(
                 target.address,
@@ -643,9 +658,12 @@ class WebhookService:
                 answer = (await response.content.read(RESPONSE_PREVIEW)).decode(errors="replace")
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if not isinstance(exc, aiohttp.ClientResponseError):
+                self._down[target.address] = self.clock() + self.options.backoff
             reason = str(exc) or type(exc).__name__
             await ctx.log(f"attempt {attempt}: POST {target.address} failed: {reason}", "warning")
             raise RetryLater(f"{type(exc).__name__}: {reason}", delay) from None
+        self._down.pop(target.address, None)
         if 200 <= status < 300:
             await ctx.log(f"attempt {attempt}: POST {target.address}: HTTP {status}")
             return {"status_code": status, "event_id": data["event_id"]}
