@@ -16,9 +16,10 @@ that turns domain events into deliveries, and the job handler that sends them.
   A slow or dead receiver therefore costs a runner slot for at most ``timeout`` per
   attempt, never a request's time.
 - **A dead receiver is not tried over and over.** After an attempt to an address fails to
-  connect or times out, this process sends nothing there for ``backoff`` seconds: the
-  deliveries waiting for it are retried later at once instead of each holding a runner
-  slot (shared with replication tasks) for ``timeout``.
+  connect or times out, this process sends nothing there for ``backoff`` seconds, then
+  one attempt at a time until one gets an answer: the other deliveries waiting for it are
+  put back at once (retried after their backoff) instead of each holding a runner slot
+  (shared with replication tasks) for ``timeout``.
 - **A stable event id** per delivery (a UUID fixed at enqueue) goes out on every attempt
   (``Webhook-Id`` header; the CloudEvents ``id``): a receiver that answered too late for
   us to see may get the same event again, and can tell it is the same.
@@ -198,8 +199,10 @@ class WebhookService:
         self._pulls: list[NewJob] = []
         self._flusher: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        # addresses that failed to connect or answer: until when they are not tried
+        # addresses whose last attempt failed to connect or answer: not tried before this
+        # time, then by one attempt at a time (a probe) until one gets an answer
         self._down: dict[str, float] = {}
+        self._probing: set[str] = set()
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -637,18 +640,21 @@ class WebhookService:
             headers["Authorization"] = target.auth_header
         attempt = ctx.job.attempts
         delay = self.options.retry_delay(attempt)
-        down_until = self._down.get(target.address, 0.0)
-        if self.clock() < down_until:
-            # it just failed to connect or answer: don't spend a runner slot on it again
+        address = target.address
+        probe = address in self._down  # it failed last time: one attempt at a time
+        if probe and (address in self._probing or self.clock() < self._down[address]):
             await ctx.log(
-                f"attempt {attempt}: not sent: {target.address} was unreachable "
-                f"{self.options.backoff:g}s ago or less",
+                f"attempt {attempt}: not sent: {address} failed to connect or answer lately "
+                "(tried again once at a time, at most every "
+                f"{self.options.backoff:g}s, until it answers)",
                 "warning",
             )
-            raise RetryLater(f"{target.address} unreachable", delay)
+            raise RetryLater(f"{address} unreachable", delay)
+        if probe:
+            self._probing.add(address)
         try:
             async with self._client().post(
-                target.address,
+                address,
                 data=body,
                 headers=headers,
                 ssl=not target.skip_cert_verify,
@@ -659,15 +665,18 @@ class WebhookService:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if not isinstance(exc, aiohttp.ClientResponseError):
-                self._down[target.address] = self.clock() + self.options.backoff
+                self._down[address] = self.clock() + self.options.backoff
             reason = str(exc) or type(exc).__name__
-            await ctx.log(f"attempt {attempt}: POST {target.address} failed: {reason}", "warning")
+            await ctx.log(f"attempt {attempt}: POST {address} failed: {reason}", "warning")
             raise RetryLater(f"{type(exc).__name__}: {reason}", delay) from None
-        self._down.pop(target.address, None)
+        finally:
+            if probe:
+                self._probing.discard(address)
+        self._down.pop(address, None)
         if 200 <= status < 300:
-            await ctx.log(f"attempt {attempt}: POST {target.address}: HTTP {status}")
+            await ctx.log(f"attempt {attempt}: POST {address}: HTTP {status}")
             return {"status_code": status, "event_id": data["event_id"]}
         await ctx.log(
-            f"attempt {attempt}: POST {target.address}: HTTP {status} {answer.strip()}", "warning"
+            f"attempt {attempt}: POST {address}: HTTP {status} {answer.strip()}", "warning"
         )
         raise RetryLater(f"the receiver answered HTTP {status}", delay)
