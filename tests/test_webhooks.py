@@ -302,6 +302,33 @@ def test_policies_crud_checks_and_masked_secret(server: InProcessServer) -> None
     }
     assert all(t["last_trigger_time"] is None for t in r.json())
 
+    # maintainers read, developers don't; only project admins change (Harbor's roles)
+    for user, role in (("maint", 4), ("dev", 2)):
+        r = api(
+            server,
+            "POST",
+            "/users",
+            json={
+                "username": user,
+                "email": f"{user}@example.com",
+                "realname": user,
+                "password": "Pass-Word-123",
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = api(
+            server,
+            "POST",
+            "/projects/crud/members",
+            json={"role_id": role, "member_user": {"username": user}},
+        )
+        assert r.status_code == 201, r.text
+    maint, dev = ("maint", "Pass-Word-123"), ("dev", "Pass-Word-123")
+    assert api(server, "GET", f"{base}/policies", auth=maint).status_code == 200
+    assert api(server, "GET", f"{base}/policies/{policy_id}", auth=maint).status_code == 200
+    assert api(server, "DELETE", f"{base}/policies/{policy_id}", auth=maint).status_code == 403
+    assert api(server, "GET", f"{base}/policies", auth=dev).status_code == 403
+
     # signed-out callers are told to sign in; unknown ids are 404
     assert api(server, "GET", f"{base}/policies", auth=None).status_code == 401
     assert api(server, "GET", f"{base}/policies/99999").status_code == 404
