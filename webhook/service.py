@@ -643,13 +643,13 @@ class WebhookService:
         address = target.address
         probe = address in self._down  # it failed last time: one attempt at a time
         if probe and (address in self._probing or self.clock() < self._down[address]):
-            await ctx.log(
-                f"attempt {attempt}: not sent: {address} failed to connect or answer lately "
-                "(tried again once at a time, at most every "
-                f"{self.options.backoff:g}s, until it answers)",
-                "warning",
+            # no log line of its own: the runner records the failed attempt with this
+            # reason (a dead receiver's backlog costs as few writes as possible)
+            raise RetryLater(
+                f"not sent: {address} failed to connect or answer lately (tried again one "
+                f"attempt at a time, at most every {self.options.backoff:g}s, until it answers)",
+                delay,
             )
-            raise RetryLater(f"{address} unreachable", delay)
         if probe:
             self._probing.add(address)
         try:
