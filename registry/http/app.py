@@ -31,10 +31,13 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
+    IMMUTABLE,
     JOBS,
     METRICS,
+    POLICIES,
     REGISTRIES,
     REPLICATION,
+    RETENTION,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
@@ -45,16 +48,20 @@ from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
+from wharf.registry.http.ui import add_ui_routes
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.policy import retention as tag_retention
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
+from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
 from wharf.registry.wiring import (
     make_auth,
     make_coordination,
     make_database,
     make_driver,
     make_job_store,
+    make_policy_store,
     make_replication_store,
     make_store,
     make_webhook_store,
@@ -71,6 +78,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
 @web.middleware
@@ -241,6 +249,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    add_ui_routes(app)  # GET/HEAD of every other path: the web UI (page URLs, assets)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
@@ -263,6 +272,14 @@ def _access_control(
         content.events.subscribe(content.labels.on_event)
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
+        # project policies: immutable tags join the gate every change of content asks
+        policies = make_policy_store(app[DATABASE])
+        await policies.open()
+        app[POLICIES] = policies
+        immutable = ImmutableRules(policies, content.generations)
+        app[IMMUTABLE] = immutable
+        content.gate.rules.append(ImmutableTags(immutable, content.store))
+        content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
         registries = RegistryService(replication_store, content.events)
@@ -273,6 +290,11 @@ def _access_control(
         )
         runner.handlers.update(replication.handlers)
         app[REPLICATION] = replication
+        retention = tag_retention.RetentionService(
+            policies, content, immutable, runner.store, runner.enqueue, content.events
+        )
+        runner.handlers.update(retention.handlers)
+        app[RETENTION] = retention
         sealer = auth.configuration.sealer
         assert sealer is not None, "the auth service seals once started"
         webhook_store = make_webhook_store(app[DATABASE])
@@ -313,14 +335,24 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # retention policies' crons, likewise on the leader only
+        retention_scheduler = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("retention-schedule"),
+                RETENTION_SCHEDULE_TICK,
+                tag_retention.ScheduleTicker(retention).tick,
+            )
+        )
         yield
         scheduler.cancel()
+        retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, health, return_exceptions=True)
+        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
         await gc.close()
         await webhooks.close()
         await webhook_store.close()
         await replication_store.close()
+        await policies.close()
         flusher.cancel()
         purger.cancel()
         pull_flusher.cancel()
