@@ -11,6 +11,7 @@ published once per execution."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -158,7 +159,9 @@ def all_ended(server: InProcessServer, policy_id: int, count: int) -> list[dict[
 
 def task_logs(server: InProcessServer, execution_id: int) -> list[str]:
     path = f"/replication/executions/{execution_id}/tasks"
-    return [api(server, "GET", f"{path}/{t['id']}/log").text for t in api(server, "GET", path).json()]
+    return [
+        api(server, "GET", f"{path}/{t['id']}/log").text for t in api(server, "GET", path).json()
+    ]
 
 
 def skopeo_copy(server: InProcessServer, source: str, target: str) -> None:
@@ -228,7 +231,9 @@ def test_event_based_push_and_deletions_to_a_wharf(
     assert run(on_peer(image.digest)) is None
     # each execution announced once, with what it was about
     mine = [e for e in finished if e.policy_id == policy]
-    assert sorted(e.execution_id for e in mine) == sorted(e["id"] for e in executions(local, policy))
+    assert sorted(e.execution_id for e in mine) == sorted(
+        e["id"] for e in executions(local, policy)
+    )
     assert {(e.status, e.trigger, e.policy_name, e.projects) for e in mine} == {
         ("Succeed", "event_based", "on-push", ("src",))
     }
@@ -452,3 +457,36 @@ def test_an_interrupted_execution_is_completed_by_a_rerun(
         run(check())
     ends = [(e.execution_id, e.status) for e in finished if e.policy_id == policy]
     assert ends == [(execution, stopped["status"]), (rerun["id"], "Succeed")]
+
+
+def test_registry_secrets_are_sealed_old_plain_ones_at_start(
+    tmp_path: Path, reference: Peer
+) -> None:
+    data = tmp_path / "data"
+
+    def stored_secrets() -> list[str]:
+        with sqlite3.connect(data / "wharf.db") as db:
+            return [row[0] for row in db.execute("SELECT access_secret FROM registries")]
+
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as app:
+        registry = add_registry(app, "ref", "docker-registry", reference.url, ALICE)
+        shown = api(app, "GET", f"/registries/{registry}").json()
+        assert ALICE[1] not in str(shown) and shown["credential"]["access_secret"] == "*****"
+    (sealed,) = stored_secrets()
+    assert sealed.startswith("s1:") and ALICE[1] not in sealed
+    # as a release before sealing left it: in plain text
+    with sqlite3.connect(data / "wharf.db") as db:
+        db.execute("UPDATE registries SET access_secret = ?", (ALICE[1],))
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as app:
+        (sealed_now,) = stored_secrets()
+        assert sealed_now.startswith("s1:") and sealed_now != sealed
+        # and it still opens: the registry answers with its credential
+        r = api(app, "POST", "/registries/ping", json={"id": registry})
+        assert r.status_code == 200, r.text
+        assert not app.errors, app.error_log()
+    # a secret sealed with another key does not open: the registry is used without it
+    with sqlite3.connect(data / "wharf.db") as db:
+        db.execute("UPDATE registries SET access_secret = ?", ("s1:" + "A" * 60,))
+    with serve_in_process(data, auth=True, admin_password=ADMIN[1]) as app:
+        r = api(app, "POST", "/registries/ping", json={"id": registry})
+        assert r.status_code != 200, r.text
