@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from tests.contracts.backends import Backend
+from wharf.auth.sealing import Sealer
 from wharf.replication.models import (
     FAILED,
     IN_PROGRESS,
@@ -19,7 +20,6 @@ from wharf.replication.models import (
     Policy,
     Registry,
 )
-from wharf.auth.sealing import Sealer
 from wharf.replication.store import Conflict, ReplicationStore
 
 
