@@ -239,6 +239,18 @@ class PostgresReplicationStore(ReplicationStore):
 
         return await self.database.read(read)
 
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {EXECUTION_COLUMNS} FROM replication_executions "
+                "WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3",
+                IN_PROGRESS,
+                after,
+                limit,
+            )
+        )
+        return [execution_from_row(r) for r in rows]
+
     async def finish_execution(self, execution: Execution) -> bool:
         status = await self.database.read(
             lambda db: db.execute(_FINISH_EXECUTION, *execution_values(execution), execution.id)

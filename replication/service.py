@@ -88,6 +88,7 @@ DELETE = "replication.delete"
 MANUAL, SCHEDULED, EVENT_BASED = "manual", "scheduled", "event_based"
 TRIGGERS = (MANUAL, SCHEDULED, EVENT_BASED)
 POLICIES_KEY = "\0replication-policies"  # the generation slot bumped when a policy changes
+SETTLE_BATCH = 100  # executions the ticker looks at per tick
 UNPLANNED_GRACE = 60.0  # seconds an execution may have no job yet (being enqueued)
 SCHEDULER = Actor("scheduler")
 REPLICATION = Actor("replication")
@@ -147,6 +148,7 @@ class ReplicationService:
         self.generations = generations
         # the enabled event-based push policies, and the generation they were read at
         self._watching: tuple[int, list[Policy]] | None = None
+        self._settled_up_to = 0  # where settle() goes on
         registries.references.append(self._policies_using)
 
     @property
@@ -320,8 +322,10 @@ class ReplicationService:
         final (by whichever caller sees it first)."""
         if execution.status != IN_PROGRESS:
             return execution
-        plan = await self.jobs.counts(plan_group(execution.id))
         tasks = await self.jobs.counts(task_group(execution.id))
+        # an event's execution has its task from the start, and no plan
+        planned = execution.trigger == EVENT_BASED and tasks
+        plan = {} if planned else await self.jobs.counts(plan_group(execution.id))
         busy = (JobState.PENDING, JobState.RUNNING)
         current = replace(
             execution,
@@ -383,11 +387,14 @@ class ReplicationService:
             )
         )
 
-    async def settle(self) -> int:
-        """Record the end of every execution whose jobs are all done (what the ticker
-        does every second, so an execution nobody looks at still ends and is announced);
-        how many ended."""
-        found, _ = await self.store.executions(status=IN_PROGRESS, limit=1000)
+    async def settle(self, batch: int = SETTLE_BATCH) -> int:
+        """Record the end of executions whose jobs are all done (what the ticker does
+        every second, so an execution nobody looks at still ends and is announced): up
+        to ``batch`` of those in progress, oldest first, the next call going on after
+        the last one looked at (a backlog costs each tick ``batch`` looks, not one per
+        execution in progress); how many ended."""
+        found = await self.store.in_progress(self._settled_up_to, batch)
+        self._settled_up_to = found[-1].id if len(found) == batch else 0
         ended = 0
         for execution in found:
             if (await self.refresh(execution)).status != IN_PROGRESS:

@@ -251,6 +251,16 @@ class SQLiteReplicationStore(ReplicationStore):
 
         return await self.database.read(read, snapshot=True)
 
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        rows = await self.database.read(
+            lambda db: db.execute(
+                f"SELECT {EXECUTION_COLUMNS} FROM replication_executions "
+                "WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                (IN_PROGRESS, after, limit),
+            ).fetchall()
+        )
+        return [execution_from_row(r) for r in rows]
+
     async def finish_execution(self, execution: Execution) -> bool:
         count = await self.database.write(
             lambda db: (

@@ -153,6 +153,10 @@ class ReplicationStore(ABC):
         """Executions, newest first, and how many match in all."""
 
     @abstractmethod
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        """Executions still ``InProgress`` with an id above ``after``, oldest first."""
+
+    @abstractmethod
     async def finish_execution(self, execution: Execution) -> bool:
         """Write an execution's final status, counts and end (only while it is still
         ``InProgress``: two replicas finishing it record it once)."""

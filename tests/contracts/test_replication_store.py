@@ -161,6 +161,24 @@ def test_executions_are_listed_finished_once_and_go_with_their_policy(backend: B
     run(backend, scenario)
 
 
+def test_executions_in_progress_oldest_first_after_a_cursor(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        remote = await store.create_registry(hub())
+        policy = await store.create_policy(Policy(name="p", dest_registry_id=remote.id))
+        made = [
+            await store.create_execution(Execution(policy.id, "event_based", start_time=n))
+            for n in range(5)
+        ]
+        done = replace(made[1], status=SUCCEED, end_time=9.0)
+        assert await store.finish_execution(done)
+        ids = [e.id for e in made]
+        assert [e.id for e in await store.in_progress(0, 2)] == [ids[0], ids[2]]
+        assert [e.id for e in await store.in_progress(ids[2], 10)] == ids[3:]
+        assert await store.in_progress(ids[4], 10) == []
+
+    run(backend, scenario)
+
+
 def test_a_schedule_firing_is_claimed_once(backend: Backend) -> None:
     async def scenario(store: ReplicationStore) -> None:
         remote = await store.create_registry(hub())
