@@ -30,8 +30,11 @@ EVERYTHING = {
     "auth 2",
     "auth 3",
     "jobs 1",
+    "jobs 2",
     "replication 1",
+    "replication 2",
     "policy 1",
+    "webhook 1",
 }
 
 # What a later release could add: additive only (a new nullable column and a new table).

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -41,6 +42,7 @@ from wharf.registry.http.keys import (
     SHARED_METRICS,
     STOPPING,
     STORE,
+    WEBHOOKS,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
@@ -62,10 +64,12 @@ from wharf.registry.wiring import (
     make_policy_store,
     make_replication_store,
     make_store,
+    make_webhook_store,
 )
 from wharf.replication.registries import RegistryService
-from wharf.replication.service import ReplicationService
+from wharf.replication.service import ReplicationService, ReplicationTicker
 from wharf.storage.base import Driver
+from wharf.webhook.service import WebhookOptions, WebhookService
 
 log = logging.getLogger("wharf.app")
 
@@ -74,6 +78,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+REPLICATION_TICK = 1.0  # replication schedules and the end of executions, on the leader
 RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
@@ -278,19 +283,45 @@ def _access_control(
         content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
+        if auth.sealer is not None:  # registries' secrets: sealed, older plain ones too
+            replication_store.use_sealer(auth.sealer)
+            await replication_store.seal_stored_secrets()
         registries = RegistryService(replication_store, content.events)
         app[REGISTRIES] = registries
         runner = app[JOBS]
         replication = ReplicationService(
-            replication_store, registries, content, runner.store, runner.enqueue, content.events
+            replication_store,
+            registries,
+            content,
+            runner.store,
+            runner.enqueue,
+            content.events,
+            generations=content.generations,
         )
         runner.handlers.update(replication.handlers)
+        content.events.subscribe(replication.on_event)  # event-based triggers
         app[REPLICATION] = replication
         retention = tag_retention.RetentionService(
             policies, content, immutable, runner.store, runner.enqueue, content.events
         )
         runner.handlers.update(retention.handlers)
         app[RETENTION] = retention
+        sealer = auth.configuration.sealer
+        assert sealer is not None, "the auth service seals once started"
+        webhook_store = make_webhook_store(app[DATABASE])
+        await webhook_store.open()
+        webhooks = WebhookService(
+            webhook_store,
+            auth.store,
+            runner.store,
+            runner.enqueue,
+            sealer,
+            webhook_options(settings),
+        )
+        runner.handlers.update(webhooks.handlers)
+        content.events.subscribe(webhooks.on_event)
+        await webhooks.start()
+        app[WEBHOOKS] = webhooks
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -315,6 +346,14 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # scheduled replications start, and ended executions are recorded, on the leader
+        replication_ticker = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("replication-schedule"),
+                REPLICATION_TICK,
+                ReplicationTicker(replication).tick,
+            )
+        )
         # retention policies' crons, likewise on the leader only
         retention_scheduler = asyncio.create_task(
             run_on_leader(
@@ -324,11 +363,16 @@ def _access_control(
             )
         )
         yield
+        replication_ticker.cancel()
         scheduler.cancel()
         retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
+        await asyncio.gather(
+            scheduler, retention_scheduler, health, replication_ticker, return_exceptions=True
+        )
         await gc.close()
+        await webhooks.close()
+        await webhook_store.close()
         await replication_store.close()
         await policies.close()
         flusher.cancel()
@@ -341,6 +385,20 @@ def _access_control(
         await auth.store.close()
 
     return lifecycle
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    cfg = settings.webhooks
+    host = urlsplit(settings.external_url).netloc if settings.external_url else settings.listen
+    return WebhookOptions(
+        timeout=cfg.timeout,
+        max_attempts=cfg.max_attempts,
+        backoff=cfg.backoff,
+        max_backoff=cfg.max_backoff,
+        policy_refresh=cfg.policy_refresh,
+        pull_flush_interval=cfg.pull_flush_interval,
+        host=host,
+    )
 
 
 def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

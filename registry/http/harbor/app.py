@@ -33,6 +33,7 @@ from wharf.registry.http.harbor import (
     tags,
     usergroups,
     users,
+    webhooks,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
 from wharf.registry.http.harbor.query import Unprocessable
@@ -104,6 +105,7 @@ RESOURCES = (
     registries,
     replication,
     retention,
+    webhooks,
     permissions,
 )
 
