@@ -43,6 +43,7 @@ from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
+from wharf.registry.http.ui import add_ui_routes
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
@@ -237,6 +238,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    add_ui_routes(app)  # GET/HEAD of every other path: the web UI (page URLs, assets)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
