@@ -6,6 +6,11 @@ import type { Params } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage, PROJECT_TABS } from "./pages/Project";
+import { AuditLogPage } from "./pages/admin/AuditLog";
+import { GCPage } from "./pages/admin/GC";
+import { GCRunPage } from "./pages/admin/GCRun";
+import { SystemPage } from "./pages/admin/System";
+import { UsersPage } from "./pages/admin/Users";
 
 export interface Route {
   path: string;
@@ -39,9 +44,23 @@ export const routes: Route[] = [
       page: (p) => <ProjectPage name={p.name} tab={tab.id} />,
     }),
   ),
+  // Administration (system administrators): pages/admin/
+  { path: "/admin", title: () => "Administration", page: () => <SystemPage />, admin: true },
+  { path: "/admin/users", title: () => "Users", page: () => <UsersPage />, admin: true },
+  { path: "/admin/audit-log", title: () => "Audit log", page: () => <AuditLogPage />, admin: true },
+  { path: "/admin/gc", title: () => "Garbage collection", page: () => <GCPage />, admin: true },
+  {
+    path: "/admin/gc/:id",
+    title: (p) => `Garbage collection run ${p.id}`,
+    page: (p) => <GCRunPage id={p.id} />,
+    admin: true,
+  },
 ];
 
-const NAV: NavItem[] = [{ href: "/projects", label: "Projects" }];
+const NAV: NavItem[] = [
+  { href: "/projects", label: "Projects" },
+  { href: "/admin", label: "Administration", admin: true },
+];
 
 export function navItems(): NavItem[] {
   return NAV;
