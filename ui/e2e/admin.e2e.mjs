@@ -203,6 +203,11 @@ test("garbage collection: a dry run, a real run, their history, log and the spac
   await settle(page, "Garbage collection");
   await checkA11y(page, "gc with history and chart");
   await screenshot(page, "admin-gc", { fullPage: true });
+  // the charts follow the dark theme too (contrast checked by axe)
+  await page.emulateMedia({ colorScheme: "dark" });
+  await checkA11y(page, "gc in the dark theme");
+  await screenshot(page, "admin-gc-dark", { fullPage: true });
+  await page.emulateMedia({ colorScheme: "light" });
 
   await page.getByRole("link", { name: `Log of run ${real}` }).click();
   await settle(page, `Garbage collection run ${real}`);
