@@ -171,7 +171,7 @@ function ScheduleEditor() {
   const [type, setType] = useState<ScheduleType>("None");
   const [cron, setCron] = useState("");
   const [deleteUntagged, setDeleteUntagged] = useState(false);
-  const [workers, setWorkers] = useState(1);
+  const [workers, setWorkers] = useState(""); // "": the server's default
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState("");
   const [busy, setBusy] = useState(false);
@@ -184,7 +184,7 @@ function ScheduleEditor() {
     setCron(s.schedule.cron || "0 0 3 * * *");
     const facts = runFacts(s);
     setDeleteUntagged(facts.deleteUntagged);
-    setWorkers(facts.workers ?? 1);
+    setWorkers(facts.workers === null ? "" : String(facts.workers));
   }, [current.data]);
 
   const problem = type === "Custom" ? cronProblem(cron) : "";
@@ -215,7 +215,8 @@ function ScheduleEditor() {
           setError(null);
           setSaved("");
           try {
-            await put("/system/gc/schedule", scheduleBody(type, cron, { delete_untagged: deleteUntagged, workers }));
+            const parameters = workers.trim() ? { delete_untagged: deleteUntagged, workers: Number(workers) } : { delete_untagged: deleteUntagged };
+            await put("/system/gc/schedule", scheduleBody(type, cron, parameters));
             setSaved(type === "None" ? "The schedule was removed." : "The schedule was saved.");
             current.reload();
           } catch (failure) {
@@ -264,10 +265,10 @@ function ScheduleEditor() {
             max={10}
             value={workers}
             aria-describedby="gc-workers-help"
-            onInput={(e) => setWorkers(Number((e.target as HTMLInputElement).value) || 1)}
+            onInput={(e) => setWorkers((e.target as HTMLInputElement).value)}
           />
           <span id="gc-workers-help" class="hint">
-            Deletions in flight at once (1–10).
+            Deletions in flight at once (1–10); empty: Wharf’s default.
           </span>
         </div>
         <div>

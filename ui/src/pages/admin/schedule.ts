@@ -63,7 +63,7 @@ export function typeOf(type: string, cron: string): ScheduleType {
 export function scheduleBody(
   type: ScheduleType,
   cron: string,
-  parameters: { delete_untagged: boolean; workers: number },
+  parameters: { delete_untagged: boolean; workers?: number },
 ): { schedule: { type: string; cron?: string }; parameters: Record<string, unknown> } {
   if (type === "None") return { schedule: { type: "None" }, parameters };
   const expression = type === "Custom" ? cron.trim() : PRESETS[type];
