@@ -85,8 +85,14 @@ def test_browser(ui_server: Server, tmp_path: Path) -> None:
         "E2E_DATA": str(ui_server.data_dir),
         **{f"E2E_SKOPEO_ENV_{k}": v for k, v in clients.items()},
     }
-    files = sorted(str(p.relative_to(UI)) for p in (UI / "e2e").glob("*.e2e.mjs"))
-    assert files, "no browser tests in ui/e2e"
+    # UI_E2E_ONLY=projects runs ui/e2e/projects.e2e.mjs alone (while writing a page's tests)
+    only = os.environ.get("UI_E2E_ONLY", "")
+    files = sorted(
+        str(p.relative_to(UI))
+        for p in (UI / "e2e").glob("*.e2e.mjs")
+        if not only or p.name.startswith(only)
+    )
+    assert files, f"no browser tests in ui/e2e (UI_E2E_ONLY={only!r})"
     done = subprocess.run(
         ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *files],
         cwd=UI,

@@ -23,7 +23,7 @@ from aiohttp.typedefs import Handler
 
 from wharf.auth.audit import CLIENT_IP
 from wharf.auth.errors import AuthError
-from wharf.auth.models import User
+from wharf.auth.models import OIDC_AUTH, User
 from wharf.auth.oidc_login import LOGIN_SECONDS, ONBOARD_SECONDS, SESSION_SECONDS, LoginRefused
 from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.http.credentials import (
@@ -181,7 +181,8 @@ async def form_login(request: web.Request) -> web.StreamResponse:
     """Harbor's ``POST /c/login`` (form fields ``principal`` and ``password``): a local or
     LDAP user's browser session; 200 with the ``sid`` and ``__csrf`` cookies, else 401
     (429 with Retry-After after too many failures). Robot accounts sign in to the registry
-    only."""
+    only; in the OIDC mode, as in Harbor, only system admins use the form (everyone else
+    signs in through the provider: an OIDC user's CLI secret is for registry clients)."""
     form = await request.post()
     principal, password = form.get("principal"), form.get("password")
     if not isinstance(principal, str) or not isinstance(password, str) or not principal:
@@ -194,6 +195,9 @@ async def form_login(request: web.Request) -> web.StreamResponse:
         return response
     if found is None or found.kind != "user":
         return _error(401, "UNAUTHORIZED", "wrong username or password")
+    mode = (await request.config_dict[AUTH].configuration.current()).mode
+    if mode == OIDC_AUTH and not found.sysadmin:
+        return _error(403, "FORBIDDEN", "sign in through the OIDC provider")
     return _with_session(request, found.name, found.user_id, web.Response(status=200))
 
 

@@ -24,13 +24,29 @@ export const REGISTRY = process.env.E2E_REGISTRY ?? new globalThis.URL(URL).host
 export const IMAGE = process.env.E2E_IMAGE ?? "";
 const SCREENSHOTS = process.env.E2E_SCREENSHOTS ?? "";
 
-/** A fresh browser and page; every page load is checked for CSP violations and errors. */
-export async function open({ width = 1280, height = 800, colorScheme = "light" } = {}) {
-  const browser = await chromium.launch({
+let shared = null; // one chromium per test file; each open() gets a context of its own
+
+function browser() {
+  shared ??= chromium.launch({
     executablePath: process.env.E2E_CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
   });
-  const context = await browser.newContext({
+  return shared;
+}
+
+/** Close the file's browser (call in the file's `after`). */
+export async function closeBrowser() {
+  const running = shared;
+  shared = null;
+  if (running) await (await running).close();
+}
+
+/**
+ * A fresh browser context (its own cookies: one signed-in person) and page; every page is
+ * watched for console errors (CSP reports) and uncaught exceptions. `close()` ends it.
+ */
+export async function open({ width = 1280, height = 800, colorScheme = "light" } = {}) {
+  const context = await (await browser()).newContext({
     baseURL: URL,
     viewport: { width, height },
     colorScheme,
@@ -46,7 +62,7 @@ export async function open({ width = 1280, height = 800, colorScheme = "light" }
   });
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   PROBLEMS.set(page, problems);
-  return { browser, context, page, problems };
+  return { context, page, problems, close: () => context.close() };
 }
 
 /** axe-core on the page as it is now: no serious or critical violations; and no console
@@ -136,7 +152,9 @@ export function push(repo, user, password) {
   return skopeo("copy", "--dest-tls-verify=false", "--dest-creds", `${user}:${password}`, IMAGE, `docker://${REGISTRY}/${repo}`);
 }
 
-/** Pull (copy into a throwaway OCI layout) REGISTRY/<ref> as `user`:`password`. */
+/** Pull (copy into a throwaway OCI layout) REGISTRY/<ref> as `user`:`password`
+ * (anonymously when `user` is null). */
 export function pull(ref, user, password, into) {
-  return skopeo("copy", "--src-tls-verify=false", "--src-creds", `${user}:${password}`, `docker://${REGISTRY}/${ref}`, `oci:${into}:pulled`);
+  const creds = user === null ? ["--src-no-creds"] : ["--src-creds", `${user}:${password}`];
+  return skopeo("copy", "--src-tls-verify=false", ...creds, `docker://${REGISTRY}/${ref}`, `oci:${into}:pulled`);
 }

@@ -2,7 +2,7 @@
 // light/dark, phone width, keyboard, CSP. Run by tests/test_ui_browser.py.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkA11y, open, screenshot, settle, signIn, visit, ADMIN_PASSWORD } from "./harness.mjs";
+import { checkA11y, closeBrowser, open, screenshot, settle, signIn, visit, ADMIN_PASSWORD } from "./harness.mjs";
 
 let session;
 let page;
@@ -13,7 +13,7 @@ before(async () => {
 });
 
 after(async () => {
-  await session?.browser.close();
+  await closeBrowser();
 });
 
 test("the page is served with a strict CSP and runs under it", async () => {
@@ -93,7 +93,7 @@ test("dark theme follows the system and the toggle", async () => {
     await checkA11y(dark.page, "projects (light by choice)");
     assert.deepEqual(dark.problems, []);
   } finally {
-    await dark.browser.close();
+    await dark.close();
   }
 });
 
@@ -113,7 +113,7 @@ test("phone width: the menu folds, tables become cards", async () => {
     await screenshot(phone.page, "projects-phone");
     assert.deepEqual(phone.problems, []);
   } finally {
-    await phone.browser.close();
+    await phone.close();
   }
 });
 

@@ -10,6 +10,8 @@ export interface ListOptions {
   pageSize?: number;
   /** Harbor's q for the search text: (s) => `name=~${s}` */
   filter?: (search: string) => string;
+  /** the endpoint's own search parameter instead of q ("entityname" of members) */
+  searchParam?: string;
   /** further query parameters of the endpoint */
   extra?: Query;
   /** prefix of this list's URL parameters, when a page shows two lists */
@@ -42,7 +44,8 @@ export function useList<T>(path: string | null, options: ListOptions = {}): List
   const [loading, setLoading] = useState(true);
   const [generation, setGeneration] = useState(0);
   const q = search && options.filter ? options.filter(search) : undefined;
-  const extra = JSON.stringify(options.extra ?? {});
+  const searchExtra = search && options.searchParam ? { [options.searchParam]: search } : {};
+  const extra = JSON.stringify({ ...options.extra, ...searchExtra });
 
   useEffect(() => {
     if (path === null) return;

@@ -29,15 +29,10 @@ export function CopyButton({ text, label = "Copy", what }: { text: string; label
     }
     window.setTimeout(() => setState("idle"), 2000);
   };
+  const shown = state === "done" ? "Copied" : state === "failed" ? "Select and copy" : label;
   return (
-    <button
-      type="button"
-      class="button-small"
-      onClick={copy}
-      aria-label={what ? `${label} ${what}` : label}
-      data-copy={text}
-    >
-      <span aria-live="polite">{state === "done" ? "Copied" : state === "failed" ? "Select and copy" : label}</span>
+    <button type="button" class="button-small" onClick={copy} aria-label={what ? `${shown} ${what}` : shown} data-copy={text}>
+      <span aria-live="polite">{shown}</span>
     </button>
   );
 }

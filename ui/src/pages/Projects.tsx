@@ -1,15 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
-import { get } from "../api/client";
+import { get, post } from "../api/client";
 import type { Project, ProjectSummary } from "../api/types";
 import { Badge } from "../components/Badge";
 import { EmptyState } from "../components/EmptyState";
-import { ErrorBanner } from "../components/ErrorBanner";
+import { Dialog } from "../components/ConfirmDialog";
+import { ErrorBanner, Notice } from "../components/ErrorBanner";
 import { PageHeader } from "../components/Layout";
 import { SearchBox } from "../components/SearchBox";
 import { Table, type Column } from "../components/Table";
 import { bytes, dateTime } from "../format";
 import { useList } from "../list";
-import { path } from "../router";
+import { navigate, path, setQuery, useLocation } from "../router";
+import { isAdmin, session } from "../session";
 import { roleName } from "./project/Summary";
 
 export function isPublic(project: Project): boolean {
@@ -34,7 +36,63 @@ function useStorage(projects: Project[] | undefined): Record<string, number | nu
   return used;
 }
 
+/** Whether the signed-in user may create projects (Harbor's project_creation_restriction). */
+export function canCreateProjects(): boolean {
+  return isAdmin() || session().system.project_creation_restriction !== "adminonly";
+}
+
+function NewProject({ onClose }: { onClose: () => void }) {
+  const [name, setName] = useState("");
+  const [open, setOpen] = useState(false);
+  const create = async () => {
+    const wanted = name.trim();
+    await post("/projects", { project_name: wanted, metadata: { public: open ? "true" : "false" } });
+    navigate(path("projects", wanted));
+  };
+  return (
+    <Dialog title="New project" onClose={onClose}>
+      {(busy, run) => (
+        <form
+          class="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void run(create);
+          }}
+        >
+          <label>
+            Name
+            <input
+              name="project_name"
+              required
+              maxLength={255}
+              pattern="[a-z0-9]+(?:[._\-][a-z0-9]+)*"
+              value={name}
+              onInput={(e) => setName((e.target as HTMLInputElement).value)}
+            />
+            <span class="hint">Lower-case letters and digits, with . _ - between them. Images are pushed to HOST/{name || "NAME"}/….</span>
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={open} onChange={() => setOpen(!open)} /> Public: anyone may pull, without
+            signing in
+          </label>
+          <div class="dialog-actions">
+            <button type="button" onClick={onClose} disabled={busy}>
+              Cancel
+            </button>
+            <button type="submit" class="button-primary" disabled={busy}>
+              Create project
+            </button>
+          </div>
+        </form>
+      )}
+    </Dialog>
+  );
+}
+
 export function ProjectsPage() {
+  const { query } = useLocation();
+  const deleted = query.get("deleted");
+  const [creating, setCreating] = useState(false);
   const projects = useList<Project>("/projects", {
     defaultSort: "name",
     filter: (text) => `name=~${text}`,
@@ -70,7 +128,14 @@ export function ProjectsPage() {
 
   return (
     <section>
-      <PageHeader title="Projects" />
+      <PageHeader title="Projects">
+        {canCreateProjects() && (
+          <button type="button" class="button-primary" onClick={() => setCreating(true)}>
+            New project
+          </button>
+        )}
+      </PageHeader>
+      {deleted && <Notice text={`Project ${deleted} is deleted.`} onDismiss={() => setQuery({ deleted: null })} />}
       <div class="toolbar">
         <SearchBox label="Search projects" value={projects.search} onSearch={projects.setSearch} />
       </div>
@@ -91,12 +156,22 @@ export function ProjectsPage() {
           projects.search ? (
             <EmptyState title={`No project matches “${projects.search}”.`}>Try a shorter search, or clear it.</EmptyState>
           ) : (
-            <EmptyState title="You see no projects yet.">
-              Ask a project admin to add you to a project. Public projects show here for everyone.
+            <EmptyState
+              title="You see no projects yet."
+              action={
+                canCreateProjects() && (
+                  <button type="button" class="button-primary" onClick={() => setCreating(true)}>
+                    Create a project
+                  </button>
+                )
+              }
+            >
+              Create one, or ask a project admin to add you to theirs. Public projects show here for everyone.
             </EmptyState>
           )
         }
       />
+      {creating && <NewProject onClose={() => setCreating(false)} />}
     </section>
   );
 }

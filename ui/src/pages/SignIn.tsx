@@ -1,4 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
+import { ApiError } from "../api/client";
 import { ErrorBanner, Notice } from "../components/ErrorBanner";
 import { navigate, useLocation } from "../router";
 import { safeNext, signIn, useSession } from "../session";
@@ -33,9 +34,11 @@ export function SignIn() {
       await signIn(username, password);
     } catch (failure) {
       setError(
-        failure instanceof Error && "status" in failure && failure.status === 401
+        failure instanceof ApiError && failure.status === 401
           ? new Error("The username or password is wrong.")
-          : failure,
+          : failure instanceof ApiError && failure.status === 403 && oidc
+            ? new Error("Only system administrators use this form here: use “Login via OIDC provider”.")
+            : failure,
       );
       setBusy(false);
     }
