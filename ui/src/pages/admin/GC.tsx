@@ -248,7 +248,7 @@ function ScheduleEditor() {
               onInput={(e) => setCron((e.target as HTMLInputElement).value)}
             />
             <span id="gc-cron-help" class="hint" aria-live="polite">
-              {problem || "Six fields, in UTC: second minute hour day-of-month month day-of-week. “0 30 2 * * 1-5”: 02:30 on weekdays."}
+              {problem || "In UTC: second minute hour day-of-month month day-of-week (or five fields, without seconds). “0 30 2 * * 1-5”: 02:30 on weekdays."}
             </span>
           </div>
         )}

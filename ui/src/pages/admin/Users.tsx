@@ -1,5 +1,6 @@
 // Users: find, create, reset a password, make or revoke administrator, disable or enable
-// (Wharf's PUT /users/{id}/enabled; Harbor itself only deletes), delete.
+// (Wharf's PUT /users/{id}/enabled; Harbor itself only deletes), delete. Buttons' names
+// begin with their visible text, then say whom they act on.
 import { useState } from "preact/hooks";
 import { del, post, put } from "../../api/client";
 import type { User } from "../../api/types";
@@ -54,10 +55,10 @@ export function UsersPage() {
           <span class="muted">You</span>
         ) : (
           <>
-            <button type="button" class="button-small" aria-label={`Reset the password of ${u.username}`} onClick={() => setAction({ kind: "password", user: u })}>
+            <button type="button" class="button-small" aria-label={`Reset password: ${u.username}`} onClick={() => setAction({ kind: "password", user: u })}>
               Reset password
             </button>
-            <button type="button" class="button-small" aria-label={`${u.sysadmin_flag ? "Revoke administrator from" : "Make administrator:"} ${u.username}`} onClick={() => setAction({ kind: "admin", user: u })}>
+            <button type="button" class="button-small" aria-label={`${u.sysadmin_flag ? "Revoke admin" : "Make admin"}: ${u.username}`} onClick={() => setAction({ kind: "admin", user: u })}>
               {u.sysadmin_flag ? "Revoke admin" : "Make admin"}
             </button>
             <button type="button" class="button-small" aria-label={`${u.enabled === false ? "Enable" : "Disable"} ${u.username}`} onClick={() => setAction({ kind: "enabled", user: u })}>

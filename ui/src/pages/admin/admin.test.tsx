@@ -49,7 +49,7 @@ describe("the users page", { timeout: 30000 }, () => {
     window.history.replaceState(null, "", "/admin/users");
     await load();
     render(<UsersPage />);
-    fireEvent.click(await screen.findByLabelText("Make administrator: carol"));
+    fireEvent.click(await screen.findByLabelText("Make admin: carol"));
     fireEvent.click(await screen.findByRole("button", { name: "Make admin" }));
     await screen.findByText("carol is now an administrator.");
     expect(fake.calls).toEqual([{ method: "PUT", url: "/api/v2.0/users/2/sysadmin", body: { sysadmin_flag: true } }]);

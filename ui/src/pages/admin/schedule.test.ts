@@ -8,7 +8,8 @@ describe("the schedule editor", () => {
     expect(cronProblem("0 30 2 * * 1-5")).toBe("");
     expect(cronProblem("0 */15 * * * *")).toBe("");
     expect(cronProblem("0 0 0 1,15 * ?")).toBe("");
-    expect(cronProblem("30 2 * * *")).toMatch(/6 fields.*this has 5/);
+    expect(cronProblem("30 2 * * *")).toBe(""); // the classic five: no seconds
+    expect(cronProblem("0 2 * *")).toMatch(/6 fields.*or 5.*this has 4/);
     expect(cronProblem("0 61 * * * *")).toMatch(/minute field must be between 0 and 59/);
     expect(cronProblem("0 0 0 * * mon")).toMatch(/day of week field “mon” is not understood/);
   });

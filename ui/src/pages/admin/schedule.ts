@@ -1,5 +1,5 @@
 // The garbage collection schedule as people pick it: Harbor's presets (Hourly, Daily,
-// Weekly; fixed crons), a Custom cron of six fields (seconds first, as Harbor's), or None.
+// Weekly; fixed crons), a Custom cron (six fields, seconds first, as Harbor's; or five), or None.
 
 export type ScheduleType = "None" | "Hourly" | "Daily" | "Weekly" | "Custom";
 
@@ -26,22 +26,22 @@ const RANGES: [number, number][] = [
   [1, 12],
   [0, 7],
 ];
-const ATOM = /^(\*|\d+(-\d+)?)(\/\d+)?$/;
+const ATOM = /^(\*|\?|\d+(-\d+)?)(\/\d+)?$/;
 
-/** Why a cron expression is not one Harbor takes (six fields), or "" when it is. The
- * server has the last word; this catches typing slips before the request. */
+/** Why a cron expression is not one Wharf takes — six fields (seconds first, as Harbor
+ * writes them) or the classic five — or "" when it is. The server has the last word; this
+ * catches typing slips before the request. */
 export function cronProblem(expression: string): string {
-  const fields = expression.trim().split(/\s+/).filter(Boolean);
+  let fields = expression.trim().split(/\s+/).filter(Boolean);
+  if (fields.length === 5) fields = ["0", ...fields];
   if (fields.length !== 6) {
-    return `A cron expression has 6 fields (second minute hour day month weekday); this has ${fields.length}.`;
+    return `A cron expression has 6 fields (second minute hour day month weekday) or 5 (no seconds); this has ${fields.length}.`;
   }
   for (let i = 0; i < 6; i++) {
     const field = fields[i];
-    if (i === 3 && field === "?") continue;
-    if (i === 5 && field === "?") continue;
     for (const part of field.split(",")) {
       if (!ATOM.test(part)) return `The ${FIELD_NAMES[i]} field “${field}” is not understood.`;
-      const numbers = part.replace(/\/.*/, "").split("-").filter((n) => n !== "*").map(Number);
+      const numbers = part.replace(/\/.*/, "").split("-").filter((n) => n !== "*" && n !== "?").map(Number);
       const [low, high] = RANGES[i];
       if (numbers.some((n) => n < low || n > high)) {
         return `The ${FIELD_NAMES[i]} field must be between ${low} and ${high}.`;
