@@ -1,5 +1,7 @@
 // The whole audit log (/auditlog-exts), filtered by operation, resource type, resource,
-// user and a time range; the filters and the page live in the URL.
+// user and a time range; the filters and the page live in the URL. Operation and resource
+// type suggest Harbor's event types (/auditlog-exts/events) and take any other word too:
+// Wharf also records tags, blobs, labels, registries and GC runs.
 import { useEffect, useState } from "preact/hooks";
 import { get } from "../../api/client";
 import type { AuditLogEventType, AuditLogExt } from "../../api/types";
@@ -64,26 +66,22 @@ export function AuditLogPage() {
       >
         <label>
           Operation
-          <select {...input("operation")} onChange={input("operation").onInput}>
-            <option value="">Any</option>
-            {[...new Set([...operations, ...(draft.operation ? [draft.operation] : [])])].map((op) => (
-              <option key={op} value={op}>
-                {op}
-              </option>
-            ))}
-          </select>
+          <input type="search" list="audit-operations" placeholder="Any" {...input("operation")} />
         </label>
+        <datalist id="audit-operations">
+          {operations.map((op) => (
+            <option key={op} value={op} />
+          ))}
+        </datalist>
         <label>
           Resource type
-          <select {...input("resourceType")} onChange={input("resourceType").onInput}>
-            <option value="">Any</option>
-            {[...new Set([...resourceTypes, ...(draft.resourceType ? [draft.resourceType] : [])])].map((type) => (
-              <option key={type} value={type}>
-                {type}
-              </option>
-            ))}
-          </select>
+          <input type="search" list="audit-resource-types" placeholder="Any" {...input("resourceType")} />
         </label>
+        <datalist id="audit-resource-types">
+          {resourceTypes.map((type) => (
+            <option key={type} value={type} />
+          ))}
+        </datalist>
         <label>
           Resource contains
           <input type="search" {...input("resource")} />
