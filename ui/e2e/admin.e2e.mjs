@@ -237,3 +237,20 @@ test("the GC schedule editor: presets, a custom cron, none", async () => {
   await page.getByText("No schedule: garbage collection runs only when started by hand.").waitFor();
   await checkA11y(page, "gc schedule");
 });
+
+test("phone width: the administration pages fold, their tables become cards", async () => {
+  const phone = await open({ width: 390, height: 844 });
+  try {
+    await signIn(phone.page);
+    await visit(phone.page, "/admin/users", { heading: "Users" });
+    await phone.page.getByRole("button", { name: "Make admin: norm" }).waitFor();
+    await visit(phone.page, "/admin/gc", { heading: "Garbage collection" });
+    await phone.page.getByRole("img", { name: "Space freed by each garbage collection run" }).waitFor();
+    // nothing wider than the screen
+    const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+    await screenshot(phone.page, "admin-gc-phone", { fullPage: true });
+  } finally {
+    await phone.close();
+  }
+});

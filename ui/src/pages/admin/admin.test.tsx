@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../../app";
 import { load } from "../../session";
 import { GCPage } from "./GC";
+import { storagePerProject } from "./System";
 import { UsersPage } from "./Users";
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -97,5 +98,43 @@ describe("the admin gate", { timeout: 30000 }, () => {
     render(<App />);
     await screen.findByText("This page is for system administrators.");
     expect(screen.queryByRole("link", { name: "Administration" })).toBeNull();
+  });
+});
+
+describe("storage per project", { timeout: 30000 }, () => {
+  it("reads Harbor's /quotas when the server has it", async () => {
+    const fetch = vi.fn(async (url: string) => {
+      expect(url).toContain("/api/v2.0/quotas?");
+      expect(url).toContain("sort=-used.storage");
+      expect(url).toContain("reference=project");
+      return json(200, [
+        { id: 1, ref: { id: 1, name: "small" }, hard: { storage: -1 }, used: { storage: 10 } },
+        { id: 2, ref: { id: 2, name: "big" }, hard: { storage: -1 }, used: { storage: 5000 } },
+      ]);
+    });
+    vi.stubGlobal("fetch", fetch);
+    const bars = await storagePerProject();
+    expect(bars.map((b) => [b.label, b.value, b.href])).toEqual([
+      ["big", 5000, "/projects/big"],
+      ["small", 10, "/projects/small"],
+    ]);
+  });
+
+  it("falls back to each project's summary when /quotas is not there", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string) => {
+        const path = url.split("?")[0];
+        if (path === "/api/v2.0/quotas") return json(404, { errors: [{ code: "NOT_FOUND", message: "no" }] });
+        if (path === "/api/v2.0/projects") return json(200, [{ name: "a" }, { name: "b" }], { "X-Total-Count": "2" });
+        if (path === "/api/v2.0/projects/a/summary") return json(200, { repo_count: 1, quota: { hard: {}, used: { storage: 1 } } });
+        if (path === "/api/v2.0/projects/b/summary") return json(200, { repo_count: 1, quota: { hard: {}, used: { storage: 9 } } });
+        return json(500, {});
+      }),
+    );
+    expect((await storagePerProject()).map((b) => [b.label, b.value])).toEqual([
+      ["b", 9],
+      ["a", 1],
+    ]);
   });
 });
