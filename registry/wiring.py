@@ -21,6 +21,7 @@ from wharf.coord import coordination
 from wharf.coord.coordination import Coordination
 from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
+from wharf.db.portable import SQLitePortable
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.jobs import migrations as jobs_migrations
 from wharf.jobs.sqlite import SQLiteJobStore
@@ -29,6 +30,8 @@ from wharf.registry.config import ConfigError, Settings
 from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.policy import migrations as policy_migrations
+from wharf.registry.policy.store import PolicyStore
 from wharf.replication import migrations as replication_migrations
 from wharf.replication.sqlite import SQLiteReplicationStore
 from wharf.replication.store import ReplicationStore
@@ -46,6 +49,7 @@ SCHEMAS: tuple[Schema, ...] = (
     auth_migrations.SCHEMA,
     jobs_migrations.SCHEMA,
     replication_migrations.SCHEMA,
+    policy_migrations.SCHEMA,
 )
 
 Database: TypeAlias = "SQLiteDatabase | PostgresDatabase"
@@ -129,6 +133,15 @@ def make_replication_store(database: Database) -> ReplicationStore:
 
         return PostgresReplicationStore(database)
     return SQLiteReplicationStore(database)
+
+
+def make_policy_store(database: Database) -> PolicyStore:
+    """The policy tables (immutable tag rules, tag retention) on the process's database."""
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.db.portable_postgres import PostgresPortable
+
+        return PolicyStore(PostgresPortable(database))
+    return PolicyStore(SQLitePortable(database))
 
 
 def make_driver(settings: Settings) -> Driver:

@@ -5,6 +5,7 @@ Harbor's form sign-in (POST /c/login) that gives the browser its session."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def _built(root: Path) -> Path:
     (root / "assets").mkdir(parents=True)
     (root / "index.html").write_bytes(INDEX)
     (root / "assets" / "app-1a2b3c.js").write_bytes(SCRIPT)
+    (root / "assets" / "app-1a2b3c.js.gz").write_bytes(gzip.compress(SCRIPT))
     (root / "favicon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
     return root
 
@@ -81,8 +83,19 @@ def test_hashed_assets_are_cached_for_a_year(ui_app: InProcessServer) -> None:
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert "javascript" in response.headers["Content-Type"]
     assert_secure(response)
-    head = requests.head(ui_app.url + "/assets/app-1a2b3c.js", timeout=10)
+    head = requests.head(
+        ui_app.url + "/assets/app-1a2b3c.js", headers={"Accept-Encoding": "identity"}, timeout=10
+    )
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(SCRIPT))
+
+
+def test_the_build_s_gzip_copies_go_to_browsers_that_take_them(ui_app: InProcessServer) -> None:
+    packed = get(ui_app, "/assets/app-1a2b3c.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers.get("Content-Encoding") == "gzip"
+    assert packed.content == SCRIPT  # requests unpacks it
+    assert packed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    plain = get(ui_app, "/assets/app-1a2b3c.js", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.content == SCRIPT
 
 
 def test_other_files_are_revalidated(ui_app: InProcessServer) -> None:

@@ -1,10 +1,30 @@
-import { defineConfig } from "vitest/config";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { defineConfig, type Plugin } from "vitest/config";
 import preact from "@preact/preset-vite";
+
+/** A .gz beside each script and stylesheet: `wharf serve` (aiohttp's FileResponse) sends it
+ * to browsers that accept gzip, so nothing is compressed per request. */
+function precompress(): Plugin {
+  return {
+    name: "wharf-precompress",
+    apply: "build",
+    closeBundle() {
+      const assets = join(import.meta.dirname, "dist", "assets");
+      for (const name of readdirSync(assets)) {
+        if (/\.(js|css|svg)$/.test(name)) {
+          writeFileSync(join(assets, `${name}.gz`), gzipSync(readFileSync(join(assets, name)), { level: 9 }));
+        }
+      }
+    },
+  };
+}
 
 // `npm run build` writes dist/: index.html plus assets/<name>-<hash>.js|css, which
 // `wharf serve` caches for a year (the hash changes with the content).
 export default defineConfig({
-  plugins: [preact()],
+  plugins: [preact(), precompress()],
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -1,5 +1,5 @@
 // Every page of the UI and its URL. To add a page: write it under pages/, add a Route here
-// (and a NavItem if it belongs in the top navigation). Patterns: ":name" is one path
+// (and a NavItem in nav.ts if it belongs in the top navigation). Patterns: ":name" is one path
 // segment, "*name" the rest of the path (repository names have slashes). See README.md.
 import type { JSX } from "preact";
 import type { Params } from "./router";
@@ -20,12 +20,6 @@ export interface Route {
   /** shown without signing in (only the sign-in page) */
   public?: boolean;
   /** system administrators only */
-  admin?: boolean;
-}
-
-export interface NavItem {
-  href: string;
-  label: string;
   admin?: boolean;
 }
 
@@ -56,15 +50,6 @@ export const routes: Route[] = [
     admin: true,
   },
 ];
-
-const NAV: NavItem[] = [
-  { href: "/projects", label: "Projects" },
-  { href: "/admin", label: "Administration", admin: true },
-];
-
-export function navItems(): NavItem[] {
-  return NAV;
-}
 
 /** Where "/" goes. */
 export const HOME = "/projects";

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import { navItems } from "../routes";
+import { navItems } from "../nav";
 import { isAdmin, signOut, useSession } from "../session";
 import { effectiveTheme, toggleTheme } from "../theme";
 import { useLocation } from "../router";
