@@ -8,6 +8,11 @@ import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage, PROJECT_TABS } from "./pages/Project";
 import { RepositoryRoute } from "./pages/Repository";
 import { splitRepositoryPath } from "./links";
+import { AuditLogPage } from "./pages/admin/AuditLog";
+import { GCPage } from "./pages/admin/GC";
+import { GCRunPage } from "./pages/admin/GCRun";
+import { SystemPage } from "./pages/admin/System";
+import { UsersPage } from "./pages/admin/Users";
 
 export interface Route {
   path: string;
@@ -43,6 +48,17 @@ export const routes: Route[] = [
       return digest ? `${p.name}/${repo}@${digest.slice(0, 19)}` : `${p.name}/${repo}`;
     },
     page: (p) => <RepositoryRoute project={p.name} rest={p.rest} />,
+  },
+  // Administration (system administrators): pages/admin/
+  { path: "/admin", title: () => "Administration", page: () => <SystemPage />, admin: true },
+  { path: "/admin/users", title: () => "Users", page: () => <UsersPage />, admin: true },
+  { path: "/admin/audit-log", title: () => "Audit log", page: () => <AuditLogPage />, admin: true },
+  { path: "/admin/gc", title: () => "Garbage collection", page: () => <GCPage />, admin: true },
+  {
+    path: "/admin/gc/:id",
+    title: (p) => `Garbage collection run ${p.id}`,
+    page: (p) => <GCRunPage id={p.id} />,
+    admin: true,
   },
 ];
 

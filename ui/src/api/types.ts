@@ -20,6 +20,8 @@ export interface User {
   comment: string;
   sysadmin_flag: boolean;
   admin_role_in_auth: boolean;
+  /** Wharf's: whether the user may sign in (PUT /users/{id}/enabled) */
+  enabled?: boolean;
   creation_time: string | null;
   update_time: string | null;
 }
@@ -252,4 +254,64 @@ export interface ManifestDoc {
   manifests?: Descriptor[];
   subject?: Descriptor;
   annotations?: Record<string, string>;
+}
+
+// --- administration -------------------------------------------------------------------
+
+/** The newer audit log (/auditlog-exts). */
+export interface AuditLogExt {
+  id: number;
+  username: string;
+  resource: string;
+  resource_type: string;
+  operation: string;
+  operation_description: string;
+  operation_result: boolean;
+  op_time: string | null;
+}
+
+export interface AuditLogEventType {
+  event_type: string; // "create_user": operation, then the resource type
+}
+
+export interface ScheduleObj {
+  type: string; // Hourly, Daily, Weekly, Custom, Manual, None, Schedule
+  cron: string;
+  next_scheduled_time: string;
+}
+
+/** A garbage collection run, or the schedule (then job_kind is the cron). */
+export interface GCHistory {
+  id: number;
+  job_name: string;
+  job_kind: string;
+  /** JSON: delete_untagged, dry_run, workers; when ended: freed_space, purged_blobs, purged_manifests */
+  job_parameters: string;
+  job_status: string; // Running, Success, Error, Stopped; a schedule: Scheduled
+  deleted: boolean;
+  schedule: ScheduleObj;
+  creation_time: string;
+  update_time: string;
+}
+
+export interface Statistic {
+  private_project_count: number;
+  private_repo_count: number;
+  public_project_count: number;
+  public_repo_count: number;
+  total_project_count: number;
+  total_repo_count: number;
+  total_storage_consumption: number;
+}
+
+export interface SystemVolumes {
+  storage: { total: number; free: number }[];
+}
+
+/** Harbor's quota of a project (/quotas?reference=project). */
+export interface Quota {
+  id: number;
+  ref: { id?: number; name?: string; owner_name?: string } | null;
+  hard: Record<string, number>;
+  used: Record<string, number>;
 }
