@@ -32,6 +32,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -58,6 +60,34 @@ _REPOSITORY_COLUMNS = repository_columns("GREATEST")
 # GC's statements over the whole store (the mark, a dry run's count) may take longer than
 # ``database.command_timeout`` (meant for the requests' statements) on a large store
 WHOLE_STORE_TIMEOUT = 600.0
+
+
+# bytes of the distinct digests in the project ``$1 <= name < $2``: its repositories found
+# by name, then their links and manifests by their keys
+_USAGE = (
+    "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+    "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2 UNION "
+    "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2)"
+)
+
+
+def _in_scope(low: str, high: str) -> str:
+    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
+    parameter references) and into no other."""
+    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
+    return (
+        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND {inside}) "
+        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
+    )
+
+
+def _count(status: str) -> int:
+    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PostgresStore(MetadataStore):
@@ -743,16 +773,76 @@ class PostgresStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
-        used = await self.database.read(
-            lambda db: db.fetchval(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= $1 AND r.name < $2)",
-                low,
-                high,
+        used = await self.database.read(lambda db: db.fetchval(_USAGE, low, high))
+        return int(used)
+
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        rows = await self.database.read(
+            lambda db: db.fetch("SELECT project, hard FROM quotas WHERE hard >= 0")
+        )
+        return {row["project"]: int(row["hard"]) for row in rows}
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = $1", project
             )
         )
-        return int(used)
+        return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES ($1, $2, $3, $3) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                project,
+                hard,
+                now,
+            )
+        )
+        assert row is not None  # an upsert with RETURNING answers its row
+        return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def delete_quota(self, project: str) -> None:
+        async def change(db: Connection) -> None:
+            await db.execute("DELETE FROM quotas WHERE project = $1", project)
+            await db.execute("DELETE FROM quota_reservations WHERE project = $1", project)
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+        # one statement: the function locks the quota row, then sums with a fresh snapshot
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT * FROM wharf_reserve_quota($1, $2, $3, $4, $5, $6, $7)",
+                project,
+                digest,
+                size,
+                low,
+                high,
+                now,
+                until,
+            )
+        )
+        assert row is not None  # the function always answers one row
+        hard, used, reserved, present, granted = row
+        return QuotaCheck(
+            int(hard), int(used), int(reserved), 0 if present else size, bool(granted)
+        )
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = $1 AND digest = $2",
+                project,
+                digest,
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:
@@ -1346,20 +1436,3 @@ _UNREFERENCED = (
     "NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
     "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
 )
-
-
-def _in_scope(low: str, high: str) -> str:
-    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
-    parameter references) and into no other."""
-    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
-    return (
-        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND {inside}) "
-        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
-    )
-
-
-def _count(status: str) -> int:
-    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
-    return int(status.rsplit(" ", 1)[-1])

@@ -26,6 +26,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -69,6 +71,30 @@ def _pin(db: sqlite3.Connection, digest: str, until: float) -> bool:
         (digest, until),
     )
     return True
+
+
+# a digest ``b`` (a live blob) is in the project ``low <= name < high``: linked into one of
+# its repositories or a manifest there
+_IN_PROJECT = (
+    "b.deleting IS NULL AND (EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+    "ON r.id = rb.repo_id WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?) "
+    "OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+    "WHERE m.digest = b.digest AND r.name >= ? AND r.name < ?))"
+)
+
+
+def _usage(db: sqlite3.Connection, low: str, high: str | None) -> int:
+    """Bytes of the distinct digests in the project ``low <= name < high`` (its
+    repositories found by name, then their links and manifests by their keys)."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+        "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ? UNION "
+        "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ?)",
+        (low, high, low, high),
+    ).fetchone()
+    return int(row[0])
 
 
 def _details(
@@ -786,17 +812,94 @@ class SQLiteStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
+        return await self.database.read(lambda db: _usage(db, low, high))
 
-        def query(db: sqlite3.Connection) -> int:
-            row = db.execute(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?)",
-                (low, high),
-            ).fetchone()
-            return int(row[0])
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        def query(db: sqlite3.Connection) -> dict[str, int]:
+            rows = db.execute("SELECT project, hard FROM quotas WHERE hard >= 0")
+            return {project: int(hard) for project, hard in rows}
 
         return await self.database.read(query)
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        def query(db: sqlite3.Connection) -> QuotaRecord | None:
+            row = db.execute(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
+            return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.read(query)
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        def change(db: sqlite3.Connection) -> QuotaRecord:
+            row = db.execute(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                (project, hard, now, now),
+            ).fetchone()
+            return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.write(change)
+
+    async def delete_quota(self, project: str) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM quotas WHERE project = ?", (project,))
+            db.execute("DELETE FROM quota_reservations WHERE project = ?", (project,))
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+
+        # one write transaction: SQLite has one writer at a time (across processes too),
+        # so no other admission into the project runs between the sums and the insert
+        def change(db: sqlite3.Connection) -> QuotaCheck:
+            row = db.execute("SELECT hard FROM quotas WHERE project = ?", (project,)).fetchone()
+            if row is None or int(row[0]) < 0:
+                return QuotaCheck(-1, 0, 0, size, True)
+            hard = int(row[0])
+            db.execute(
+                "DELETE FROM quota_reservations WHERE project = ? AND until < ? AND digest <> ?",
+                (project, now, digest),
+            )
+            used = _usage(db, low, high)
+            present = db.execute(
+                f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
+                (digest, low, high, low, high),
+            ).fetchone()
+            reserved = int(
+                db.execute(
+                    "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
+                    "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
+                    f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
+                    (project, digest, now, low, high, low, high),
+                ).fetchone()[0]
+            )
+            if present is not None:
+                return QuotaCheck(hard, used, reserved, 0, True)
+            if used + reserved + size > hard:
+                return QuotaCheck(hard, used, reserved, size, False)
+            db.execute(
+                "INSERT INTO quota_reservations (project, digest, size, until) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
+                "size = excluded.size, until = excluded.until",
+                (project, digest, size, until),
+            )
+            return QuotaCheck(hard, used, reserved, size, True)
+
+        return await self.database.write(change)
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.write(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = ? AND digest = ?",
+                (project, digest),
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:

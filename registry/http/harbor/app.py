@@ -23,6 +23,7 @@ from wharf.registry.http.harbor import (
     project_metadata,
     project_summary,
     projects,
+    quotas,
     registries,
     replication,
     repositories,
@@ -101,6 +102,7 @@ RESOURCES = (
     registries,
     replication,
     permissions,
+    quotas,
 )
 
 document_api = Api("openapi")
