@@ -85,6 +85,12 @@ def _in_scope(low: str, high: str) -> str:
     )
 
 
+def _project(repo: str) -> str:
+    """The project whose quota reservation a write into ``repo`` consumes ("": none)."""
+    project, slash, _ = repo.partition("/")
+    return project if slash else ""
+
+
 def _count(status: str) -> int:
     """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
     return int(status.rsplit(" ", 1)[-1])
@@ -213,13 +219,16 @@ class PostgresStore(MetadataStore):
                 "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
                 "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
                 "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING), "
-                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)) "
+                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)), "
+                "q AS (DELETE FROM quota_reservations WHERE project = $6 AND digest = $2 "
+                "AND EXISTS (SELECT 1 FROM r)) "
                 "SELECT count(*) FROM r",
                 repo,
                 digest,
                 size,
                 now,
                 finished_upload,
+                _project(repo),
             )
         )
         if linked:
@@ -237,11 +246,13 @@ class PostgresStore(MetadataStore):
                 now,
             )
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
 
         await self.database.write(change)
@@ -261,11 +272,13 @@ class PostgresStore(MetadataStore):
                 return False
             repo_id = await self._ensure_repo(db, repo)
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
             return True
 
@@ -457,7 +470,7 @@ class PostgresStore(MetadataStore):
             else:
                 repo_id = await self._ensure_repo(db, repo)
             seen = await self._insert_manifest(
-                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts, repo
             )
             if seen != len(wanted_blobs):
                 raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
@@ -475,6 +488,7 @@ class PostgresStore(MetadataStore):
         tag: str | None,
         now: float,
         facts: ArtifactFacts | None,
+        repo: str,
     ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
@@ -511,7 +525,8 @@ class PostgresStore(MetadataStore):
             "AND cm.digest = ANY($10::text[])) "
             "ON CONFLICT (repo_id, digest) DO UPDATE SET "
             "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
-            "total_size = COALESCE(artifacts.total_size, excluded.total_size)) "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)), "
+            "q AS (DELETE FROM quota_reservations WHERE project = $14 AND digest = $3) "
             "SELECT count(*) FROM seen",
             now,
             blobs,
@@ -526,6 +541,7 @@ class PostgresStore(MetadataStore):
             tag,
             None if facts is None else facts.media_type,
             None if facts is None else facts.size,
+            _project(repo),
         )
         return int(seen)
 

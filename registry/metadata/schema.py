@@ -30,9 +30,10 @@ _QUOTAS = (
 
 # PostgreSQL: one admission as one statement (one round trip). The quota row is locked
 # first; each later statement of a VOLATILE function takes a fresh snapshot, so it sees
-# every admission and link committed by whoever held the lock before.
+# every admission and link committed by whoever held the lock before. (Its parameters are
+# spelled ``text``: the migration runner gives every ``TEXT`` column SQLite's collation.)
 _RESERVE_QUOTA = """CREATE FUNCTION wharf_reserve_quota(
-    p_project TEXT, p_digest TEXT, p_size BIGINT, p_low TEXT, p_high TEXT,
+    p_project text, p_digest text, p_size BIGINT, p_low text, p_high text,
     p_now DOUBLE PRECISION, p_until DOUBLE PRECISION,
     OUT o_hard BIGINT, OUT o_used BIGINT, OUT o_reserved BIGINT, OUT o_present BOOLEAN,
     OUT o_granted BOOLEAN

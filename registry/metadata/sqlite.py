@@ -83,6 +83,15 @@ _IN_PROJECT = (
 )
 
 
+def _consume_reservation(db: sqlite3.Connection, repo: str, digest: str) -> None:
+    """The digest is linked into ``repo`` now: its quota reservation has done its work."""
+    project, slash, _ = repo.partition("/")
+    if slash:
+        db.execute(
+            "DELETE FROM quota_reservations WHERE project = ? AND digest = ?", (project, digest)
+        )
+
+
 def _usage(db: sqlite3.Connection, low: str, high: str | None) -> int:
     """Bytes of the distinct digests in the project ``low <= name < high`` (its
     repositories found by name, then their links and manifests by their keys)."""
@@ -263,6 +272,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
 
         await self.database.write(change)
 
@@ -282,6 +292,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
             return True
 
         return await self.database.write(change)
@@ -458,6 +469,7 @@ class SQLiteStore(MetadataStore):
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written yet
             repo_id = self._ensure_repo(db, repo)
             self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
+            _consume_reservation(db, repo, record.digest)
             self._insert_artifact(db, repo_id, record.digest, wanted_children, facts)
             if tag is not None:
                 db.execute(
