@@ -190,7 +190,9 @@ def test_storage_limit_at_create_and_update_and_the_quota_api(world: World) -> N
     assert page.status_code == 200 and len(page.json()) == 2
     assert int(page.headers["X-Total-Count"]) == len(everything)
     assert 'rel="prev"' in page.headers["Link"]
-    assert w.ok("/quotas", params={"reference": "project", "reference_id": str(pid)})[0]["id"] == pid
+    assert (
+        w.ok("/quotas", params={"reference": "project", "reference_id": str(pid)})[0]["id"] == pid
+    )
     assert w.ok("/quotas", params={"reference": "other"}) == []
     assert w.ok("/quotas", params={"reference_id": "999999"}) == []
 
