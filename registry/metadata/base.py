@@ -67,16 +67,26 @@ class QuotaRecord:
     updated: float
 
 
+# Up to this share of its limit a project's admissions are decided on an upper bound of
+# its usage + reservations (no sum over the project); past it, on the exact sums (Harbor's
+# QUOTA_WARNING threshold, so the warning is decided on exact figures too).
+QUOTA_SHARE = 0.85
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaCheck:
     """What ``reserve_quota`` found and decided. ``added``: the bytes the digest adds to
-    the project (0 when it is in the project already); ``granted`` false: it did not fit."""
+    the project (0 when it is in the project already); ``granted`` false: it did not fit.
+    ``exact``: ``used`` and ``reserved`` are the exact sums (always so when refused);
+    otherwise ``used`` is an upper bound of both together, below ``QUOTA_SHARE`` of the
+    limit even with ``added``."""
 
     hard: int  # -1: unlimited (no check was made)
     used: int  # bytes linked in the project
     reserved: int  # bytes admitted for other digests, not linked yet
     added: int
     granted: bool
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +324,13 @@ class MetadataStore(ABC):
         with every other admission into the project: granted when the project has no
         limit, when the digest is in the project already, or when usage plus the bytes
         reserved by other admissions plus ``size`` stays within the limit — then the
-        bytes stay reserved until ``until`` or until the digest is linked. Expired
-        reservations of the project are dropped."""
+        bytes stay reserved until ``until`` or until the digest is linked.
+
+        The project keeps an upper bound of usage + reservations, raised by each
+        admission: while it stays within ``QUOTA_SHARE`` of the limit the admission is
+        decided on it alone; past that the exact sums are taken (expired reservations
+        dropped) and the bound reset to them. Every link of a new digest into a limited
+        project comes through an admission, so the bound never falls below the truth."""
 
     @abstractmethod
     async def release_quota(self, project: str, digest: str) -> None:

@@ -18,6 +18,7 @@ import asyncpg
 
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -811,7 +812,7 @@ class PostgresStore(MetadataStore):
         row = await self.database.read(
             lambda db: db.fetchrow(
                 "INSERT INTO quotas (project, hard, created, updated) VALUES ($1, $2, $3, $3) "
-                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
                 "updated = excluded.updated RETURNING project, hard, created, updated",
                 project,
                 hard,
@@ -835,7 +836,7 @@ class PostgresStore(MetadataStore):
         # one statement: the function locks the quota row, then sums with a fresh snapshot
         row = await self.database.read(
             lambda db: db.fetchrow(
-                "SELECT * FROM wharf_reserve_quota($1, $2, $3, $4, $5, $6, $7)",
+                "SELECT * FROM wharf_reserve_quota($1, $2, $3, $4, $5, $6, $7, $8)",
                 project,
                 digest,
                 size,
@@ -843,12 +844,18 @@ class PostgresStore(MetadataStore):
                 high,
                 now,
                 until,
+                QUOTA_SHARE,
             )
         )
         assert row is not None  # the function always answers one row
-        hard, used, reserved, present, granted = row
+        hard, used, reserved, present, granted, exact = row
         return QuotaCheck(
-            int(hard), int(used), int(reserved), 0 if present else size, bool(granted)
+            int(hard),
+            int(used),
+            int(reserved),
+            0 if present else size,
+            bool(granted),
+            exact=bool(exact),
         )
 
     async def release_quota(self, project: str, digest: str) -> None:

@@ -11,11 +11,14 @@ from wharf.db.migrate import Migration, Schema
 # out from the links (each digest once per project). A reservation: bytes admitted by the
 # quota check but not linked yet (an upload between its check and its commit); they count
 # against the limit until the digest is in the project, or the write is abandoned, or they
-# expire.
+# expire. ``bound``: an upper bound of usage + reservations (NULL: unknown), raised by each
+# admission and reset to the exact sum when an admission would take it past the limit or
+# past the warning share; so far from the limit an admission costs no sum over the project.
 _QUOTAS = (
     """CREATE TABLE quotas (
         project TEXT PRIMARY KEY,
         hard BIGINT NOT NULL,
+        bound BIGINT,
         created DOUBLE PRECISION NOT NULL,
         updated DOUBLE PRECISION NOT NULL
     )""",
@@ -34,49 +37,62 @@ _QUOTAS = (
 # spelled ``text``: the migration runner gives every ``TEXT`` column SQLite's collation.)
 _RESERVE_QUOTA = """CREATE FUNCTION wharf_reserve_quota(
     p_project text, p_digest text, p_size BIGINT, p_low text, p_high text,
-    p_now DOUBLE PRECISION, p_until DOUBLE PRECISION,
+    p_now DOUBLE PRECISION, p_until DOUBLE PRECISION, p_share DOUBLE PRECISION,
     OUT o_hard BIGINT, OUT o_used BIGINT, OUT o_reserved BIGINT, OUT o_present BOOLEAN,
-    OUT o_granted BOOLEAN
+    OUT o_granted BOOLEAN, OUT o_exact BOOLEAN
 ) LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    v_bound BIGINT;
 BEGIN
-    SELECT q.hard INTO o_hard FROM quotas q WHERE q.project = p_project FOR UPDATE;
+    SELECT q.hard, q.bound INTO o_hard, v_bound FROM quotas q
+        WHERE q.project = p_project FOR UPDATE;
     o_used := 0;
     o_reserved := 0;
     o_present := false;
     o_granted := true;
+    o_exact := false;
     IF o_hard IS NULL OR o_hard < 0 THEN
         o_hard := -1;
         RETURN;
     END IF;
-    DELETE FROM quota_reservations q
-        WHERE q.project = p_project AND q.until < p_now AND q.digest <> p_digest;
-    SELECT COALESCE(SUM(b.size), 0) INTO o_used FROM blobs b
-        WHERE b.deleting IS NULL AND b.digest IN (
-            SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id
-                WHERE r.name >= p_low AND r.name < p_high
-            UNION SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id
-                WHERE r.name >= p_low AND r.name < p_high);
     SELECT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = p_digest AND b.deleting IS NULL AND (
         EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
             WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
         OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
             WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)))
         INTO o_present;
-    SELECT COALESCE(SUM(q.size), 0) INTO o_reserved FROM quota_reservations q
-        WHERE q.project = p_project AND q.digest <> p_digest AND q.until >= p_now
-        AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = q.digest
-            AND b.deleting IS NULL AND (
-            EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
-                WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
-            OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
-                WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)));
     IF o_present THEN
         RETURN;
     END IF;
-    IF o_used + o_reserved + p_size > o_hard THEN
-        o_granted := false;
-        RETURN;
+    IF v_bound IS NULL OR v_bound + p_size > o_hard * p_share THEN
+        -- near the limit (or the bound unknown): the exact sums
+        o_exact := true;
+        DELETE FROM quota_reservations q
+            WHERE q.project = p_project AND q.until < p_now AND q.digest <> p_digest;
+        SELECT COALESCE(SUM(b.size), 0) INTO o_used FROM blobs b
+            WHERE b.deleting IS NULL AND b.digest IN (
+                SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id
+                    WHERE r.name >= p_low AND r.name < p_high
+                UNION SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id
+                    WHERE r.name >= p_low AND r.name < p_high);
+        SELECT COALESCE(SUM(q.size), 0) INTO o_reserved FROM quota_reservations q
+            WHERE q.project = p_project AND q.digest <> p_digest AND q.until >= p_now
+            AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = q.digest
+                AND b.deleting IS NULL AND (
+                EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
+                    WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
+                OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
+                    WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)));
+        v_bound := o_used + o_reserved;
+        IF v_bound + p_size > o_hard THEN
+            o_granted := false;
+            UPDATE quotas SET bound = v_bound WHERE project = p_project;
+            RETURN;
+        END IF;
+    ELSE
+        o_used := v_bound;
     END IF;
+    UPDATE quotas SET bound = v_bound + p_size WHERE project = p_project;
     INSERT INTO quota_reservations (project, digest, size, until)
         VALUES (p_project, p_digest, p_size, p_until)
         ON CONFLICT (project, digest) DO UPDATE SET size = excluded.size, until = excluded.until;

@@ -12,6 +12,7 @@ import time
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -847,7 +848,7 @@ class SQLiteStore(MetadataStore):
         def change(db: sqlite3.Connection) -> QuotaRecord:
             row = db.execute(
                 "INSERT INTO quotas (project, hard, created, updated) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
                 "updated = excluded.updated RETURNING project, hard, created, updated",
                 (project, hard, now, now),
             ).fetchone()
@@ -870,38 +871,52 @@ class SQLiteStore(MetadataStore):
         # one write transaction: SQLite has one writer at a time (across processes too),
         # so no other admission into the project runs between the sums and the insert
         def change(db: sqlite3.Connection) -> QuotaCheck:
-            row = db.execute("SELECT hard FROM quotas WHERE project = ?", (project,)).fetchone()
+            row = db.execute(
+                "SELECT hard, bound FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
             if row is None or int(row[0]) < 0:
                 return QuotaCheck(-1, 0, 0, size, True)
-            hard = int(row[0])
-            db.execute(
-                "DELETE FROM quota_reservations WHERE project = ? AND until < ? AND digest <> ?",
-                (project, now, digest),
-            )
-            used = _usage(db, low, high)
+            hard, bound = int(row[0]), row[1]
             present = db.execute(
                 f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
                 (digest, low, high, low, high),
             ).fetchone()
-            reserved = int(
-                db.execute(
-                    "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
-                    "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
-                    f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
-                    (project, digest, now, low, high, low, high),
-                ).fetchone()[0]
-            )
             if present is not None:
-                return QuotaCheck(hard, used, reserved, 0, True)
-            if used + reserved + size > hard:
-                return QuotaCheck(hard, used, reserved, size, False)
+                return QuotaCheck(hard, 0, 0, 0, True)
+            if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
+                used, reserved, exact = int(bound), 0, False  # far from the limit
+            else:
+                db.execute(
+                    "DELETE FROM quota_reservations WHERE project = ? AND until < ? "
+                    "AND digest <> ?",
+                    (project, now, digest),
+                )
+                used = _usage(db, low, high)
+                reserved = int(
+                    db.execute(
+                        "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
+                        "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
+                        f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
+                        (project, digest, now, low, high, low, high),
+                    ).fetchone()[0]
+                )
+                exact = True
+                if used + reserved + size > hard:
+                    db.execute(
+                        "UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved, project)
+                    )
+                    return QuotaCheck(hard, used, reserved, size, False, exact=True)
+            db.execute(
+                "UPDATE quotas SET bound = ? WHERE project = ?",
+                (used + reserved + size, project),
+            )
             db.execute(
                 "INSERT INTO quota_reservations (project, digest, size, until) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
                 "size = excluded.size, until = excluded.until",
                 (project, digest, size, until),
             )
-            return QuotaCheck(hard, used, reserved, size, True)
+            return QuotaCheck(hard, used, reserved, size, True, exact=exact)
 
         return await self.database.write(change)
 

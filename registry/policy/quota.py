@@ -8,7 +8,9 @@ concurrent pushes can't make it drift. An admission is a reservation taken in th
 metadata store atomically with every other admission into the project (SQLite's single
 writer; PostgreSQL's lock on the project's quota row), so concurrent pushes never take a
 project past its limit together. The reservation counts until the digest is linked
-(then the link counts instead), the core abandons the write, or it expires.
+(then the link counts instead), the core abandons the write, or it expires. Far from the
+limit (below the 85 % warning share) an admission is decided on an upper bound the
+project's quota row keeps, so it costs no sum over the project; nearer, on the exact sums.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import asyncio
 import time
 
 from wharf.registry.events import Denied, EventBus, QuotaExceeded, QuotaWarning
-from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.metadata.base import QUOTA_SHARE, MetadataStore
 from wharf.registry.policy.gate import Change, PolicyRefused, Refusal, Rule, UploadCommit
 
 UNLIMITED = -1
 # Harbor's ceiling for a storage limit (1024 TB)
 MAX_LIMIT = 1024**5
-WARNING_SHARE = 0.85  # Harbor's QUOTA_WARNING threshold
+WARNING_SHARE = QUOTA_SHARE  # Harbor's QUOTA_WARNING threshold (admissions past it are exact)
 # longer than any commit takes (an S3 copy of a large blob), like GC's pins
 RESERVE_SECONDS = 900.0
 REFRESH_SECONDS = 5.0
@@ -124,7 +126,7 @@ class StorageQuota(Rule):
             raise PolicyRefused(Refusal.FORBIDDEN, message)
         threshold = verdict.hard * WARNING_SHARE
         after = before + verdict.added
-        if before < threshold <= after:
+        if verdict.exact and before < threshold <= after:
             await self.events.publish(
                 QuotaWarning(change.actor, project, change.repo, change.digest, after, verdict.hard)
             )

@@ -61,14 +61,14 @@ def test_admissions_reserve_until_linked_released_or_expired(backend: Backend) -
         await store.set_quota("qa", 1000, now)
         await store.add_blob("qa/r", digest("qa-in"), 300)
         first = await store.reserve_quota("qa", digest("qa-1"), 500, now, until)
-        assert first == QuotaCheck(1000, 300, 0, 500, True)
+        assert first == QuotaCheck(1000, 300, 0, 500, True, exact=True)
         # 300 used + 500 reserved: 201 does not fit, 200 does
         refused = await store.reserve_quota("qa", digest("qa-2"), 201, now, until)
-        assert refused == QuotaCheck(1000, 300, 500, 201, False)
+        assert refused == QuotaCheck(1000, 300, 500, 201, False, exact=True)
         assert (await store.reserve_quota("qa", digest("qa-2"), 200, now, until)).granted
         # what is in the project already adds nothing, whatever its size
         present = await store.reserve_quota("qa", digest("qa-in"), 300, now, until)
-        assert present == QuotaCheck(1000, 300, 700, 0, True)
+        assert (present.added, present.granted) == (0, True)
         # asking again for the same digest replaces its own reservation
         again = await store.reserve_quota("qa", digest("qa-1"), 500, now, until)
         assert again.granted and again.reserved == 200
@@ -102,5 +102,30 @@ def test_concurrent_admissions_are_serialized(backend: Backend) -> None:
             *(store.reserve_quota("qc", digest(f"qc-{i}"), 100, now, now + HOUR) for i in range(30))
         )
         assert sum(c.granted for c in checks) == 10
+
+    run(backend, scenario)
+
+
+def test_far_from_the_limit_an_upper_bound_decides(backend: Backend) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        now = time.time()
+        until = now + HOUR
+        await store.add_blob("qf/r", digest("qf-old"), 5000)  # in before the limit was set
+        await store.set_quota("qf", 10_000, now)
+        first = await store.reserve_quota("qf", digest("qf-1"), 100, now, until)
+        assert first == QuotaCheck(10_000, 5000, 0, 100, True, exact=True)  # bound unknown
+        second = await store.reserve_quota("qf", digest("qf-2"), 100, now, until)
+        assert second == QuotaCheck(10_000, 5100, 0, 100, True, exact=False)  # the bound
+        # an unlink lowers the usage, not the bound: it only errs on the safe side ...
+        assert await store.unlink_blob("qf/r", digest("qf-old"))
+        # ... until an admission would take it past 85 %: then the exact sums decide
+        third = await store.reserve_quota("qf", digest("qf-3"), 3400, now, until)
+        assert third == QuotaCheck(10_000, 0, 200, 3400, True, exact=True)
+        fourth = await store.reserve_quota("qf", digest("qf-4"), 100, now, until)
+        assert fourth == QuotaCheck(10_000, 3600, 0, 100, True, exact=False)
+        # a new limit forgets the bound
+        await store.set_quota("qf", 4000, now)
+        fifth = await store.reserve_quota("qf", digest("qf-5"), 400, now, until)
+        assert fifth == QuotaCheck(4000, 0, 3700, 400, False, exact=True)
 
     run(backend, scenario)
