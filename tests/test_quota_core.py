@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from wharf.registry.audit import audit_event_for
+from wharf.registry.content.cache import InProcessGenerations
 from wharf.registry.content.service import ContentService
 from wharf.registry.events import Actor, Denied, Event, EventBus, QuotaExceeded, QuotaWarning
 from wharf.registry.metadata.sqlite import SQLiteStore
@@ -82,9 +83,17 @@ def run(tmp_path: Path, scenario: Callable[[World], Awaitable[None]]) -> None:
         await store.open()
         await driver.start()
         events = EventBus()
-        limits = QuotaLimits(store)
+        generations = InProcessGenerations()
+        limits = QuotaLimits(store, generations)
         gate = PolicyGate([StorageQuota(store, limits, events)])
-        core = ContentService(store, driver, gate=gate, events=events, quota_limits=limits)
+        core = ContentService(
+            store,
+            driver,
+            gate=gate,
+            events=events,
+            generations=generations,
+            quota_limits=limits,
+        )
         world = World(core, store, driver)
         events.subscribe(world.record)
         try:

@@ -44,4 +44,4 @@ class Quotas:
                 f"invalid storage limit {hard}: -1 (unlimited) or 1 to {1024**5} bytes"
             )
         await self.store.set_quota(project, hard, time.time())
-        self.limits.changed()
+        await self.limits.changed()

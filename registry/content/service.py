@@ -55,7 +55,7 @@ class ContentService:
         self.labels = Labels(store, self.gate, self.events)
         # the same view of which projects are limited as the gate's StorageQuota rule, so
         # a limit set here applies to this process's next push
-        self.quotas = Quotas(store, quota_limits or QuotaLimits(store))
+        self.quotas = Quotas(store, quota_limits or QuotaLimits(store, self.generations))
 
     def close(self) -> None:
         self.generations.close()

@@ -192,7 +192,7 @@ def create_app(
         app[STORE] = the_store
         app[DRIVER] = the_driver
         events = EventBus()
-        limits = QuotaLimits(the_store)
+        limits = QuotaLimits(the_store, coordination.generations)
         content = ContentService(
             the_store,
             the_driver,

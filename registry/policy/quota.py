@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from wharf.coord.generations import Generations, InProcessGenerations
 from wharf.registry.events import Denied, EventBus, QuotaExceeded, QuotaWarning
 from wharf.registry.metadata.base import QUOTA_SHARE, MetadataStore
 from wharf.registry.policy.gate import Change, PolicyRefused, Refusal, Rule, UploadCommit
@@ -52,31 +53,54 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
-class QuotaLimits:
-    """Which projects have a storage limit, as this process knows them: re-read at most
-    every ``refresh`` seconds (at once after a change made in this process), so a push
-    into a project without a limit costs no database round trip. A limit set on another
-    replica applies here within ``refresh`` seconds; a limit changed (not added) applies
-    at once, since the admission reads the limit in force."""
+# the generation counter (``wharf.coord``) every change of a limit bumps; no repository
+# can have this name
+LIMITS_KEY = "\x00quota-limits"
 
-    def __init__(self, store: MetadataStore, refresh: float = REFRESH_SECONDS) -> None:
+
+class QuotaLimits:
+    """Which projects have a storage limit, as this process knows them, so that a push
+    into a project without a limit costs no database round trip. Read again when the
+    coordination layer's generation for the limits moved (a limit was set in any process
+    or replica: within its invalidation window) — or, while the generations can't vouch
+    for freshness (Redis down), at most every ``refresh`` seconds. A limit changed (not
+    added) applies at once anyway: the admission reads the limit in force."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        generations: Generations | None = None,
+        refresh: float = REFRESH_SECONDS,
+    ) -> None:
         self.store = store
+        self.generations = generations or InProcessGenerations()
         self.refresh = refresh
         self._limited: frozenset[str] = frozenset()
+        self._generation: int | None = None
         self._loaded_at = -1e18
         self._lock = asyncio.Lock()
 
+    def _fresh(self) -> bool:
+        generation = self.generations.current(LIMITS_KEY)
+        if generation is None:
+            return time.monotonic() - self._loaded_at < self.refresh
+        return generation == self._generation
+
     async def limited(self, project: str) -> bool:
-        if time.monotonic() - self._loaded_at >= self.refresh:
+        if not self._fresh():
             async with self._lock:
-                if time.monotonic() - self._loaded_at >= self.refresh:
+                if not self._fresh():
+                    generation = self.generations.current(LIMITS_KEY)  # before the query
                     self._limited = frozenset(await self.store.quota_limits())
+                    self._generation = generation
                     self._loaded_at = time.monotonic()
         return project in self._limited
 
-    def changed(self) -> None:
-        """A limit was set or removed in this process: read them again on next use."""
+    async def changed(self) -> None:
+        """A limit was set: every process (and replica) reads them again on next use."""
+        self._generation = None
         self._loaded_at = -1e18
+        await self.generations.bump(LIMITS_KEY)
 
 
 class StorageQuota(Rule):
