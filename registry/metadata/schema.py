@@ -62,27 +62,36 @@ BEGIN
             WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)))
         INTO o_present;
     IF o_present THEN
+        -- no room needed now; reserved all the same (it counts only while the digest is
+        -- out of the project), so an unlink racing this push can't let its link in unseen
+        UPDATE quotas SET bound = bound + p_size WHERE project = p_project;
+        INSERT INTO quota_reservations (project, digest, size, until)
+            VALUES (p_project, p_digest, p_size, p_until)
+            ON CONFLICT (project, digest) DO UPDATE SET size = excluded.size,
+            until = excluded.until;
         RETURN;
     END IF;
     IF v_bound IS NULL OR v_bound + p_size > o_hard * p_share THEN
-        -- near the limit (or the bound unknown): the exact sums
+        -- near the limit (or the bound unknown): the exact sums, in one statement (one
+        -- snapshot: a link committing meanwhile is counted once, as a link or reserved)
         o_exact := true;
         DELETE FROM quota_reservations q
             WHERE q.project = p_project AND q.until < p_now AND q.digest <> p_digest;
-        SELECT COALESCE(SUM(b.size), 0) INTO o_used FROM blobs b
+        SELECT (SELECT COALESCE(SUM(b.size), 0) FROM blobs b
             WHERE b.deleting IS NULL AND b.digest IN (
                 SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id
                     WHERE r.name >= p_low AND r.name < p_high
                 UNION SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id
-                    WHERE r.name >= p_low AND r.name < p_high);
-        SELECT COALESCE(SUM(q.size), 0) INTO o_reserved FROM quota_reservations q
+                    WHERE r.name >= p_low AND r.name < p_high)),
+            (SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q
             WHERE q.project = p_project AND q.digest <> p_digest AND q.until >= p_now
             AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = q.digest
                 AND b.deleting IS NULL AND (
                 EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
                     WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
                 OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
-                    WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)));
+                    WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high))))
+            INTO o_used, o_reserved;
         v_bound := o_used + o_reserved;
         IF v_bound + p_size > o_hard THEN
             o_granted := false;

@@ -84,6 +84,15 @@ _IN_PROJECT = (
 )
 
 
+def _reserve(db: sqlite3.Connection, project: str, digest: str, size: int, until: float) -> None:
+    db.execute(
+        "INSERT INTO quota_reservations (project, digest, size, until) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
+        "size = excluded.size, until = excluded.until",
+        (project, digest, size, until),
+    )
+
+
 def _consume_reservation(db: sqlite3.Connection, repo: str, digest: str) -> None:
     """The digest is linked into ``repo`` now: its quota reservation has done its work."""
     project, slash, _ = repo.partition("/")
@@ -882,6 +891,11 @@ class SQLiteStore(MetadataStore):
                 (digest, low, high, low, high),
             ).fetchone()
             if present is not None:
+                # no room needed now; reserved all the same (it counts only while the
+                # digest is out of the project), so an unlink racing this push can't let
+                # its link in unseen
+                _reserve(db, project, digest, size, until)
+                db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
                 return QuotaCheck(hard, 0, 0, 0, True)
             if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
                 used, reserved, exact = int(bound), 0, False  # far from the limit
@@ -910,12 +924,7 @@ class SQLiteStore(MetadataStore):
                 "UPDATE quotas SET bound = ? WHERE project = ?",
                 (used + reserved + size, project),
             )
-            db.execute(
-                "INSERT INTO quota_reservations (project, digest, size, until) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
-                "size = excluded.size, until = excluded.until",
-                (project, digest, size, until),
-            )
+            _reserve(db, project, digest, size, until)
             return QuotaCheck(hard, used, reserved, size, True, exact=exact)
 
         return await self.database.write(change)
