@@ -29,14 +29,14 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-
-import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from wharf.auth.settings import ExternalAuthSettings
+
+# ldap3 (with pyasn1, ~5 MiB a process) loads on first use: a registry without LDAP
+# never pays for it
+if TYPE_CHECKING:
+    import ldap3
 
 log = logging.getLogger("wharf.auth.ldap")
 T = TypeVar("T")
@@ -80,6 +80,9 @@ class Membership:
 def normalize_dn(dn: str) -> str:
     """A DN in one spelling (attribute names and values lower-cased, no spaces around
     separators), for comparisons; raises ValueError when it is not a DN."""
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
     try:
         parts = parse_dn(dn.strip(), escape=False, strip=True)
     except (LDAPInvalidDnError, IndexError, ValueError) as exc:
@@ -100,6 +103,13 @@ def is_dn(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _escape(value: str) -> str:
+    """``value`` as a literal in a search filter (RFC 4515)."""
+    from ldap3.utils.conv import escape_filter_chars
+
+    return str(escape_filter_chars(value))
 
 
 def _filter(condition: str) -> str:
@@ -144,6 +154,8 @@ class LdapDirectory:
 
     @staticmethod
     def _server(settings: ExternalAuthSettings) -> ldap3.Server:
+        import ldap3
+
         url = settings.ldap_url if "://" in settings.ldap_url else "ldap://" + settings.ldap_url
         parts = urllib.parse.urlsplit(url)
         use_ssl = parts.scheme == "ldaps"
@@ -184,6 +196,8 @@ class LdapDirectory:
             ) from None
 
     def _with_connection(self, fn: Callable[[ldap3.Connection], T]) -> T:
+        from ldap3.core.exceptions import LDAPException
+
         if not self._slots.acquire(timeout=self.timeout):
             raise DirectoryUnavailable(
                 f"all {self.settings.ldap_pool_size} LDAP connections stayed busy "
@@ -224,6 +238,9 @@ class LdapDirectory:
             self._slots.release()
 
     def _connect(self) -> ldap3.Connection:
+        import ldap3
+        from ldap3.core.exceptions import LDAPException
+
         conn = ldap3.Connection(
             self.server,
             auto_bind=ldap3.AUTO_BIND_NONE,
@@ -252,6 +269,8 @@ class LdapDirectory:
         return conn
 
     def _bind_service(self, conn: ldap3.Connection) -> None:
+        import ldap3
+
         dn = self.settings.ldap_search_dn
         if getattr(conn, "wharf_bound_as", None) == ("service", dn):
             return
@@ -293,7 +312,7 @@ class LdapDirectory:
 
     def _user_filter(self, username: str) -> str:
         s = self.settings
-        match = f"({s.ldap_uid}={escape_filter_chars(username) if username else '*'})"
+        match = f"({s.ldap_uid}={_escape(username) if username else '*'})"
         extra = _filter(s.ldap_filter)
         return f"(&{extra}{match})" if extra else match
 
@@ -370,6 +389,8 @@ class LdapDirectory:
             return False
 
         def bind(conn: ldap3.Connection) -> bool:
+            import ldap3
+
             conn.wharf_bound_as = None  # type: ignore[attr-defined]  # the next use rebinds
             ok = conn.rebind(user.dn, password, ldap3.SIMPLE, read_server_info=False)
             conn.password = None
@@ -444,7 +465,7 @@ class LdapDirectory:
             if not under(normalize_dn(base), normalize_dn(dn)):
                 return []
             base, scope = dn, 0
-        match = f"({attr}={escape_filter_chars(name) if name else '*'})"
+        match = f"({attr}={_escape(name) if name else '*'})"
         extra = _filter(s.ldap_group_search_filter)
         flt = f"(&{extra}{match})" if extra else match
         return [

@@ -112,7 +112,16 @@ async def run_one(
             error = f"{type(exc).__name__}: {exc}"[:300]
             if os.environ.get("BENCH_DEBUG"):
                 traceback.print_exc()
-    rr = RoundResult(rnd, value, seconds, sampler.peak, round(sampler.cpu_used, 2), extra, error)
+    rr = RoundResult(
+        rnd,
+        value,
+        seconds,
+        sampler.peak,
+        round(sampler.cpu_used, 2),
+        extra,
+        error,
+        peak_pss=sampler.peak_pss,
+    )
     rr.extra.setdefault("unit", unit)
     return rr
 
@@ -228,7 +237,12 @@ async def amain(args: argparse.Namespace) -> int:
                         if rr.value is not None and rr.seconds is not None
                         else f"FAILED: {rr.error}"
                     )
-                    rss = f", peak RSS {rr.peak_rss / (1 << 20):.0f} MiB" if t.pid else ""
+                    rss = (
+                        f", peak RSS {rr.peak_rss / (1 << 20):.0f} MiB"
+                        f" (PSS {rr.peak_pss / (1 << 20):.0f} MiB)"
+                        if t.pid
+                        else ""
+                    )
                     print(f"[{scen} r{rnd}] {t.name}: {shown}{rss}", flush=True)
                     for srv in procs:
                         if srv.proc is not None and srv.proc.poll() is not None:

@@ -22,6 +22,7 @@ class RoundResult:
     server_cpu_s: float
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    peak_pss: int = 0
 
 
 @dataclass
@@ -44,6 +45,10 @@ class Run:
     def peak_rss(self) -> int:
         return max((r.peak_rss for r in self.rounds), default=0)
 
+    @property
+    def peak_pss(self) -> int:
+        return max((r.peak_pss for r in self.rounds), default=0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "unit": self.unit,
@@ -51,6 +56,7 @@ class Run:
             "min": min(self.values, default=None),
             "max": max(self.values, default=None),
             "peak_rss_bytes": self.peak_rss,
+            "peak_pss_bytes": self.peak_pss,
             "rounds": [r.__dict__ for r in self.rounds],
         }
 
@@ -143,8 +149,8 @@ def table(results: dict[str, dict[str, Run]], names: list[str]) -> str:
             f"{a}/{b}",
             "target",
             "",
-            f"{a} peak RSS",
-            f"{b} peak RSS",
+            f"{a} peak RSS (PSS)",
+            f"{b} peak RSS (PSS)",
             "notes",
         ]
         for scen, runs in results.items():
@@ -160,14 +166,14 @@ def table(results: dict[str, dict[str, Run]], names: list[str]) -> str:
                     "-" if r is None else f"{r:.2f}x",
                     tgt,
                     ok,
-                    _mib(ra.peak_rss),
-                    _mib(rb.peak_rss),
+                    _memory(ra),
+                    _memory(rb),
                     _notes(runs),
                 ]
             )
     else:
         (a,) = names
-        head = ["scenario", "unit", "median", "min", "max", "target", "", "peak RSS", "notes"]
+        head = ["scenario", "unit", "median", "min", "max", "target", "", "peak RSS (PSS)", "notes"]
         for scen, runs in results.items():
             ra = runs[a]
             tgt, ok = target_status(scen, ra, None)
@@ -180,7 +186,7 @@ def table(results: dict[str, dict[str, Run]], names: list[str]) -> str:
                     _fmt(max(ra.values, default=None)),
                     tgt,
                     ok,
-                    _mib(ra.peak_rss),
+                    _memory(ra),
                     _notes(runs),
                 ]
             )
@@ -194,6 +200,14 @@ def table(results: dict[str, dict[str, Run]], names: list[str]) -> str:
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(r) for r in rows)
     return "\n".join(out)
+
+
+def _memory(run: Run) -> str:
+    """Peak RSS summed over the server's processes, with the PSS sum beside it when it
+    differs (forked workers share the supervisor's pages)."""
+    if run.peak_pss and abs(run.peak_pss - run.peak_rss) >= 1 << 20:
+        return f"{_mib(run.peak_rss)} ({_mib(run.peak_pss)})"
+    return _mib(run.peak_rss)
 
 
 def ceilings_table(ceil: dict[str, float]) -> str:

@@ -195,6 +195,20 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages (a forked worker's copy of the supervisor's
+    imports) split among the processes sharing them, so a tree's sum is its real
+    footprint where the sum of RSS counts shared pages once per process."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -208,17 +222,23 @@ def tree_rss(root: int) -> int:
     return sum(rss_bytes(p) for p in process_tree(root))
 
 
+def tree_pss(root: int) -> int:
+    return sum(pss_bytes(p) for p in process_tree(root))
+
+
 def tree_cpu(root: int) -> float:
     return sum(cpu_seconds(p) for p in process_tree(root))
 
 
 class RssSampler:
-    """Samples the summed RSS of a process tree every ``interval`` s in a background thread."""
+    """Samples the summed RSS and PSS of a process tree every ``interval`` s in a
+    background thread."""
 
     def __init__(self, root_pid: int | None, interval: float = 0.1) -> None:
         self.root = root_pid
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -229,6 +249,7 @@ class RssSampler:
         if self.root is not None:
             self.cpu_start = tree_cpu(self.root)
             self.peak = tree_rss(self.root)
+            self.peak_pss = tree_pss(self.root)
             self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
             self._thread.start()
         return self
@@ -237,6 +258,7 @@ class RssSampler:
         assert self.root is not None
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, tree_rss(self.root))
+            self.peak_pss = max(self.peak_pss, tree_pss(self.root))
             self.samples += 1
 
     def __exit__(self, *exc: object) -> None:
@@ -245,5 +267,6 @@ class RssSampler:
             self._thread.join(5)
         if self.root is not None:
             self.peak = max(self.peak, tree_rss(self.root))
+            self.peak_pss = max(self.peak_pss, tree_pss(self.root))
             # CPU of processes still alive at the end (workers that exited are not counted).
             self.cpu_used = max(0.0, tree_cpu(self.root) - self.cpu_start)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from wharf.auth import migrations as auth_migrations
 from wharf.auth.options import AuthOptions
-from wharf.auth.postgres_store import PostgresAuthStore
 from wharf.auth.service import AuthService
 from wharf.auth.sqlite_store import SQLiteAuthStore
 from wharf.auth.store import AuthStore
@@ -21,24 +21,27 @@ from wharf.coord import coordination
 from wharf.coord.coordination import Coordination
 from wharf.coord.ratelimit import LoginLimits
 from wharf.db.migrate import Schema
-from wharf.db.postgres import PostgresDatabase
+from wharf.db.portable import SQLitePortable
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.jobs import migrations as jobs_migrations
-from wharf.jobs.postgres import PostgresJobStore
 from wharf.jobs.sqlite import SQLiteJobStore
 from wharf.jobs.store import JobStore
 from wharf.registry.config import ConfigError, Settings
 from wharf.registry.metadata import schema as registry_schema
 from wharf.registry.metadata.base import MetadataStore
-from wharf.registry.metadata.postgres import PostgresStore
 from wharf.registry.metadata.sqlite import SQLiteStore
+from wharf.registry.policy import migrations as policy_migrations
+from wharf.registry.policy.store import PolicyStore
 from wharf.replication import migrations as replication_migrations
-from wharf.replication.postgres import PostgresReplicationStore
 from wharf.replication.sqlite import SQLiteReplicationStore
 from wharf.replication.store import ReplicationStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
-from wharf.storage.s3 import S3Driver
+
+# PostgreSQL (asyncpg) and S3 (boto3) modules load only when the configuration asks for
+# them: boto3 alone is ~12 MiB in every worker of a registry on local disk
+if TYPE_CHECKING:
+    from wharf.db.postgres import PostgresDatabase
 
 # Every package's migrations, in the order they apply.
 SCHEMAS: tuple[Schema, ...] = (
@@ -46,9 +49,10 @@ SCHEMAS: tuple[Schema, ...] = (
     auth_migrations.SCHEMA,
     jobs_migrations.SCHEMA,
     replication_migrations.SCHEMA,
+    policy_migrations.SCHEMA,
 )
 
-Database = SQLiteDatabase | PostgresDatabase
+Database: TypeAlias = "SQLiteDatabase | PostgresDatabase"
 
 
 def sqlite_database(path: str | Path) -> SQLiteDatabase:
@@ -65,6 +69,8 @@ def postgres_database(
     command_timeout: float = 10.0,
 ) -> PostgresDatabase:
     """A database on PostgreSQL carrying every package's schema."""
+    from wharf.db.postgres import PostgresDatabase
+
     return PostgresDatabase(
         url,
         schemas=SCHEMAS,
@@ -96,29 +102,46 @@ def make_database(settings: Settings) -> Database:
 
 def make_store(settings: Settings, database: Database) -> MetadataStore:
     """The metadata store; with access control on, repositories only go into projects."""
-    if isinstance(database, PostgresDatabase):
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.registry.metadata.postgres import PostgresStore
+
         return PostgresStore(database, require_projects=settings.auth.enabled)
     return SQLiteStore(database, require_projects=settings.auth.enabled)
 
 
 def make_auth_store(settings: Settings, database: Database) -> AuthStore:
-    if isinstance(database, PostgresDatabase):
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.auth.postgres_store import PostgresAuthStore
+
         return PostgresAuthStore(database)
     return SQLiteAuthStore(database)
 
 
 def make_job_store(database: Database) -> JobStore:
     """The job queue on the process's database."""
-    if isinstance(database, PostgresDatabase):
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.jobs.postgres import PostgresJobStore
+
         return PostgresJobStore(database)
     return SQLiteJobStore(database)
 
 
 def make_replication_store(database: Database) -> ReplicationStore:
     """Replication's tables (remote registries) on the process's database."""
-    if isinstance(database, PostgresDatabase):
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.replication.postgres import PostgresReplicationStore
+
         return PostgresReplicationStore(database)
     return SQLiteReplicationStore(database)
+
+
+def make_policy_store(database: Database) -> PolicyStore:
+    """The policy tables (immutable tag rules, tag retention) on the process's database."""
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.db.portable_postgres import PostgresPortable
+
+        return PolicyStore(PostgresPortable(database))
+    return PolicyStore(SQLitePortable(database))
 
 
 def make_driver(settings: Settings) -> Driver:
@@ -129,6 +152,8 @@ def make_driver(settings: Settings) -> Driver:
         s3 = storage.s3
         if s3 is None:
             raise ConfigError("storage.s3: required when storage.driver is s3")
+        from wharf.storage.s3 import S3Driver
+
         return S3Driver(
             s3.bucket,
             endpoint=s3.endpoint,

@@ -31,6 +31,7 @@ EVERYTHING = {
     "auth 3",
     "jobs 1",
     "replication 1",
+    "policy 1",
 }
 
 # What a later release could add: additive only (a new nullable column and a new table).

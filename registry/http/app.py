@@ -31,10 +31,13 @@ from wharf.registry.http.keys import (
     DRIVER,
     ENDPOINT,
     GC,
+    IMMUTABLE,
     JOBS,
     METRICS,
+    POLICIES,
     REGISTRIES,
     REPLICATION,
+    RETENTION,
     SETTINGS,
     SHARED_METRICS,
     STOPPING,
@@ -47,7 +50,9 @@ from wharf.registry.http.transport.directread import CLOSE_AFTER
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.policy import retention as tag_retention
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
+from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
 from wharf.registry.policy.quota import QuotaLimits, StorageQuota
 from wharf.registry.wiring import (
     make_auth,
@@ -55,6 +60,7 @@ from wharf.registry.wiring import (
     make_database,
     make_driver,
     make_job_store,
+    make_policy_store,
     make_replication_store,
     make_store,
 )
@@ -69,6 +75,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
 @web.middleware
@@ -267,6 +274,14 @@ def _access_control(
         content.events.subscribe(content.labels.on_event)
         gc = GCService(content.store, content.driver, content.generations, content.events)
         app[GC] = gc
+        # project policies: immutable tags join the gate every change of content asks
+        policies = make_policy_store(app[DATABASE])
+        await policies.open()
+        app[POLICIES] = policies
+        immutable = ImmutableRules(policies, content.generations)
+        app[IMMUTABLE] = immutable
+        content.gate.rules.append(ImmutableTags(immutable, content.store))
+        content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
         registries = RegistryService(replication_store, content.events)
@@ -277,6 +292,11 @@ def _access_control(
         )
         runner.handlers.update(replication.handlers)
         app[REPLICATION] = replication
+        retention = tag_retention.RetentionService(
+            policies, content, immutable, runner.store, runner.enqueue, content.events
+        )
+        runner.handlers.update(retention.handlers)
+        app[RETENTION] = retention
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -301,12 +321,22 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # retention policies' crons, likewise on the leader only
+        retention_scheduler = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("retention-schedule"),
+                RETENTION_SCHEDULE_TICK,
+                tag_retention.ScheduleTicker(retention).tick,
+            )
+        )
         yield
         scheduler.cancel()
+        retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, health, return_exceptions=True)
+        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
         await gc.close()
         await replication_store.close()
+        await policies.close()
         flusher.cancel()
         purger.cancel()
         pull_flusher.cancel()

@@ -14,6 +14,9 @@ from wharf.registry.config import Settings
 from wharf.registry.content.service import ContentService
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.metadata.base import MetadataStore
+from wharf.registry.policy.immutable import ImmutableRules
+from wharf.registry.policy.retention import RetentionService
+from wharf.registry.policy.store import PolicyStore
 from wharf.registry.wiring import Database
 from wharf.replication.registries import RegistryService
 from wharf.replication.service import ReplicationService
@@ -30,6 +33,9 @@ AUTH = web.AppKey("auth", AuthService)
 GC = web.AppKey("gc", GCService)  # with access control on (the Harbor API)
 REGISTRIES = web.AppKey("registries", RegistryService)  # idem
 REPLICATION = web.AppKey("replication", ReplicationService)  # idem
+POLICIES = web.AppKey("policies", PolicyStore)  # idem: immutable rules, retention
+IMMUTABLE = web.AppKey("immutable", ImmutableRules)  # idem
+RETENTION = web.AppKey("retention", RetentionService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

@@ -73,7 +73,7 @@ from wharf.registry.http.harbor.spec import (
     as_bool,
     read_body,
 )
-from wharf.registry.http.keys import STORE
+from wharf.registry.http.keys import IMMUTABLE, STORE
 from wharf.registry.metadata.base import ArtifactRow, TagRow
 from wharf.registry.oci import artifacts as kinds
 from wharf.registry.oci.errors import (
@@ -86,6 +86,7 @@ from wharf.registry.oci.errors import (
     RegistryError,
 )
 from wharf.registry.oci.names import is_valid_name
+from wharf.registry.policy.immutable import NO_RULES, Matcher, split_repository
 
 # Harbor's time for "never" (Go's zero time): the pull time of what was never pulled
 NEVER = "0001-01-01T00:00:00.000Z"
@@ -264,7 +265,18 @@ async def find_artifact(request: web.Request, project: Project) -> ArtifactRow:
         raise NotFound(f"artifact {repo}:{reference} not found") from None
 
 
-def tag_doc(row: ArtifactRow, tag: TagRow) -> Tag:
+async def immutable_matcher(request: web.Request, repo: str, wanted: bool) -> Matcher:
+    """The immutable rules of ``repo``'s project when the request asks for the status."""
+    if not wanted:
+        return NO_RULES
+    project, _ = split_repository(repo)
+    return await request.config_dict[IMMUTABLE].matcher(project)
+
+
+def tag_doc(row: ArtifactRow, tag: TagRow, matcher: Matcher = NO_RULES) -> Tag:
+    """A tag as Harbor shows it; ``immutable`` when a rule of ``matcher`` (the project's,
+    asked for with ``with_immutable_status``) holds it."""
+    _, path = split_repository(row.repo)
     return Tag(
         id=tag.id,
         repository_id=row.repo_id,
@@ -272,7 +284,7 @@ def tag_doc(row: ArtifactRow, tag: TagRow) -> Tag:
         name=tag.name,
         push_time=harbor_time(tag.pushed),
         pull_time=harbor_time(tag.pulled) or NEVER,
-        immutable=False,  # Wharf has no immutability rules yet
+        immutable=bool(matcher) and matcher.holding(path, tag.name) is not None,
     )
 
 
@@ -317,11 +329,13 @@ class Views:
             found = await request.config_dict[STORE].labels(None, None, wanted)
             labels = {label.id: label_doc(label) for label in found}
         docs = []
+        with_immutable = flag(request, WITH_IMMUTABLE)
         for row in rows:
             doc = await self.artifact(row, project_id)
             if flag(request, WITH_TAG):
                 newest = sorted(row.tags, key=lambda t: (-t.pushed, -t.id))  # Harbor's order
-                doc.tags = [tag_doc(row, t) for t in newest]
+                matcher = await immutable_matcher(request, row.repo, with_immutable)
+                doc.tags = [tag_doc(row, t, matcher) for t in newest]
             if labels:
                 doc.labels = [labels[i] for i in row.labels if i in labels]
             elif flag(request, WITH_LABEL):

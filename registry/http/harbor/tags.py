@@ -14,6 +14,7 @@ from wharf.registry.http.harbor.artifacts import (
     Tag,
     as_harbor_errors,
     find_artifact,
+    immutable_matcher,
     require,
     tag_doc,
 )
@@ -110,7 +111,9 @@ async def list_tags(request: web.Request, actor: Principal) -> web.StreamRespons
     query = list_query(request)
     row = await find_artifact(request, project)
     kept = select(list(row.tags), query, TAG_FIELDS)
-    docs = [tag_doc(row, tag) for tag in page_of(kept, query)]
+    wanted = request.query.get("with_immutable_status", "false").lower() == "true"
+    matcher = await immutable_matcher(request, row.repo, wanted)
+    docs = [tag_doc(row, tag, matcher) for tag in page_of(kept, query)]
     return paged(request, docs, len(kept), query)
 
 
