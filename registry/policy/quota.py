@@ -30,6 +30,7 @@ WARNING_SHARE = QUOTA_SHARE  # Harbor's QUOTA_WARNING threshold (admissions past
 # longer than any commit takes (an S3 copy of a large blob), like GC's pins
 RESERVE_SECONDS = 900.0
 REFRESH_SECONDS = 5.0
+MAX_AGE_SECONDS = 60.0
 
 
 def valid_limit(value: int) -> bool:
@@ -63,8 +64,10 @@ class QuotaLimits:
     into a project without a limit costs no database round trip. Read again when the
     coordination layer's generation for the limits moved (a limit was set in any process
     or replica: within its invalidation window) — or, while the generations can't vouch
-    for freshness (Redis down), at most every ``refresh`` seconds. A limit changed (not
-    added) applies at once anyway: the admission reads the limit in force."""
+    for freshness (Redis down), at most every ``refresh`` seconds; and at least every
+    ``MAX_AGE_SECONDS`` (replicas on several hosts without Redis share no generations). A
+    limit changed (not added) applies at once anyway: the admission reads the limit in
+    force."""
 
     def __init__(
         self,
@@ -81,10 +84,12 @@ class QuotaLimits:
         self._lock = asyncio.Lock()
 
     def _fresh(self) -> bool:
+        age = time.monotonic() - self._loaded_at
         generation = self.generations.current(LIMITS_KEY)
         if generation is None:
-            return time.monotonic() - self._loaded_at < self.refresh
-        return generation == self._generation
+            return age < self.refresh
+        # the age cap covers replicas whose generations are not shared (no Redis)
+        return generation == self._generation and age < MAX_AGE_SECONDS
 
     async def limited(self, project: str) -> bool:
         if not self._fresh():
