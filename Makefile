@@ -7,7 +7,24 @@ LISTEN ?= 127.0.0.1:5000
 DATA ?= ./data
 URL ?= http://127.0.0.1:5000
 
-.PHONY: install run test lint typecheck unit conformance bench bench-ha system-deps clean
+.PHONY: install run test lint typecheck unit conformance bench bench-ha system-deps clean ui ui-test
+
+# The web UI (ui/, Node.js + npm): its packages when the lockfile changed, its build when a
+# source changed or ui/dist is missing. `wharf serve` serves ui/dist at /.
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+ui: ui/dist/index.html
+ui/node_modules/.installed: ui/package.json ui/package-lock.json
+	@command -v npm >/dev/null || { echo "the web UI needs Node.js 20+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+ui/dist/index.html: ui/node_modules/.installed $(UI_SOURCES)
+	cd ui && npm run build
+	touch $@
+
+# the UI's component and unit tests (vitest); the browser tests run in pytest
+# (tests/test_ui_browser.py)
+ui-test: ui
+	cd ui && npm test
 
 # The virtualenv and the project (editable); re-run when pyproject.toml changes.
 install: $(VENV)/.installed
@@ -20,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	for p in registry storage auth gc db coord replication jobs; do ln -s "$(CURDIR)/$$p" $(VENV)/typecheck/wharf/$$p; done
 	touch $@
 
-run: install
+run: install ui
 	$(BIN)/wharf serve --listen $(LISTEN) --data $(DATA)
 
 # System packages the tests need (real clients, services); idempotent and quick when present.
@@ -35,7 +52,7 @@ typecheck: install
 	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord -p wharf.replication -p wharf.jobs
 	$(BIN)/mypy conformance bench testbed
 
-test: install system-deps lint typecheck
+test: install system-deps lint typecheck ui-test
 	$(BIN)/pytest -q -ra tests
 
 unit: install

@@ -234,7 +234,11 @@ class OidcLogins:
         return data
 
     def session_cookie(self, user: User) -> str:
-        return self.seal_state("session", {"u": user.username, "id": user.id}, SESSION_SECONDS)
+        return self.session_for(user.username, user.id)
+
+    def session_for(self, username: str, user_id: int | None) -> str:
+        """The sealed ``sid`` of a browser session (OIDC, or the sign-in form's)."""
+        return self.seal_state("session", {"u": username, "id": user_id}, SESSION_SECONDS)
 
     def session_user(self, sealed: str | None) -> str | None:
         data = self.open_state("session", sealed)

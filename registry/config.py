@@ -176,6 +176,30 @@ class JobsConfig(Strict):
     retention_days: int = Field(default=30, ge=0)  # finished jobs kept; 0 keeps them all
 
 
+# the built web UI of a source checkout (`make run` builds it there): <repo>/ui/dist
+DEFAULT_UI_DIR = Path(__file__).resolve().parent.parent / "ui" / "dist"
+
+
+class UIConfig(Strict):
+    """The web UI's built files (``npm run build`` in ui/), served at ``/``. ``dir: null``
+    = the checkout's ui/dist; when that is not built, ``/`` says how to build it."""
+
+    dir: Path | None = None
+
+    @field_validator("dir")
+    @classmethod
+    def _check_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            raise ValueError(
+                f"{value} has no index.html (build the UI: cd ui && npm ci && npm run build)"
+            )
+        return value
+
+    @property
+    def root(self) -> Path:
+        return self.dir if self.dir is not None else DEFAULT_UI_DIR
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -261,6 +285,7 @@ class Settings(Strict):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     jobs: JobsConfig = JobsConfig()
+    ui: UIConfig = UIConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

@@ -30,7 +30,9 @@ EVERYTHING = {
     "auth 2",
     "auth 3",
     "jobs 1",
+    "jobs 2",
     "replication 1",
+    "replication 2",
     "policy 1",
 }
 

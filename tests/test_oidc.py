@@ -226,6 +226,22 @@ def test_cli_secret_reset_and_revoked_user(wharf: InProcessServer, provider: Pro
     assert time.monotonic() - started < 5
 
 
+def test_the_sign_in_form_in_the_oidc_mode(wharf: InProcessServer, provider: Provider) -> None:
+    """The web UI's form (POST /c/login): system admins only, as in Harbor; an OIDC user's
+    CLI secret opens no browser session."""
+    browser, _ = browser_login(wharf, "alice", "alice-pw")
+    secret = current(wharf, browser)["oidc_user_meta"]["secret"]
+    refused = requests.post(
+        f"{wharf.url}/c/login", data={"principal": "alice", "password": secret}, timeout=10
+    )
+    assert refused.status_code == 403, refused.text
+    assert "sid" not in refused.cookies
+    admin = requests.post(
+        f"{wharf.url}/c/login", data={"principal": ADMIN[0], "password": ADMIN[1]}, timeout=10
+    )
+    assert admin.status_code == 200 and "sid" in admin.cookies
+
+
 def test_wrong_state_is_refused(wharf: InProcessServer, provider: Provider) -> None:
     browser = requests.Session()
     started = browser.get(f"{wharf.url}/c/oidc/login", allow_redirects=False)

@@ -47,6 +47,7 @@ from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
 from wharf.registry.http.token import create_token_app
 from wharf.registry.http.transport.directread import CLOSE_AFTER
+from wharf.registry.http.ui import add_ui_routes
 from wharf.registry.http.v2.access import access_middleware
 from wharf.registry.http.v2.app import create_v2_app
 from wharf.registry.metadata.base import MetadataStore
@@ -65,7 +66,7 @@ from wharf.registry.wiring import (
     make_store,
 )
 from wharf.replication.registries import RegistryService
-from wharf.replication.service import ReplicationService
+from wharf.replication.service import ReplicationService, ReplicationTicker
 from wharf.storage.base import Driver
 
 log = logging.getLogger("wharf.app")
@@ -75,6 +76,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+REPLICATION_TICK = 1.0  # replication schedules and the end of executions, on the leader
 RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
@@ -252,6 +254,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    add_ui_routes(app)  # GET/HEAD of every other path: the web UI (page URLs, assets)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
@@ -284,13 +287,23 @@ def _access_control(
         content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
+        if auth.sealer is not None:  # registries' secrets: sealed, older plain ones too
+            replication_store.use_sealer(auth.sealer)
+            await replication_store.seal_stored_secrets()
         registries = RegistryService(replication_store, content.events)
         app[REGISTRIES] = registries
         runner = app[JOBS]
         replication = ReplicationService(
-            replication_store, registries, content, runner.store, runner.enqueue, content.events
+            replication_store,
+            registries,
+            content,
+            runner.store,
+            runner.enqueue,
+            content.events,
+            generations=content.generations,
         )
         runner.handlers.update(replication.handlers)
+        content.events.subscribe(replication.on_event)  # event-based triggers
         app[REPLICATION] = replication
         retention = tag_retention.RetentionService(
             policies, content, immutable, runner.store, runner.enqueue, content.events
@@ -321,6 +334,14 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # scheduled replications start, and ended executions are recorded, on the leader
+        replication_ticker = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("replication-schedule"),
+                REPLICATION_TICK,
+                ReplicationTicker(replication).tick,
+            )
+        )
         # retention policies' crons, likewise on the leader only
         retention_scheduler = asyncio.create_task(
             run_on_leader(
@@ -330,10 +351,13 @@ def _access_control(
             )
         )
         yield
+        replication_ticker.cancel()
         scheduler.cancel()
         retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
+        await asyncio.gather(
+            scheduler, retention_scheduler, health, replication_ticker, return_exceptions=True
+        )
         await gc.close()
         await replication_store.close()
         await policies.close()

@@ -1,4 +1,5 @@
-"""The /c sub-application: Harbor's browser sign-in through an OpenID provider.
+"""The /c sub-application: Harbor's browser sign-in, with the form (``POST /c/login``,
+local and LDAP users) or through an OpenID provider.
 
 ``GET /c/oidc/login`` sends the browser to the provider; the provider sends it back to
 ``GET /c/oidc/callback``; a user seen for the first time chooses a username at
@@ -22,10 +23,16 @@ from aiohttp.typedefs import Handler
 
 from wharf.auth.audit import CLIENT_IP
 from wharf.auth.errors import AuthError
-from wharf.auth.models import User
+from wharf.auth.models import OIDC_AUTH, User
 from wharf.auth.oidc_login import LOGIN_SECONDS, ONBOARD_SECONDS, SESSION_SECONDS, LoginRefused
 from wharf.db.errors import DatabaseUnavailable
-from wharf.registry.http.credentials import CSRF_COOKIE, SESSION_COOKIE, client_ip
+from wharf.registry.http.credentials import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    TooManyLogins,
+    client_ip,
+)
+from wharf.registry.http.credentials import login as check_password
 from wharf.registry.http.keys import AUTH, SETTINGS
 
 log = logging.getLogger("wharf.oidc")
@@ -75,8 +82,15 @@ def _redirect(location: str) -> web.Response:
 
 def _signed_in(request: web.Request, user: User, response: web.Response) -> web.Response:
     """``response`` with the session cookies of ``user``."""
+    return _with_session(request, user.username, user.id, response)
+
+
+def _with_session(
+    request: web.Request, username: str, user_id: int | None, response: web.Response
+) -> web.Response:
     auth = request.config_dict[AUTH]
-    _cookie(response, request, SESSION_COOKIE, auth.oidc.session_cookie(user), SESSION_SECONDS)
+    sealed = auth.oidc.session_for(username, user_id)
+    _cookie(response, request, SESSION_COOKIE, sealed, SESSION_SECONDS)
     _cookie(
         response,
         request,
@@ -163,6 +177,30 @@ async def onboard(request: web.Request) -> web.StreamResponse:
     return _signed_in(request, user, web.Response(status=200) if as_json else _redirect(target))
 
 
+async def form_login(request: web.Request) -> web.StreamResponse:
+    """Harbor's ``POST /c/login`` (form fields ``principal`` and ``password``): a local or
+    LDAP user's browser session; 200 with the ``sid`` and ``__csrf`` cookies, else 401
+    (429 with Retry-After after too many failures). Robot accounts sign in to the registry
+    only; in the OIDC mode, as in Harbor, only system admins use the form (everyone else
+    signs in through the provider: an OIDC user's CLI secret is for registry clients)."""
+    form = await request.post()
+    principal, password = form.get("principal"), form.get("password")
+    if not isinstance(principal, str) or not isinstance(password, str) or not principal:
+        return _error(400, "BAD_REQUEST", "principal and password are required")
+    try:
+        found = await check_password(request, principal, password)
+    except TooManyLogins as exc:
+        response = _error(429, "TOO_MANY_REQUESTS", "too many failed sign-ins; try again later")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if found is None or found.kind != "user":
+        return _error(401, "UNAUTHORIZED", "wrong username or password")
+    mode = (await request.config_dict[AUTH].configuration.current()).mode
+    if mode == OIDC_AUTH and not found.sysadmin:
+        return _error(403, "FORBIDDEN", "sign in through the OIDC provider")
+    return _with_session(request, found.name, found.user_id, web.Response(status=200))
+
+
 async def log_out(request: web.Request) -> web.StreamResponse:
     response = web.Response(status=200)
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -196,5 +234,6 @@ def create_login_app() -> web.Application:
     app.router.add_get("/oidc/callback", callback)
     app.router.add_get("/oidc/onboard", onboard_page)
     app.router.add_post("/oidc/onboard", onboard)
+    app.router.add_post("/login", form_login)
     app.router.add_get("/log_out", log_out)
     return app

@@ -1,0 +1,12 @@
+// The top navigation (Layout shows it; `admin: true` items to system administrators only).
+export interface NavItem {
+  href: string;
+  label: string;
+  admin?: boolean;
+}
+
+const NAV: NavItem[] = [{ href: "/projects", label: "Projects" }];
+
+export function navItems(): NavItem[] {
+  return NAV;
+}

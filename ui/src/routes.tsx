@@ -1,0 +1,39 @@
+// Every page of the UI and its URL. To add a page: write it under pages/, add a Route here
+// (and a NavItem in nav.ts if it belongs in the top navigation). Patterns: ":name" is one path
+// segment, "*name" the rest of the path (repository names have slashes). See README.md.
+import type { JSX } from "preact";
+import type { Params } from "./router";
+import { SignIn } from "./pages/SignIn";
+import { ProjectsPage } from "./pages/Projects";
+import { ProjectPage, PROJECT_TABS } from "./pages/Project";
+
+export interface Route {
+  path: string;
+  /** the document title (" · Wharf" is appended) */
+  title: (params: Params) => string;
+  page: (params: Params) => JSX.Element;
+  /** shown without signing in (only the sign-in page) */
+  public?: boolean;
+  /** system administrators only */
+  admin?: boolean;
+}
+
+export const routes: Route[] = [
+  { path: "/sign-in", title: () => "Sign in", page: () => <SignIn />, public: true },
+  { path: "/projects", title: () => "Projects", page: () => <ProjectsPage /> },
+  {
+    path: "/projects/:name",
+    title: (p) => p.name,
+    page: (p) => <ProjectPage name={p.name} tab="" />,
+  },
+  ...PROJECT_TABS.filter((tab) => tab.id !== "").map(
+    (tab): Route => ({
+      path: `/projects/:name/${tab.id}`,
+      title: (p) => `${p.name}: ${tab.label}`,
+      page: (p) => <ProjectPage name={p.name} tab={tab.id} />,
+    }),
+  ),
+];
+
+/** Where "/" goes. */
+export const HOME = "/projects";
