@@ -34,6 +34,7 @@ EVERYTHING = {
     "replication 1",
     "replication 2",
     "policy 1",
+    "webhook 1",
 }
 
 # What a later release could add: additive only (a new nullable column and a new table).

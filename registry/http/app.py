@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -42,6 +43,7 @@ from wharf.registry.http.keys import (
     SHARED_METRICS,
     STOPPING,
     STORE,
+    WEBHOOKS,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
@@ -64,10 +66,12 @@ from wharf.registry.wiring import (
     make_policy_store,
     make_replication_store,
     make_store,
+    make_webhook_store,
 )
 from wharf.replication.registries import RegistryService
 from wharf.replication.service import ReplicationService, ReplicationTicker
 from wharf.storage.base import Driver
+from wharf.webhook.service import WebhookOptions, WebhookService
 
 log = logging.getLogger("wharf.app")
 
@@ -310,6 +314,22 @@ def _access_control(
         )
         runner.handlers.update(retention.handlers)
         app[RETENTION] = retention
+        sealer = auth.configuration.sealer
+        assert sealer is not None, "the auth service seals once started"
+        webhook_store = make_webhook_store(app[DATABASE])
+        await webhook_store.open()
+        webhooks = WebhookService(
+            webhook_store,
+            auth.store,
+            runner.store,
+            runner.enqueue,
+            sealer,
+            webhook_options(settings),
+        )
+        runner.handlers.update(webhooks.handlers)
+        content.events.subscribe(webhooks.on_event)
+        await webhooks.start()
+        app[WEBHOOKS] = webhooks
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -359,6 +379,8 @@ def _access_control(
             scheduler, retention_scheduler, health, replication_ticker, return_exceptions=True
         )
         await gc.close()
+        await webhooks.close()
+        await webhook_store.close()
         await replication_store.close()
         await policies.close()
         flusher.cancel()
@@ -371,6 +393,20 @@ def _access_control(
         await auth.store.close()
 
     return lifecycle
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    cfg = settings.webhooks
+    host = urlsplit(settings.external_url).netloc if settings.external_url else settings.listen
+    return WebhookOptions(
+        timeout=cfg.timeout,
+        max_attempts=cfg.max_attempts,
+        backoff=cfg.backoff,
+        max_backoff=cfg.max_backoff,
+        policy_refresh=cfg.policy_refresh,
+        pull_flush_interval=cfg.pull_flush_interval,
+        host=host,
+    )
 
 
 def _job_runner(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -267,6 +267,18 @@ class MetadataStore(ABC):
         """Every artifact of ``repo``, newest first; None: no such repository."""
 
     @abstractmethod
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        """One page of what Harbor lists as ``repo``'s artifacts (``LISTED_SQL``), newest
+        first, and how many there are in all; None: no such repository."""
+
+    @abstractmethod
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        """The artifacts of ``repo`` hanging on or holding the artifacts ``digests``:
+        referrers, cosign signatures (by tag), index children and the indexes holding them."""
+
+    @abstractmethod
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         """Every artifact of every repository of ``project``, newest first."""
 

@@ -45,8 +45,11 @@ from wharf.registry.metadata.rows import (
     GC_STOPPED_GONE,
     LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
+    LISTED_SQL,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    around_sql,
+    cosign_tags_of,
     gc_log_line,
     label_from_row,
     manifest_from_row,
@@ -654,7 +657,9 @@ class PostgresStore(MetadataStore):
         )
         return _count(status) > 0
 
-    async def _artifact_rows(self, where: str, *params: object) -> list[ArtifactRow]:
+    async def _artifact_rows(
+        self, where: str, *params: object, window: tuple[int, int] | None = None
+    ) -> list[ArtifactRow]:
         """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
         newest first, in one statement; rows an older process added get their ids first."""
         sql = (
@@ -672,6 +677,10 @@ class PostgresStore(MetadataStore):
             "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
             f"WHERE {where} ORDER BY m.created DESC, a.id DESC"
         )
+        query_params = params
+        if window is not None:
+            sql += f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+            query_params = (*params, window[1], window[0])
 
         async def heal(db: Connection) -> None:
             await db.execute(
@@ -688,7 +697,7 @@ class PostgresStore(MetadataStore):
             )
 
         while True:
-            rows = await self.database.read(lambda db: db.fetch(sql, *params))
+            rows = await self.database.read(lambda db: db.fetch(sql, *query_params))
             if all(r[9] is not None and all(t[0] is not None for t in r[15]) for r in rows):
                 break
             await self.database.write(heal)
@@ -714,6 +723,31 @@ class PostgresStore(MetadataStore):
         if not await self.repo_exists(repo):
             return None
         return await self._artifact_rows("r.name = $1", repo)
+
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        found = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT r.id, (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id "
+                f"AND {LISTED_SQL}) FROM repositories r WHERE r.name = $1",
+                repo,
+            )
+        )
+        if found is None:
+            return None
+        total = int(found[1])
+        if offset >= total:
+            return total, []
+        where = f"r.name = $1 AND {LISTED_SQL}"
+        return total, await self._artifact_rows(where, repo, window=(offset, limit))
+
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        if not digests:
+            return []
+        sets = around_sql("(SELECT unnest($2::text[]))", "(SELECT unnest($3::text[]))")
+        where = f"r.name = $1 AND {sets}"
+        return await self._artifact_rows(where, repo, digests, cosign_tags_of(digests))
 
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         low, high = project_range(project)

@@ -7,6 +7,7 @@ together in a database thread (one hop off the event loop) and in one transactio
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -39,8 +40,11 @@ from wharf.registry.metadata.rows import (
     GC_STOPPED_GONE,
     LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
+    LISTED_SQL,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    around_sql,
+    cosign_tags_of,
     gc_log_line,
     label_from_row,
     manifest_from_row,
@@ -682,7 +686,9 @@ class SQLiteStore(MetadataStore):
             )
         )
 
-    async def _artifact_rows(self, where: str, params: tuple[object, ...]) -> list[ArtifactRow]:
+    async def _artifact_rows(
+        self, where: str, params: tuple[object, ...], window: tuple[int, int] | None = None
+    ) -> list[ArtifactRow]:
         """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
         newest first; rows an older process added get their ids first."""
 
@@ -693,8 +699,9 @@ class SQLiteStore(MetadataStore):
                 "manifest_children c WHERE c.repo_id = m.repo_id AND c.child_digest = m.digest) "
                 "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
                 "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
-                f"WHERE {where} ORDER BY m.created DESC, a.id DESC",
-                params,
+                f"WHERE {where} ORDER BY m.created DESC, a.id DESC"
+                + ("" if window is None else " LIMIT ? OFFSET ?"),
+                params if window is None else (*params, window[1], window[0]),
             ).fetchall()
             if any(row[9] is None for row in rows):
                 return None
@@ -760,6 +767,35 @@ class SQLiteStore(MetadataStore):
         if not await self.repo_exists(repo):
             return None
         return await self._artifact_rows("r.name = ?", (repo,))
+
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        def count(db: sqlite3.Connection) -> int | None:
+            found = db.execute(
+                "SELECT r.id, (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id "
+                f"AND {LISTED_SQL}) FROM repositories r WHERE r.name = ?",
+                (repo,),
+            ).fetchone()
+            return None if found is None else int(found[1])
+
+        total = await self.database.read(count)
+        if total is None:
+            return None
+        if offset >= total:
+            return total, []
+        where = f"r.name = ? AND {LISTED_SQL}"
+        return total, await self._artifact_rows(where, (repo,), (offset, limit))
+
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        if not digests:
+            return []
+        sets = "(SELECT value FROM json_each(?))"
+        tags = json.dumps(cosign_tags_of(digests))
+        where = f"r.name = ? AND {around_sql(sets, sets)}"
+        # the digests set is used twice per branch: the parameters follow the placeholders
+        wanted = json.dumps(digests)
+        return await self._artifact_rows(where, (repo, wanted, tags, wanted, wanted))
 
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         low, high = project_range(project)

@@ -6,6 +6,8 @@ import type { Params } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage, PROJECT_TABS } from "./pages/Project";
+import { RepositoryRoute } from "./pages/Repository";
+import { splitRepositoryPath } from "./links";
 
 export interface Route {
   path: string;
@@ -33,6 +35,15 @@ export const routes: Route[] = [
       page: (p) => <ProjectPage name={p.name} tab={tab.id} />,
     }),
   ),
+  {
+    // a repository's artifacts; ".../artifacts/<digest>" one artifact (pages/Repository.tsx)
+    path: "/projects/:name/repositories/*rest",
+    title: (p) => {
+      const { repo, digest } = splitRepositoryPath(p.rest);
+      return digest ? `${p.name}/${repo}@${digest.slice(0, 19)}` : `${p.name}/${repo}`;
+    },
+    page: (p) => <RepositoryRoute project={p.name} rest={p.rest} />,
+  },
 ];
 
 /** Where "/" goes. */

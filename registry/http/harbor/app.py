@@ -34,6 +34,7 @@ from wharf.registry.http.harbor import (
     tags,
     usergroups,
     users,
+    webhooks,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
 from wharf.registry.http.harbor.query import Unprocessable
@@ -105,6 +106,7 @@ RESOURCES = (
     registries,
     replication,
     retention,
+    webhooks,
     permissions,
     quotas,
 )
