@@ -22,6 +22,7 @@ from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.pulls import PULL_FLUSH_SECONDS, PullRecorder
 from wharf.registry.content.service import ContentService
+from wharf.registry.events import EventBus
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
@@ -55,6 +56,7 @@ from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy import retention as tag_retention
 from wharf.registry.policy.gate import DeletesDisabled, PolicyGate, ReadOnly, Rule
 from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
+from wharf.registry.policy.quota import QuotaLimits, StorageQuota
 from wharf.registry.wiring import (
     make_auth,
     make_coordination,
@@ -166,12 +168,14 @@ async def _publish_metrics(app: web.Application) -> None:
         app[SHARED_METRICS].publish(app[METRICS])
 
 
-def policy_rules(settings: Settings) -> list[Rule]:
+def policy_rules(settings: Settings, quota: Rule | None = None) -> list[Rule]:
     rules: list[Rule] = []
     if settings.read_only:
         rules.append(ReadOnly())
     if not settings.delete_enabled:
         rules.append(DeletesDisabled())
+    if quota is not None:
+        rules.append(quota)  # last: it reserves, so it runs only once the others allowed
     return rules
 
 
@@ -200,12 +204,16 @@ def create_app(
         app[DATABASE] = database
         app[STORE] = the_store
         app[DRIVER] = the_driver
+        events = EventBus()
+        limits = QuotaLimits(the_store, coordination.generations)
         content = ContentService(
             the_store,
             the_driver,
-            gate=PolicyGate(policy_rules(settings)),
+            gate=PolicyGate(policy_rules(settings, StorageQuota(the_store, limits, events))),
+            events=events,
             generations=coordination.generations,
             manifest_max_size=settings.manifest_max_size,
+            quota_limits=limits,
         )
         app[CONTENT] = content
         # the durable job queue; the services below add the kinds they run, then the

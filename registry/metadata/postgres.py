@@ -18,6 +18,7 @@ import asyncpg
 
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -32,6 +33,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -61,6 +64,40 @@ _REPOSITORY_COLUMNS = repository_columns("GREATEST")
 # GC's statements over the whole store (the mark, a dry run's count) may take longer than
 # ``database.command_timeout`` (meant for the requests' statements) on a large store
 WHOLE_STORE_TIMEOUT = 600.0
+
+
+# bytes of the distinct digests in the project ``$1 <= name < $2``: its repositories found
+# by name, then their links and manifests by their keys
+_USAGE = (
+    "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+    "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2 UNION "
+    "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2)"
+)
+
+
+def _in_scope(low: str, high: str) -> str:
+    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
+    parameter references) and into no other."""
+    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
+    return (
+        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND {inside}) "
+        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
+    )
+
+
+def _project(repo: str) -> str:
+    """The project whose quota reservation a write into ``repo`` consumes ("": none)."""
+    project, slash, _ = repo.partition("/")
+    return project if slash else ""
+
+
+def _count(status: str) -> int:
+    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PostgresStore(MetadataStore):
@@ -186,13 +223,16 @@ class PostgresStore(MetadataStore):
                 "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
                 "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
                 "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING), "
-                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)) "
+                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)), "
+                "q AS (DELETE FROM quota_reservations WHERE project = $6 AND digest = $2 "
+                "AND EXISTS (SELECT 1 FROM r)) "
                 "SELECT count(*) FROM r",
                 repo,
                 digest,
                 size,
                 now,
                 finished_upload,
+                _project(repo),
             )
         )
         if linked:
@@ -210,11 +250,13 @@ class PostgresStore(MetadataStore):
                 now,
             )
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
 
         await self.database.write(change)
@@ -234,11 +276,13 @@ class PostgresStore(MetadataStore):
                 return False
             repo_id = await self._ensure_repo(db, repo)
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
             return True
 
@@ -430,7 +474,7 @@ class PostgresStore(MetadataStore):
             else:
                 repo_id = await self._ensure_repo(db, repo)
             seen = await self._insert_manifest(
-                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts, repo
             )
             if seen != len(wanted_blobs):
                 raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
@@ -448,6 +492,7 @@ class PostgresStore(MetadataStore):
         tag: str | None,
         now: float,
         facts: ArtifactFacts | None,
+        repo: str,
     ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
@@ -484,7 +529,8 @@ class PostgresStore(MetadataStore):
             "AND cm.digest = ANY($10::text[])) "
             "ON CONFLICT (repo_id, digest) DO UPDATE SET "
             "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
-            "total_size = COALESCE(artifacts.total_size, excluded.total_size)) "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)), "
+            "q AS (DELETE FROM quota_reservations WHERE project = $14 AND digest = $3) "
             "SELECT count(*) FROM seen",
             now,
             blobs,
@@ -499,6 +545,7 @@ class PostgresStore(MetadataStore):
             tag,
             None if facts is None else facts.media_type,
             None if facts is None else facts.size,
+            _project(repo),
         )
         return int(seen)
 
@@ -777,16 +824,82 @@ class PostgresStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
-        used = await self.database.read(
-            lambda db: db.fetchval(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= $1 AND r.name < $2)",
-                low,
-                high,
+        used = await self.database.read(lambda db: db.fetchval(_USAGE, low, high))
+        return int(used)
+
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        rows = await self.database.read(
+            lambda db: db.fetch("SELECT project, hard FROM quotas WHERE hard >= 0")
+        )
+        return {row["project"]: int(row["hard"]) for row in rows}
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = $1", project
             )
         )
-        return int(used)
+        return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES ($1, $2, $3, $3) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                project,
+                hard,
+                now,
+            )
+        )
+        assert row is not None  # an upsert with RETURNING answers its row
+        return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def delete_quota(self, project: str) -> None:
+        async def change(db: Connection) -> None:
+            await db.execute("DELETE FROM quotas WHERE project = $1", project)
+            await db.execute("DELETE FROM quota_reservations WHERE project = $1", project)
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+        # one statement: the function locks the quota row, then sums with a fresh snapshot
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT * FROM wharf_reserve_quota($1, $2, $3, $4, $5, $6, $7, $8)",
+                project,
+                digest,
+                size,
+                low,
+                high,
+                now,
+                until,
+                QUOTA_SHARE,
+            )
+        )
+        assert row is not None  # the function always answers one row
+        hard, used, reserved, present, granted, exact = row
+        return QuotaCheck(
+            int(hard),
+            int(used),
+            int(reserved),
+            0 if present else size,
+            bool(granted),
+            exact=bool(exact),
+        )
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = $1 AND digest = $2",
+                project,
+                digest,
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:
@@ -1380,20 +1493,3 @@ _UNREFERENCED = (
     "NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
     "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
 )
-
-
-def _in_scope(low: str, high: str) -> str:
-    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
-    parameter references) and into no other."""
-    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
-    return (
-        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND {inside}) "
-        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
-    )
-
-
-def _count(status: str) -> int:
-    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
-    return int(status.rsplit(" ", 1)[-1])

@@ -13,6 +13,7 @@ import time
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -27,6 +28,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -73,6 +76,48 @@ def _pin(db: sqlite3.Connection, digest: str, until: float) -> bool:
         (digest, until),
     )
     return True
+
+
+# a digest ``b`` (a live blob) is in the project ``low <= name < high``: linked into one of
+# its repositories or a manifest there
+_IN_PROJECT = (
+    "b.deleting IS NULL AND (EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+    "ON r.id = rb.repo_id WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?) "
+    "OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+    "WHERE m.digest = b.digest AND r.name >= ? AND r.name < ?))"
+)
+
+
+def _reserve(db: sqlite3.Connection, project: str, digest: str, size: int, until: float) -> None:
+    db.execute(
+        "INSERT INTO quota_reservations (project, digest, size, until) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
+        "size = excluded.size, until = excluded.until",
+        (project, digest, size, until),
+    )
+
+
+def _consume_reservation(db: sqlite3.Connection, repo: str, digest: str) -> None:
+    """The digest is linked into ``repo`` now: its quota reservation has done its work."""
+    project, slash, _ = repo.partition("/")
+    if slash:
+        db.execute(
+            "DELETE FROM quota_reservations WHERE project = ? AND digest = ?", (project, digest)
+        )
+
+
+def _usage(db: sqlite3.Connection, low: str, high: str | None) -> int:
+    """Bytes of the distinct digests in the project ``low <= name < high`` (its
+    repositories found by name, then their links and manifests by their keys)."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+        "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ? UNION "
+        "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ?)",
+        (low, high, low, high),
+    ).fetchone()
+    return int(row[0])
 
 
 def _details(
@@ -241,6 +286,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
 
         await self.database.write(change)
 
@@ -260,6 +306,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
             return True
 
         return await self.database.write(change)
@@ -436,6 +483,7 @@ class SQLiteStore(MetadataStore):
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written yet
             repo_id = self._ensure_repo(db, repo)
             self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
+            _consume_reservation(db, repo, record.digest)
             self._insert_artifact(db, repo_id, record.digest, wanted_children, facts)
             if tag is not None:
                 db.execute(
@@ -822,17 +870,108 @@ class SQLiteStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
+        return await self.database.read(lambda db: _usage(db, low, high))
 
-        def query(db: sqlite3.Connection) -> int:
-            row = db.execute(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?)",
-                (low, high),
-            ).fetchone()
-            return int(row[0])
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        def query(db: sqlite3.Connection) -> dict[str, int]:
+            rows = db.execute("SELECT project, hard FROM quotas WHERE hard >= 0")
+            return {project: int(hard) for project, hard in rows}
 
         return await self.database.read(query)
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        def query(db: sqlite3.Connection) -> QuotaRecord | None:
+            row = db.execute(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
+            return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.read(query)
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        def change(db: sqlite3.Connection) -> QuotaRecord:
+            row = db.execute(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                (project, hard, now, now),
+            ).fetchone()
+            return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.write(change)
+
+    async def delete_quota(self, project: str) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM quotas WHERE project = ?", (project,))
+            db.execute("DELETE FROM quota_reservations WHERE project = ?", (project,))
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+
+        # one write transaction: SQLite has one writer at a time (across processes too),
+        # so no other admission into the project runs between the sums and the insert
+        def change(db: sqlite3.Connection) -> QuotaCheck:
+            row = db.execute(
+                "SELECT hard, bound FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
+            if row is None or int(row[0]) < 0:
+                return QuotaCheck(-1, 0, 0, size, True)
+            hard, bound = int(row[0]), row[1]
+            present = db.execute(
+                f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
+                (digest, low, high, low, high),
+            ).fetchone()
+            if present is not None:
+                # no room needed now; reserved all the same (it counts only while the
+                # digest is out of the project), so an unlink racing this push can't let
+                # its link in unseen
+                _reserve(db, project, digest, size, until)
+                db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
+                return QuotaCheck(hard, 0, 0, 0, True)
+            if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
+                used, reserved, exact = int(bound), 0, False  # far from the limit
+            else:
+                db.execute(
+                    "DELETE FROM quota_reservations WHERE project = ? AND until < ? "
+                    "AND digest <> ?",
+                    (project, now, digest),
+                )
+                used = _usage(db, low, high)
+                reserved = int(
+                    db.execute(
+                        "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
+                        "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
+                        f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
+                        (project, digest, now, low, high, low, high),
+                    ).fetchone()[0]
+                )
+                exact = True
+                if used + reserved + size > hard:
+                    db.execute(
+                        "UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved, project)
+                    )
+                    return QuotaCheck(hard, used, reserved, size, False, exact=True)
+            db.execute(
+                "UPDATE quotas SET bound = ? WHERE project = ?",
+                (used + reserved + size, project),
+            )
+            _reserve(db, project, digest, size, until)
+            return QuotaCheck(hard, used, reserved, size, True, exact=exact)
+
+        return await self.database.write(change)
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.write(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = ? AND digest = ?",
+                (project, digest),
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:

@@ -24,6 +24,7 @@ from wharf.registry.http.harbor import (
     project_metadata,
     project_summary,
     projects,
+    quotas,
     registries,
     replication,
     repositories,
@@ -107,6 +108,7 @@ RESOURCES = (
     retention,
     webhooks,
     permissions,
+    quotas,
 )
 
 document_api = Api("openapi")
