@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# A link tree so mypy sees the `wharf.*` namespace exactly as the interpreter does.
 	rm -rf $(VENV)/typecheck && mkdir -p $(VENV)/typecheck/wharf
-	for p in registry storage auth gc db coord replication jobs proxy; do ln -s "$(CURDIR)/$$p" $(VENV)/typecheck/wharf/$$p; done
+	for p in registry storage auth gc db coord replication jobs webhook proxy; do ln -s "$(CURDIR)/$$p" $(VENV)/typecheck/wharf/$$p; done
 	touch $@
 
 run: install ui
@@ -49,7 +49,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord -p wharf.replication -p wharf.jobs -p wharf.proxy
+	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord -p wharf.replication -p wharf.jobs -p wharf.webhook -p wharf.proxy
 	$(BIN)/mypy conformance bench testbed
 
 test: install system-deps lint typecheck ui-test

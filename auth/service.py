@@ -53,6 +53,7 @@ class AuthService:
         self.tokens = tokens
         self.options = options or AuthOptions()
         self.secret_key = secret_key
+        self.sealer: Sealer | None = None  # set by start(), once the key is known
         self.audit_log = AuditLog(store, self.options)
         self.configuration = Configuration(
             store, sign_in or ExternalAuthSettings(), fixed_settings, self.audit_log
@@ -81,6 +82,7 @@ class AuthService:
         """Once the store is open: the sealing key (generated in the database on first
         use unless configured)."""
         sealer = Sealer(await sealing_secret(self.store, self.secret_key))
+        self.sealer = sealer
         self.configuration.use_sealer(sealer)
         self.oidc.use_sealer(sealer)
 

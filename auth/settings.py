@@ -23,7 +23,8 @@ _LDAP_URL = re.compile(r"^(ldaps?://)?(\[[0-9a-fA-F:.]+\]|[^\s/:]+)(:\d{1,5})?/?
 
 
 class ExternalAuthSettings(BaseModel):
-    """Which sign-in mode is on and how LDAP and OIDC are reached. ``mode`` is
+    """Which sign-in mode is on and how LDAP and OIDC are reached (and, as in Harbor's
+    configurations, the default storage quota of new projects). ``mode`` is
     ``auth_mode`` in the API; every other name is Harbor's."""
 
     mode: Literal["db", "ldap", "oidc"] = "db"
@@ -68,6 +69,11 @@ class ExternalAuthSettings(BaseModel):
     # often (seconds)
     oidc_cli_check_interval: float = Field(default=60.0, ge=0, le=86400)
 
+    # --- projects -------------------------------------------------------------
+    # Harbor keeps it among these settings: the storage limit (bytes) a project created
+    # without one gets; -1 unlimited (else 1 byte to 1024 TB)
+    storage_per_project: int = Field(default=-1, ge=-1, le=1024**5)
+
     @field_validator("ldap_url")
     @classmethod
     def _check_ldap_url(cls, value: str) -> str:
@@ -82,6 +88,13 @@ class ExternalAuthSettings(BaseModel):
         value = value.strip().rstrip("/")
         if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError("must be the provider's http(s) issuer URL")
+        return value
+
+    @field_validator("storage_per_project")
+    @classmethod
+    def _check_storage_per_project(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("-1 (unlimited) or 1 to 1024 TB in bytes")
         return value
 
     @field_validator("oidc_group_filter")

@@ -45,6 +45,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX job_logs_by_job ON job_logs (job_id, id)",
         ),
     ),
+    Migration(
+        2,
+        (),  # SQLite plans the claim by jobs_ready whatever its statistics say
+        # PostgreSQL plans a claim on a never-analysed jobs table as a bitmap scan of every
+        # pending job, sorted, rather than a walk of jobs_ready in order that stops at the
+        # limit: ANALYZE now, and have autovacuum analyse it again after every 1,000 rows
+        # changed (not 10 % of the table: a queue's rows all turn over), so a burst of
+        # enqueued tasks is planned right within a minute (autovacuum_naptime)
+        postgres=(
+            "ALTER TABLE jobs SET (autovacuum_analyze_scale_factor = 0, "
+            "autovacuum_analyze_threshold = 1000, autovacuum_vacuum_scale_factor = 0, "
+            "autovacuum_vacuum_threshold = 1000)",
+            "ANALYZE jobs",
+        ),
+    ),
 )
 
 SCHEMA = Schema("jobs", MIGRATIONS)

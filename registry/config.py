@@ -217,6 +217,18 @@ class UIConfig(Strict):
         return self.dir if self.dir is not None else DEFAULT_UI_DIR
 
 
+class WebhooksConfig(Strict):
+    """Webhook deliveries (jobs of the durable queue): how long one may take, how often a
+    failed one is tried again and how soon."""
+
+    timeout: float = Field(default=10.0, gt=0, le=300)  # one delivery, connect included
+    max_attempts: int = Field(default=10, ge=1, le=100)  # tries (about 30 min)
+    backoff: float = Field(default=5.0, gt=0, le=3600)  # first retry; doubled each time
+    max_backoff: float = Field(default=600.0, gt=0, le=86400)
+    policy_refresh: float = Field(default=5.0, ge=0, le=300)  # other replicas' edits seen
+    pull_flush_interval: float = Field(default=0.5, gt=0, le=60)  # pulls enqueued in batches
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -304,6 +316,7 @@ class Settings(Strict):
     jobs: JobsConfig = JobsConfig()
     proxy: ProxyConfig = ProxyConfig()
     ui: UIConfig = UIConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     manifest_max_size: Size = 4 * 1024 * 1024
     delete_enabled: bool = True
     read_only: bool = False  # refuse every change (pushes, deletes); pulls go on

@@ -37,6 +37,9 @@ from wharf.replication.sqlite import SQLiteReplicationStore
 from wharf.replication.store import ReplicationStore
 from wharf.storage.base import Driver
 from wharf.storage.filesystem import FilesystemDriver
+from wharf.webhook import migrations as webhook_migrations
+from wharf.webhook.sqlite import SQLiteWebhookStore
+from wharf.webhook.store import WebhookStore
 
 # PostgreSQL (asyncpg) and S3 (boto3) modules load only when the configuration asks for
 # them: boto3 alone is ~12 MiB in every worker of a registry on local disk
@@ -50,6 +53,7 @@ SCHEMAS: tuple[Schema, ...] = (
     jobs_migrations.SCHEMA,
     replication_migrations.SCHEMA,
     policy_migrations.SCHEMA,
+    webhook_migrations.SCHEMA,
 )
 
 Database: TypeAlias = "SQLiteDatabase | PostgresDatabase"
@@ -142,6 +146,15 @@ def make_policy_store(database: Database) -> PolicyStore:
 
         return PolicyStore(PostgresPortable(database))
     return PolicyStore(SQLitePortable(database))
+
+
+def make_webhook_store(database: Database) -> WebhookStore:
+    """The webhook policies' table on the process's database."""
+    if not isinstance(database, SQLiteDatabase):
+        from wharf.webhook.postgres import PostgresWebhookStore
+
+        return PostgresWebhookStore(database)
+    return SQLiteWebhookStore(database)
 
 
 def make_driver(settings: Settings) -> Driver:

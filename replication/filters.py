@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from wharf.replication.models import Filter
 
-FILTER_TYPES = ("name", "tag", "resource")
+FILTER_TYPES = ("name", "tag", "resource", "label")
 DECORATIONS = ("matches", "excludes")
 RESOURCE_TYPES = ("image", "artifact")
 
@@ -80,11 +80,10 @@ def glob_match(pattern: str, text: str) -> bool:
 
 
 def check_filters(filters: Iterable[Filter]) -> None:
-    """InvalidPolicy for filters Wharf cannot apply (unknown types, labels, bad globs)."""
+    """InvalidPolicy for filters Wharf cannot apply (unknown types, bad globs, empty
+    label lists)."""
     seen: set[str] = set()
     for f in filters:
-        if f.type == "label":
-            raise InvalidPolicy("label filters are not supported: Wharf has no labels")
         if f.type not in FILTER_TYPES:
             raise InvalidPolicy(
                 f"unknown filter type {f.type!r} (one of {', '.join(FILTER_TYPES)})"
@@ -96,7 +95,12 @@ def check_filters(filters: Iterable[Filter]) -> None:
             raise InvalidPolicy(
                 f"filter decoration must be matches or excludes, not {f.decoration!r}"
             )
-        if f.type == "resource":
+        if f.type == "label":
+            if not f.labels or not all(isinstance(n, str) and n for n in f.labels):
+                raise InvalidPolicy("the label filter's value is a list of label names")
+        elif not isinstance(f.value, str):
+            raise InvalidPolicy(f"the {f.type} filter's value must be a string")
+        elif f.type == "resource":
             if f.value not in RESOURCE_TYPES:
                 raise InvalidPolicy(f"resource filter must be image or artifact, not {f.value!r}")
         elif not f.value:
@@ -108,7 +112,7 @@ def check_filters(filters: Iterable[Filter]) -> None:
 def _wanted(filters: Sequence[Filter], kind: str, value: str) -> bool:
     for f in filters:
         if f.type == kind:
-            hit = glob_match(f.value, value)
+            hit = glob_match(f.pattern, value)
             return hit if f.decoration == "matches" else not hit
     return True
 
@@ -119,6 +123,21 @@ def repository_wanted(filters: Sequence[Filter], repo: str) -> bool:
 
 def tag_wanted(filters: Sequence[Filter], tag: str) -> bool:
     return _wanted(filters, "tag", tag)
+
+
+def label_filter(filters: Sequence[Filter]) -> Filter | None:
+    return next((f for f in filters if f.type == "label"), None)
+
+
+def labels_wanted(filters: Sequence[Filter], labels: Iterable[str]) -> bool:
+    """Harbor's rule: ``matches`` wants an artifact carrying every label of the filter,
+    ``excludes`` leaves out those that carry every one."""
+    f = label_filter(filters)
+    if f is None:
+        return True
+    carried = set(labels)
+    hit = all(name in carried for name in f.labels)
+    return hit if f.decoration == "matches" else not hit
 
 
 def images_only(filters: Sequence[Filter]) -> bool:

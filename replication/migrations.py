@@ -64,6 +64,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX replication_executions_running ON replication_executions (status)",
         ),
     ),
+    Migration(
+        2,
+        (
+            # the last scheduled firing claimed (epoch seconds): a firing is started once,
+            # by the replica whose conditional update wins
+            "ALTER TABLE replication_policies ADD COLUMN schedule_fired DOUBLE PRECISION "
+            "NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 SCHEMA = Schema("replication", MIGRATIONS)

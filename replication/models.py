@@ -46,11 +46,23 @@ class Registry:
 @dataclass(frozen=True, slots=True)
 class Filter:
     """Harbor's ``ReplicationFilter``: ``name`` (repository glob), ``tag`` (tag glob),
-    ``resource`` (``image`` or ``artifact``); ``decoration`` ``matches`` or ``excludes``."""
+    ``resource`` (``image`` or ``artifact``), ``label`` (label names: ``matches`` wants an
+    artifact carrying all of them, ``excludes`` leaves out those carrying all of them);
+    ``decoration`` ``matches`` or ``excludes``."""
 
     type: str
-    value: str
+    value: str | tuple[str, ...]
     decoration: str = "matches"
+
+    @property
+    def pattern(self) -> str:
+        """The glob of a name or tag filter (or the resource kind)."""
+        return self.value if isinstance(self.value, str) else ""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label names of a label filter."""
+        return (self.value,) if isinstance(self.value, str) else self.value
 
 
 @dataclass(slots=True)

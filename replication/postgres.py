@@ -61,7 +61,7 @@ class PostgresReplicationStore(ReplicationStore):
     async def create_registry(self, registry: Registry) -> Registry:
         try:
             registry_id = await self.database.read(
-                lambda db: db.fetchval(_INSERT, *registry_values(registry))
+                lambda db: db.fetchval(_INSERT, *registry_values(self.sealed(registry)))
             )
         except asyncpg.exceptions.UniqueViolationError:
             raise Conflict(f"a registry named {registry.name} exists") from None
@@ -73,18 +73,18 @@ class PostgresReplicationStore(ReplicationStore):
                 f"SELECT {REGISTRY_COLUMNS} FROM registries WHERE id = $1", registry_id
             )
         )
-        return None if row is None else registry_from_row(row)
+        return None if row is None else self.opened(registry_from_row(row))
 
     async def registries(self) -> list[Registry]:
         rows = await self.database.read(
             lambda db: db.fetch(f"SELECT {REGISTRY_COLUMNS} FROM registries ORDER BY id")
         )
-        return [registry_from_row(r) for r in rows]
+        return [self.opened(registry_from_row(r)) for r in rows]
 
     async def update_registry(self, registry: Registry) -> bool:
         try:
             status = await self.database.read(
-                lambda db: db.execute(_UPDATE, *registry_values(registry), registry.id)
+                lambda db: db.execute(_UPDATE, *registry_values(self.sealed(registry)), registry.id)
             )
         except asyncpg.exceptions.UniqueViolationError:
             raise Conflict(f"a registry named {registry.name} exists") from None
@@ -103,6 +103,37 @@ class PostgresReplicationStore(ReplicationStore):
             lambda db: db.execute("DELETE FROM registries WHERE id = $1", registry_id)
         )
         return _count(done) > 0
+
+    async def plain_secrets(self) -> list[tuple[int, str]]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                "SELECT id, access_secret FROM registries "
+                "WHERE access_secret <> '' AND substr(access_secret, 1, 3) <> 's1:'"
+            )
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def replace_secret(self, registry_id: int, old: str, new: str) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "UPDATE registries SET access_secret = $1 WHERE id = $2 AND access_secret = $3",
+                new,
+                registry_id,
+                old,
+            )
+        )
+        return _count(status) > 0
+
+    async def claim_schedule(self, policy_id: int, fired: float) -> bool:
+        status = await self.database.read(
+            lambda db: db.execute(
+                "UPDATE replication_policies SET schedule_fired = $1 "
+                "WHERE id = $2 AND schedule_fired < $1",
+                fired,
+                policy_id,
+            )
+        )
+        return _count(status) > 0
 
     # --- policies -----------------------------------------------------------------------
     async def create_policy(self, policy: Policy) -> Policy:
@@ -207,6 +238,18 @@ class PostgresReplicationStore(ReplicationStore):
             return [], int(total)
 
         return await self.database.read(read)
+
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        rows = await self.database.read(
+            lambda db: db.fetch(
+                f"SELECT {EXECUTION_COLUMNS} FROM replication_executions "
+                "WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3",
+                IN_PROGRESS,
+                after,
+                limit,
+            )
+        )
+        return [execution_from_row(r) for r in rows]
 
     async def finish_execution(self, execution: Execution) -> bool:
         status = await self.database.read(

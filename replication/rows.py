@@ -59,7 +59,12 @@ POLICY_COLUMNS = (
 
 def policy_from_row(row: Any) -> Policy:
     filters = tuple(
-        Filter(f["type"], f["value"], f.get("decoration", "matches")) for f in orjson.loads(row[9])
+        Filter(
+            f["type"],
+            tuple(f["value"]) if isinstance(f["value"], list) else f["value"],
+            f.get("decoration", "matches"),
+        )
+        for f in orjson.loads(row[9])
     )
     return Policy(
         id=int(row[0]),
@@ -86,7 +91,12 @@ def policy_from_row(row: Any) -> Policy:
 def policy_values(policy: Policy) -> tuple[Any, ...]:
     """The values of every column but ``id``, in ``POLICY_COLUMNS`` order."""
     filters = [
-        {"type": f.type, "value": f.value, "decoration": f.decoration} for f in policy.filters
+        {
+            "type": f.type,
+            "value": f.value if isinstance(f.value, str) else list(f.value),
+            "decoration": f.decoration,
+        }
+        for f in policy.filters
     ]
     return (
         policy.name,

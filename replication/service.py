@@ -11,8 +11,16 @@ The execution's status follows from its jobs' states (in progress while any is p
 running; then failed if any failed, else stopped if any was stopped, else succeeded), and
 is written down once final.
 
-Triggers: manual (``POST /replication/executions``). Scheduled and event-based triggers,
-and replicating deletions, are refused when a policy is stored: none of them runs yet."""
+Triggers: manual (``POST /replication/executions``); scheduled (a cron expression, checked
+every second by the leader's ``ReplicationTicker``; each firing is claimed in the policy's
+row, so a new leader looking back over the old one's last seconds starts nothing twice);
+event-based (push policies only: ``on_event``, a subscriber of the core's events, enqueues
+an execution of one task for the artifact pushed — or, with ``replicate_deletion``, a
+``replication.delete`` task for the artifact or tag deleted — before the push or delete
+is answered; the policies it looks at are cached in memory until a policy changes on any
+replica, so a push no policy wants costs no database round trip). Label filters look at
+this registry's labels (push policies). When an execution ends, ``ReplicationFinished``
+is published once (by whichever process records the end; the ticker looks every second)."""
 
 from __future__ import annotations
 
@@ -24,11 +32,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wharf.auth.errors import AlreadyExists, BadRequest, NotFound, Precondition
+from wharf.coord.generations import Generations
+from wharf.db.errors import DatabaseUnavailable
+from wharf.jobs.cron import Cron, InvalidCron
 from wharf.jobs.models import Job, JobState, NewJob
 from wharf.jobs.runner import Handler, JobContext, PermanentFailure
 from wharf.jobs.store import JobStore
 from wharf.registry.content.service import ContentService
-from wharf.registry.events import Actor, EventBus, ReplicationChanged
+from wharf.registry.events import (
+    Actor,
+    Event,
+    EventBus,
+    ManifestDeleted,
+    ManifestPushed,
+    ReplicationChanged,
+    ReplicationFinished,
+    TagDeleted,
+)
 from wharf.registry.metadata.base import ProjectUnknown
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import NAME_COMPONENT
@@ -42,6 +62,8 @@ from wharf.replication.filters import (
     destination,
     images_only,
     is_literal,
+    label_filter,
+    labels_wanted,
     repository_wanted,
     tag_wanted,
 )
@@ -62,13 +84,20 @@ log = logging.getLogger("wharf.replication")
 
 PLAN = "replication.plan"
 COPY = "replication.copy"
-TRIGGERS = ("manual",)  # the ones that run; Harbor's scheduled and event_based do not yet
+DELETE = "replication.delete"
+MANUAL, SCHEDULED, EVENT_BASED = "manual", "scheduled", "event_based"
+TRIGGERS = (MANUAL, SCHEDULED, EVENT_BASED)
+POLICIES_KEY = "\0replication-policies"  # the generation slot bumped when a policy changes
+SETTLE_BATCH = 100  # executions the ticker looks at per tick
+UNPLANNED_GRACE = 60.0  # seconds an execution may have no job yet (being enqueued)
+SCHEDULER = Actor("scheduler")
+REPLICATION = Actor("replication")
 CHUNK_SIZE = 10 * 1024 * 1024  # copy_by_chunk: Harbor's piece size
 TASK_ATTEMPTS = 3
 REFERRERS_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{32,}$")  # the tag schema's sha256-<hex>
 NAMESPACE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
 MAX_NAME = 256
-REPLICATOR = Actor("replication")  # who the local pushes of a pull replication are by
+REPLICATOR = REPLICATION  # who the local pushes of a pull replication are by
 
 
 def plan_group(execution_id: int) -> str:
@@ -91,6 +120,7 @@ class Task:
     src_resource: str
     dst_resource: str
     resource_type: str
+    operation: str  # copy or deletion
 
 
 class ReplicationService:
@@ -103,6 +133,7 @@ class ReplicationService:
         enqueue: Enqueue,
         events: EventBus,
         *,
+        generations: Generations | None = None,
         client_options: ClientOptions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -114,12 +145,16 @@ class ReplicationService:
         self.events = events
         self.client_options = client_options or ClientOptions()
         self.clock = clock
+        self.generations = generations
+        # the enabled event-based push policies, and the generation they were read at
+        self._watching: tuple[int, list[Policy]] | None = None
+        self._settled_up_to = 0  # where settle() goes on
         registries.references.append(self._policies_using)
 
     @property
     def handlers(self) -> dict[str, Handler]:
         """The job kinds this service runs."""
-        return {PLAN: self.plan, COPY: self.copy}
+        return {PLAN: self.plan, COPY: self.copy, DELETE: self.delete}
 
     async def _policies_using(self, registry_id: int) -> str | None:
         count = await self.store.policies_using(registry_id)
@@ -168,6 +203,9 @@ class ReplicationService:
         await self._announce(actor, "delete", policy)
 
     async def _announce(self, actor: Actor, operation: str, policy: Policy) -> None:
+        self._watching = None
+        if self.generations is not None:
+            await self.generations.bump(POLICIES_KEY)  # every replica reads them again
         await self.events.publish(
             ReplicationChanged(actor, operation, "replication_policy", policy.id, policy.name)
         )
@@ -186,11 +224,26 @@ class ReplicationService:
         await self.registries.get(policy.remote_registry_id)  # NotFound when it is not
         if policy.trigger_type not in TRIGGERS:
             raise BadRequest(
-                f"trigger {policy.trigger_type!r} is not supported yet (supported: "
-                f"{', '.join(TRIGGERS)})"
+                f"unknown trigger {policy.trigger_type!r} (one of {', '.join(TRIGGERS)})"
             )
-        if policy.replicate_deletion:
-            raise BadRequest("replicating deletions needs an event-based trigger (not yet)")
+        if policy.trigger_type == SCHEDULED:
+            try:
+                Cron.parse(policy.trigger_cron)
+            except InvalidCron as exc:
+                raise BadRequest(f"invalid cron string for the scheduled trigger: {exc}") from None
+        else:
+            policy.trigger_cron = ""
+        if policy.trigger_type == EVENT_BASED and policy.pulls:
+            raise BadRequest(
+                "an event-based trigger reacts to this registry's pushes and deletions: it "
+                "needs this registry as the source (a push policy)"
+            )
+        if policy.replicate_deletion and policy.trigger_type != EVENT_BASED:
+            raise BadRequest("replicating deletions needs an event-based trigger")
+        if label_filter(policy.filters) is not None and policy.pulls:
+            raise BadRequest(
+                "label filters select this registry's artifacts by their labels: push policies only"
+            )
         if policy.dest_namespace and not NAMESPACE.match(policy.dest_namespace):
             raise BadRequest(f"invalid destination namespace {policy.dest_namespace!r}")
         if policy.dest_namespace_replace_count < -1:
@@ -203,7 +256,7 @@ class ReplicationService:
             raise BadRequest(str(exc)) from None
 
     # --- executions ----------------------------------------------------------------------
-    async def start(self, actor: Actor, policy_id: int, trigger: str = "manual") -> Execution:
+    async def start(self, actor: Actor, policy_id: int, trigger: str = MANUAL) -> Execution:
         policy = await self.policy(policy_id)
         if not policy.enabled:
             raise BadRequest(f"the policy {policy_id} is disabled")
@@ -269,8 +322,10 @@ class ReplicationService:
         final (by whichever caller sees it first)."""
         if execution.status != IN_PROGRESS:
             return execution
-        plan = await self.jobs.counts(plan_group(execution.id))
         tasks = await self.jobs.counts(task_group(execution.id))
+        # an event's execution has its task from the start, and no plan
+        planned = execution.trigger == EVENT_BASED and tasks
+        plan = {} if planned else await self.jobs.counts(plan_group(execution.id))
         busy = (JobState.PENDING, JobState.RUNNING)
         current = replace(
             execution,
@@ -282,7 +337,12 @@ class ReplicationService:
         )
         if any(plan.get(s) for s in busy) or current.in_progress:
             return current
-        if plan.get(JobState.FAILED):
+        if not plan and not tasks:
+            if self.clock() - execution.start_time < UNPLANNED_GRACE:
+                return current  # its first job is being enqueued
+            current.status = FAILED
+            current.status_text = "no job was enqueued for it (its process stopped first)"
+        elif plan.get(JobState.FAILED):
             jobs, _ = await self.jobs.find(group=plan_group(execution.id), limit=1)
             current.status = FAILED
             current.status_text = jobs[0].error if jobs else "planning failed"
@@ -300,7 +360,186 @@ class ReplicationService:
         if not await self.store.finish_execution(current):
             stored = await self.store.get_execution(execution.id)  # another caller won
             return stored or current
+        await self._finished(current)
         return current
+
+    async def _finished(self, execution: Execution) -> None:
+        """Tell the event bus (webhooks) that an execution ended: once, by the caller
+        that recorded the end."""
+        policy = await self.store.get_policy(execution.policy_id)
+        jobs, _ = await self.jobs.find(group=task_group(execution.id), limit=1000)
+        projects: set[str] = set()
+        for job in jobs:
+            local = job.payload.get("dst_repo" if policy and policy.pulls else "src_repo")
+            if isinstance(local, str) and "/" in local:
+                projects.add(local.split("/", 1)[0])
+        await self.events.publish(
+            ReplicationFinished(
+                REPLICATION,
+                execution.id,
+                execution.policy_id,
+                policy.name if policy is not None else "",
+                execution.status,
+                execution.trigger,
+                execution.succeed,
+                execution.failed,
+                tuple(sorted(projects)),
+            )
+        )
+
+    async def settle(self, batch: int = SETTLE_BATCH) -> int:
+        """Record the end of executions whose jobs are all done (what the ticker does
+        every second, so an execution nobody looks at still ends and is announced): up
+        to ``batch`` of those in progress, oldest first, the next call going on after
+        the last one looked at (a backlog costs each tick ``batch`` looks, not one per
+        execution in progress); how many ended."""
+        found = await self.store.in_progress(self._settled_up_to, batch)
+        self._settled_up_to = found[-1].id if len(found) == batch else 0
+        ended = 0
+        for execution in found:
+            if (await self.refresh(execution)).status != IN_PROGRESS:
+                ended += 1
+        return ended
+
+    async def run_scheduled(self, since: float, until: float) -> list[int]:
+        """Start an execution of every enabled scheduled policy whose cron fired at a
+        second in ``(since, until]`` and whose firing no other process claimed first;
+        the executions' ids."""
+        started: list[int] = []
+        for policy in await self.store.policies():
+            if not policy.enabled or policy.trigger_type != SCHEDULED:
+                continue
+            try:
+                cron = Cron.parse(policy.trigger_cron)
+            except InvalidCron as exc:
+                log.warning(
+                    "replication schedule not run: bad cron",
+                    extra={"policy": policy.id, "error": str(exc)},
+                )
+                continue
+            fired = None
+            at = cron.next_after(since)
+            while at is not None and at <= until:
+                fired, at = at, cron.next_after(at)
+            if fired is None or not await self.store.claim_schedule(policy.id, fired):
+                continue
+            try:
+                execution = await self.start(SCHEDULER, policy.id, SCHEDULED)
+            except (Precondition, BadRequest, NotFound) as exc:
+                log.info(
+                    "scheduled replication skipped",
+                    extra={"policy": policy.id, "reason": str(exc)},
+                )
+                continue
+            log.info(
+                "scheduled replication started",
+                extra={"policy": policy.id, "execution": execution.id},
+            )
+            started.append(execution.id)
+        return started
+
+    # --- event-based triggers ----------------------------------------------------------
+    async def _event_policies(self) -> list[Policy]:
+        """The enabled event-based push policies: from memory while no policy changed
+        (on any replica: the generation of ``POLICIES_KEY``), else read again."""
+        generation = None if self.generations is None else self.generations.current(POLICIES_KEY)
+        cached = self._watching
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        watching = [
+            p
+            for p in await self.store.policies()
+            if p.enabled and p.trigger_type == EVENT_BASED and not p.pulls
+        ]
+        if generation is not None:
+            self._watching = (generation, watching)
+        return watching
+
+    async def on_event(self, event: Event) -> None:
+        """A subscriber of the core's events: a push (with a tag) of an artifact, or the
+        deletion of an artifact or a tag, starts an execution of every event-based push
+        policy that selects it — its task enqueued (in the database) before the push or
+        delete is answered."""
+        tags: tuple[str, ...]
+        match event:
+            case ManifestPushed(repo=repo, digest=digest, tag=tag) if tag is not None:
+                deletion, tags = False, (tag,)
+            case ManifestDeleted(repo=repo, digest=digest):
+                deletion, tags = True, ()
+            case TagDeleted(repo=repo, digest=digest, tag=tag):
+                deletion, tags = True, (tag,)
+            case _:
+                return
+        policies = await self._event_policies()
+        if not policies:
+            return
+        for policy in policies:
+            if deletion and not policy.replicate_deletion:
+                continue
+            if not repository_wanted(policy.filters, repo):
+                continue
+            if tags and not all(tag_wanted(policy.filters, t) for t in tags):
+                continue
+            if (
+                not deletion
+                and label_filter(policy.filters) is not None
+                and not labels_wanted(policy.filters, await self._labels(repo, digest))
+            ):
+                continue
+            try:
+                await self._start_for(policy, repo, digest, tags, deletion, event)
+            except InvalidPolicy as exc:
+                log.warning(
+                    "event-based replication not started",
+                    extra={"policy": policy.id, "repo": repo, "error": str(exc)},
+                )
+
+    async def _start_for(
+        self,
+        policy: Policy,
+        repo: str,
+        digest: str,
+        tags: tuple[str, ...],
+        deletion: bool,
+        event: Event,
+    ) -> None:
+        target = destination(repo, policy.dest_namespace, policy.dest_namespace_replace_count)
+        execution = await self.store.create_execution(
+            Execution(policy.id, EVENT_BASED, start_time=self.clock())
+        )
+        payload: dict[str, Any] = {
+            "execution_id": execution.id,
+            "policy_id": policy.id,
+            "src_repo": repo,
+            "dst_repo": target,
+            "digest": digest,
+            "tags": list(tags),
+        }
+        if deletion:
+            # a tag deleted: that tag only; an artifact deleted: the manifest by digest
+            payload["reference"] = tags[0] if isinstance(event, TagDeleted) else digest
+        await self.enqueue(
+            [
+                NewJob(
+                    DELETE if deletion else COPY,
+                    payload,
+                    group=task_group(execution.id),
+                    max_attempts=TASK_ATTEMPTS,
+                )
+            ]
+        )
+
+    async def _labels(self, repo: str, digest: str) -> list[str]:
+        """The names of the labels on an artifact of this registry."""
+        row = await self.content.store.artifact(repo, digest)
+        if row is None:
+            return []
+        names = []
+        for label_id in row.labels:
+            label = await self.content.store.label(label_id)
+            if label is not None:
+                names.append(label.name)
+        return names
 
     async def tasks(
         self,
@@ -312,13 +551,13 @@ class ReplicationService:
     ) -> tuple[list[Task], int]:
         await self.execution(execution_id)  # NotFound when there is none
         jobs, total = await self.jobs.find(
-            group=task_group(execution_id), kind=COPY, states=states, offset=offset, limit=limit
+            group=task_group(execution_id), states=states, offset=offset, limit=limit
         )
         return [task_of(job, execution_id) for job in jobs], total
 
     async def task(self, execution_id: int, task_id: int) -> Task:
         job = await self.jobs.get(task_id)
-        if job is None or job.group != task_group(execution_id) or job.kind != COPY:
+        if job is None or job.group != task_group(execution_id) or job.kind not in (COPY, DELETE):
             raise NotFound(f"task {task_id} of execution {execution_id} not found")
         return task_of(job, execution_id)
 
@@ -377,12 +616,12 @@ class ReplicationService:
     async def _repositories(self, source: Side, policy: Policy) -> list[str]:
         name = next((f for f in policy.filters if f.type == "name"), None)
         if not source.can_list:
-            if name is None or name.decoration != "matches" or not is_literal(name.value):
+            if name is None or name.decoration != "matches" or not is_literal(name.pattern):
                 raise PermanentFailure(
                     f"{source.label} lists no repositories: name the repository in the name "
                     "filter, without wildcards"
                 )
-            return [name.value]
+            return [name.pattern]
         return sorted(
             r for r in await source.repositories() if repository_wanted(policy.filters, r)
         )
@@ -399,6 +638,12 @@ class ReplicationService:
             digest = await source.manifest_digest(repo, tag)
             if digest is not None:
                 by_digest.setdefault(digest, []).append(tag)
+        if label_filter(policy.filters) is not None:  # push policies only: our labels
+            by_digest = {
+                digest: tags
+                for digest, tags in by_digest.items()
+                if labels_wanted(policy.filters, await self._labels(repo, digest))
+            }
         try:
             target = destination(repo, policy.dest_namespace, policy.dest_namespace_replace_count)
         except InvalidPolicy as exc:
@@ -468,6 +713,56 @@ class ReplicationService:
         )
         return summary
 
+    async def delete(self, ctx: JobContext) -> dict[str, Any]:
+        """Replicate a deletion: the artifact (by digest) or the tag deleted here is
+        deleted at the destination. Gone already counts as done."""
+        payload = ctx.payload
+        _, registry = await self._policy_and_registry(int(payload["policy_id"]))
+        repo, reference = str(payload["dst_repo"]), str(payload["reference"])
+        digest = str(payload["digest"])
+        async with RegistryClient(registry.endpoint(), self.client_options) as client:
+            await ctx.log(f"deleting {repo}:{reference} at {registry.name}")
+            try:
+                if reference != digest:
+                    found = await client.manifest_descriptor(repo, reference)
+                    if found is None:
+                        await ctx.log("the tag is not there: nothing to delete")
+                        return {"deleted": False}
+                    if digest and found.digest != digest:
+                        await ctx.log(
+                            f"the tag points at {found.digest} there, not at the deleted "
+                            f"{digest}: left alone",
+                            "warning",
+                        )
+                        return {"deleted": False}
+                deleted = await self._delete_remote(ctx, client, repo, reference, digest)
+            except RemoteError as exc:
+                if exc.status in (400, 401, 403, 404, 405):
+                    raise PermanentFailure(str(exc)) from exc
+                raise
+        await ctx.log("deleted" if deleted else "already gone")
+        return {"deleted": deleted}
+
+    async def _delete_remote(
+        self, ctx: JobContext, client: RegistryClient, repo: str, reference: str, digest: str
+    ) -> bool:
+        """DELETE by digest, or by tag; a registry that deletes no tags (the reference
+        registry) loses the manifest instead, when no other tag there points at it."""
+        try:
+            return await client.delete_manifest(repo, reference)
+        except RemoteError as exc:
+            if reference == digest or exc.status not in (400, 405):
+                raise
+        await ctx.log(f"{repo} deletes no tags there: deleting the manifest {digest}")
+        async for tag in client.tags(repo):
+            if tag == reference:
+                continue
+            other = await client.manifest_descriptor(repo, tag)
+            if other is not None and other.digest == digest:
+                await ctx.log(f"the tag {tag} still points at it there: left alone", "warning")
+                return False
+        return await client.delete_manifest(repo, digest)
+
 
 def task_of(job: Job, execution_id: int) -> Task:
     payload = job.payload
@@ -479,4 +774,36 @@ def task_of(job: Job, execution_id: int) -> Task:
         src_resource=f"{payload.get('src_repo', '')}:{shown}",
         dst_resource=f"{payload.get('dst_repo', '')}:{shown}",
         resource_type="image",
+        operation="deletion" if job.kind == DELETE else "copy",
     )
+
+
+class ReplicationTicker:
+    """What the leader runs every second (``coord.jobs.run_on_leader``): start the
+    scheduled executions whose cron fired since the last tick, and record the end of the
+    executions whose jobs are done. A tick after a long gap (leadership just taken, a
+    pause) looks back ``catch_up`` seconds at most; a firing the old leader started
+    already is claimed in its policy's row and not started again."""
+
+    def __init__(self, service: ReplicationService, *, catch_up: float = 5.0) -> None:
+        self.service = service
+        self.catch_up = catch_up
+        self._last: float | None = None
+
+    async def tick(self, now: float | None = None) -> list[int]:
+        now = self.service.clock() if now is None else now
+        since = now - self.catch_up
+        if self._last is not None:
+            since = max(since, self._last)
+        self._last = now
+        try:
+            started = await self.service.run_scheduled(since, now)
+            await self.service.settle()
+        except DatabaseUnavailable as exc:
+            # a firing meanwhile is missed (the next one runs), as with cron on a host down
+            log.warning(
+                "replication schedule not checked: database unavailable",
+                extra={"error": str(exc)},
+            )
+            return []
+        return started

@@ -50,7 +50,7 @@ class SQLiteReplicationStore(ReplicationStore):
         def write(db: sqlite3.Connection) -> int:
             cursor = db.execute(
                 f"INSERT INTO registries ({columns}) VALUES ({', '.join('?' * 12)})",
-                registry_values(registry),
+                registry_values(self.sealed(registry)),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
@@ -67,7 +67,7 @@ class SQLiteReplicationStore(ReplicationStore):
                 f"SELECT {REGISTRY_COLUMNS} FROM registries WHERE id = ?", (registry_id,)
             ).fetchone()
         )
-        return None if row is None else registry_from_row(row)
+        return None if row is None else self.opened(registry_from_row(row))
 
     async def registries(self) -> list[Registry]:
         rows = await self.database.read(
@@ -75,7 +75,7 @@ class SQLiteReplicationStore(ReplicationStore):
                 f"SELECT {REGISTRY_COLUMNS} FROM registries ORDER BY id"
             ).fetchall()
         )
-        return [registry_from_row(r) for r in rows]
+        return [self.opened(registry_from_row(r)) for r in rows]
 
     async def update_registry(self, registry: Registry) -> bool:
         try:
@@ -83,7 +83,7 @@ class SQLiteReplicationStore(ReplicationStore):
                 lambda db: (
                     db.execute(
                         f"UPDATE registries SET {_SETS} WHERE id = ?",
-                        (*registry_values(registry), registry.id),
+                        (*registry_values(self.sealed(registry)), registry.id),
                     ).rowcount
                 )
             )
@@ -104,6 +104,38 @@ class SQLiteReplicationStore(ReplicationStore):
     async def delete_registry(self, registry_id: int) -> bool:
         count = await self.database.write(
             lambda db: db.execute("DELETE FROM registries WHERE id = ?", (registry_id,)).rowcount
+        )
+        return count > 0
+
+    async def plain_secrets(self) -> list[tuple[int, str]]:
+        rows = await self.database.read(
+            lambda db: db.execute(
+                "SELECT id, access_secret FROM registries "
+                "WHERE access_secret <> '' AND substr(access_secret, 1, 3) <> 's1:'"
+            ).fetchall()
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def replace_secret(self, registry_id: int, old: str, new: str) -> bool:
+        count = await self.database.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE registries SET access_secret = ? WHERE id = ? AND access_secret = ?",
+                    (new, registry_id, old),
+                ).rowcount
+            )
+        )
+        return count > 0
+
+    async def claim_schedule(self, policy_id: int, fired: float) -> bool:
+        count = await self.database.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE replication_policies SET schedule_fired = ? "
+                    "WHERE id = ? AND schedule_fired < ?",
+                    (fired, policy_id, fired),
+                ).rowcount
+            )
         )
         return count > 0
 
@@ -218,6 +250,16 @@ class SQLiteReplicationStore(ReplicationStore):
             return [execution_from_row(r) for r in rows], int(total)
 
         return await self.database.read(read, snapshot=True)
+
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        rows = await self.database.read(
+            lambda db: db.execute(
+                f"SELECT {EXECUTION_COLUMNS} FROM replication_executions "
+                "WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                (IN_PROGRESS, after, limit),
+            ).fetchall()
+        )
+        return [execution_from_row(r) for r in rows]
 
     async def finish_execution(self, execution: Execution) -> bool:
         count = await self.database.write(

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from dataclasses import replace
 
+from wharf.auth.sealing import PREFIX, Sealer, Unsealable
 from wharf.replication.models import Execution, Policy, Registry
+
+log = logging.getLogger("wharf.replication")
+SEAL_CONTEXT = "replication-registry"
 
 
 class Conflict(Exception):
@@ -13,6 +19,64 @@ class Conflict(Exception):
 
 
 class ReplicationStore(ABC):
+    """Registries' secrets are sealed (``auth.sealing``, the ``auth.secret_key``) once a
+    sealer is given: written sealed, read opened; ``seal_stored_secrets`` seals what an
+    older release stored in plain text."""
+
+    sealer: Sealer | None = None
+
+    def use_sealer(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    def sealed(self, registry: Registry) -> Registry:
+        """The registry as it is written: its secret sealed."""
+        secret = registry.access_secret
+        if self.sealer is None or not secret or secret.startswith(PREFIX):
+            return registry
+        return replace(registry, access_secret=self.sealer.seal(secret, SEAL_CONTEXT))
+
+    def opened(self, registry: Registry) -> Registry:
+        """The registry as it was read: its secret opened (a secret sealed with another
+        key is lost: the registry is then used without it, and that is logged)."""
+        secret = registry.access_secret
+        if self.sealer is None or not secret.startswith(PREFIX):
+            return registry
+        try:
+            return replace(registry, access_secret=self.sealer.open(secret, SEAL_CONTEXT))
+        except Unsealable as exc:
+            log.warning(
+                "a registry's secret does not open (was auth.secret_key changed?)",
+                extra={"registry": registry.name, "error": str(exc)},
+            )
+            return replace(registry, access_secret="")
+
+    async def seal_stored_secrets(self) -> int:
+        """Seal the secrets stored in plain text (by a release before sealing); how many.
+        Safe to run from every process at once: each row is replaced only while it still
+        holds the plain secret."""
+        if self.sealer is None:
+            return 0
+        count = 0
+        for registry_id, secret in await self.plain_secrets():
+            if await self.replace_secret(
+                registry_id, secret, self.sealer.seal(secret, SEAL_CONTEXT)
+            ):
+                count += 1
+        return count
+
+    @abstractmethod
+    async def plain_secrets(self) -> list[tuple[int, str]]:
+        """(registry id, secret) of the registries whose secret is not sealed."""
+
+    @abstractmethod
+    async def replace_secret(self, registry_id: int, old: str, new: str) -> bool:
+        """Write ``new`` as the registry's secret while it still is ``old``."""
+
+    @abstractmethod
+    async def claim_schedule(self, policy_id: int, fired: float) -> bool:
+        """Record that the policy's schedule fired at ``fired``, unless that (or a later)
+        firing was recorded already: True for the one caller that gets to start it."""
+
     @abstractmethod
     async def open(self) -> None: ...
 
@@ -87,6 +151,10 @@ class ReplicationStore(ABC):
         limit: int = 100,
     ) -> tuple[list[Execution], int]:
         """Executions, newest first, and how many match in all."""
+
+    @abstractmethod
+    async def in_progress(self, after: int, limit: int) -> list[Execution]:
+        """Executions still ``InProgress`` with an id above ``after``, oldest first."""
 
     @abstractmethod
     async def finish_execution(self, execution: Execution) -> bool:

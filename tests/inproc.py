@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvloop
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from wharf.registry.config import Settings, load_settings
@@ -51,6 +52,9 @@ class InProcessServer:
     data_dir: Path
     settings: Settings
     errors: list[logging.LogRecord] = field(default_factory=list)
+    app: web.Application | None = None  # for tests that look inside (its services)
+    # run a coroutine on the app's event loop, from the test's thread; its result
+    run: Callable[..., Any] | None = None
 
     def error_log(self) -> str:
         return "\n".join(
@@ -104,7 +108,7 @@ def serve_in_process(
         # shutdown itself is tested against processes.
         run(server.start_server(read_bufsize=READ_BUFSIZE, shutdown_timeout=1.0))
         url = str(server.make_url("")).rstrip("/")
-        yield InProcessServer(url, data_dir, settings, recorder.records)
+        yield InProcessServer(url, data_dir, settings, recorder.records, server.app, run)
     finally:
         try:
             run(server.close())

@@ -156,6 +156,10 @@ MANAGEMENT_PATHS = [
     "/projects/{name}/members",
     "/projects/{name}/members/{id}",
     "/projects/{name}/logs",
+    "/projects/{name}/webhook/policies",
+    "/projects/{name}/webhook/policies/{id}",
+    "/projects/{name}/webhook/policies/{id}/executions/{id}/tasks/{id}/log",
+    "/projects/{name}/webhook/jobs",
     "/projects/{name}/repositories",
     "/projects/{name}/repositories/{name}",
     "/projects/{name}/repositories/{name}/artifacts",
@@ -191,6 +195,14 @@ management_bodies = st.one_of(
             "sysadmin_flag": json_values,
             "enabled": json_values,
             "new_password": st.text(max_size=12),
+            "event_types": json_values,
+            "targets": st.lists(
+                st.dictionaries(
+                    st.sampled_from(["address", "type", "auth_header", "payload_format"]),
+                    json_values | st.text(alphabet="htps:/[]1.a\x00 ", max_size=20),
+                ),
+                max_size=2,
+            ),
         },
     ).map(lambda d: json.dumps(d).encode()),
 )

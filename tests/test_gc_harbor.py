@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -320,3 +322,29 @@ def test_stopping_a_run_elsewhere_and_conflicts(app: InProcessServer) -> None:
     assert api(app, "PUT", f"/{running['id']}", auth=bob).status_code == 403
     assert api(app, "PUT", f"/{running['id']}", auth=None).status_code == 401
     assert api(app, "GET", "/schedule", auth=bob).status_code == 403
+
+
+def test_finished_runs_tell_what_they_freed(app: InProcessServer) -> None:
+    """As Harbor's job checks in at its end: ``freed_space``, ``purged_blobs`` and
+    ``purged_manifests`` in ``job_parameters`` (a dry run: what would go) — what the UI
+    draws "bytes freed over time" from."""
+    data = b"an orphan the metadata never knew" * 100
+    digest = hashlib.sha256(data).hexdigest()
+    path = app.data_dir / "storage" / "blobs" / "sha256" / digest[:2] / digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    old = time.time() - 7200  # older than any grace
+    os.utime(path, (old, old))
+
+    dry = json.loads(finished(app, run_now(app, dry_run=True, grace=60))["job_parameters"])
+    assert dry["dry_run"] is True
+    assert dry["freed_space"] >= len(data) and dry["purged_blobs"] >= 1
+    assert isinstance(dry["purged_manifests"], int)
+    assert path.exists()  # a dry run deletes nothing
+
+    real = json.loads(finished(app, run_now(app, grace=60))["job_parameters"])
+    assert real["dry_run"] is False and real["freed_space"] == dry["freed_space"]
+    assert real["purged_blobs"] == dry["purged_blobs"]
+    assert not path.exists()
+    again = json.loads(finished(app, run_now(app, grace=60))["job_parameters"])
+    assert (again["freed_space"], again["purged_blobs"]) == (0, 0)

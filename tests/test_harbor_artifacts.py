@@ -448,6 +448,59 @@ def test_accessories(world: World) -> None:
     assert world.api("GET", f"{path}/v1/accessories", as_user("outsider")).status_code == 403
 
 
+def test_store_pages_equal_the_pages_of_the_whole_list(world: World) -> None:
+    """A list without ``q`` in the default order reads its page alone from the store (with
+    what hangs on it): the same answer as the whole list filtered and paged (``q`` that
+    matches everything takes that path)."""
+    repo = "team/paged"
+    subject = world.push.image(repo, "signed")
+    world.push.referrer(repo, subject, NOTATION)
+    world.push.referrer(repo, subject, HARBOR_SBOM)
+    world.push.image(
+        repo,
+        "sha256-" + subject.digest.split(":")[1] + ".sig",
+        config={},
+        layer_type=COSIGN_LAYER,
+        layers=[b'{"critical":{}}'],
+    )
+    children = [world.push.image(repo, None) for _ in range(2)]
+    world.push.image(repo, None)  # untagged: listed
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": c.digest, "size": len(c.body)} for c in children
+        ],
+    }
+    index, _ = world.push.manifest(repo, "multi", doc, OCI_INDEX)
+    world.push.referrer(repo, index, NOTATION)
+    for n in range(3):
+        world.push.image(repo, f"v{n}")
+    path = "/projects/team/repositories/paged/artifacts"
+    options = {
+        "with_tag": "true",
+        "with_label": "true",
+        "with_accessory": "true",
+        "with_inherited_accessory": "true",
+    }
+    for size in ("2", "3", "100"):
+        for page in ("1", "2", "3", "4"):
+            asked = {**options, "page": page, "page_size": size}
+            paged = world.api("GET", path, params=asked)
+            whole = world.api("GET", path, params={**asked, "q": "digest=~sha256:"})
+            assert paged.status_code == whole.status_code == 200, paged.text
+            assert paged.json() == whole.json()
+            assert paged.headers["X-Total-Count"] == whole.headers["X-Total-Count"] == "6"
+            more = int(page) * int(size) < 6
+            assert ('rel="next"' in paged.headers.get("Link", "")) is more
+    first = world.ok(path, params={**options, "page_size": "100"})
+    listed = {a["digest"]: a for a in first}
+    assert len(listed[subject.digest]["accessories"]) == 3
+    assert [r["child_id"] > 0 for r in listed[index]["references"]] == [True, True]
+    assert len(listed[index]["accessories"]) == 1
+    assert world.ok("/projects/team/repositories/nothing/artifacts") == []
+
+
 def test_inherited_signatures_of_an_index(world: World) -> None:
     repo = "team/signedindex"
     children = [world.push.image(repo, None) for _ in range(2)]
@@ -486,6 +539,24 @@ def test_build_history_addition(world: World) -> None:
     assert index.status_code == 400
     assert world.api("GET", f"{base}/build_history", as_user("limited")).status_code == 200
     assert world.api("GET", f"{base}/build_history", as_user("outsider")).status_code == 403
+
+
+def test_manifest_and_config_documents(world: World) -> None:
+    """Wharf's own reads for the web UI: the manifest byte for byte and the config."""
+    base = "/projects/team/repositories/app/artifacts"
+    r = world.api("GET", f"{base}/v1/manifest")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    assert r.content == world.app_v1.body
+    config = world.ok(f"{base}/{world.app_v1.digest}/config")
+    assert config == json.loads(world.app_v1.config)
+    index = world.api("GET", "/projects/team/repositories/multi/artifacts/v1/manifest")
+    assert index.status_code == 200 and index.content == world.index_body
+    none = world.api("GET", "/projects/team/repositories/multi/artifacts/v1/config")
+    assert none.status_code == 404 and none.json()["errors"][0]["code"] == "NOT_FOUND"
+    assert world.api("GET", f"{base}/nope/manifest").status_code == 404
+    assert world.api("GET", f"{base}/v1/manifest", as_user("limited")).status_code == 200
+    assert world.api("GET", f"{base}/v1/config", as_user("outsider")).status_code == 403
+    assert world.api("GET", f"{base}/v1/manifest", None).status_code == 401
 
 
 def chart_archive(name: str, files: dict[str, str]) -> bytes:

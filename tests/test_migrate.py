@@ -31,8 +31,11 @@ EVERYTHING = {
     "auth 3",
     "auth 4",
     "jobs 1",
+    "jobs 2",
     "replication 1",
+    "replication 2",
     "policy 1",
+    "webhook 1",
 }
 
 # What a later release could add: additive only (a new nullable column and a new table).

@@ -153,3 +153,33 @@ def test_project_delete_racing_first_push_from_two_pools(postgres: Postgres) -> 
 
     outcomes = asyncio.run(main())
     assert len(outcomes) == rounds
+
+
+@pytest.mark.services
+def test_a_burst_of_jobs_is_claimed_by_walking_the_index(postgres: Postgres) -> None:
+    """A fresh jobs table that receives thousands of jobs at once (a replication's plan)
+    is analysed at once: a claim walks jobs_ready in order and stops at its limit instead
+    of sorting every pending job (what PostgreSQL plans on a never-analysed table)."""
+    from wharf.jobs.models import NewJob
+    from wharf.jobs.postgres import ANALYZE_AFTER, PostgresJobStore
+
+    url = postgres.create_database("jobburst")
+
+    async def main() -> None:
+        database = postgres_database(url)
+        await database.open()
+        store = PostgresJobStore(database)
+        try:
+            await store.enqueue([NewJob("k", {"n": n}) for n in range(ANALYZE_AFTER * 5)], 1.0)
+        finally:
+            await database.close()
+
+    asyncio.run(main())
+    options = postgres.psql("SELECT reloptions FROM pg_class WHERE relname = 'jobs'", "jobburst")
+    assert "autovacuum_analyze_threshold=1000" in options
+    plan = postgres.psql(
+        "EXPLAIN SELECT id FROM jobs WHERE state = 'pending' AND run_at <= 2 "
+        "AND kind = ANY(ARRAY['k']) ORDER BY run_at, id LIMIT 4 FOR UPDATE SKIP LOCKED",
+        "jobburst",
+    )
+    assert "Index Scan using jobs_ready" in plan and "Sort" not in plan, plan

@@ -3,7 +3,8 @@ process, access control on, its job runner claiming the tasks) and the reference
 (htpasswd users) as the remote. Push and pull executions of a repository with an image, a
 multi-platform index and referrers (copied with their subject: the remote keeps them under
 the tag schema, Wharf indexes them itself); a re-run copies nothing; tag filters exclude;
-a throttled execution is stopped; policies that cannot run are refused."""
+a throttled execution is stopped; policies that cannot run are refused. Triggers,
+label filters and replicated deletions: ``test_replication_triggers.py``."""
 
 from __future__ import annotations
 
@@ -285,11 +286,16 @@ def test_policies_that_cannot_run_are_refused(local: InProcessServer, registry_i
         ({"name": "x", "dest_registry": {"id": 999999}}, 404, "registry"),
         ({"name": "", "dest_registry": remote}, 400, "name"),
         ({"name": "x", "dest_registry": remote, "trigger": {"type": "scheduled",
-          "trigger_settings": {"cron": "0 0 * * * *"}}}, 400, "not supported yet"),
+          "trigger_settings": {"cron": "0 0 25 * * *"}}}, 400, "cron"),
+        ({"name": "x", "dest_registry": remote, "trigger": {"type": "hourly"}}, 400, "trigger"),
+        ({"name": "x", "src_registry": remote, "trigger": {"type": "event_based"}}, 400,
+         "push policy"),
         ({"name": "x", "dest_registry": remote,
-          "filters": [{"type": "label", "value": ["a"]}]}, 400, "string"),
+          "filters": [{"type": "tag", "value": ["a"]}]}, 400, "string"),
         ({"name": "x", "dest_registry": remote,
-          "filters": [{"type": "label", "value": "a"}]}, 400, "label"),
+          "filters": [{"type": "label", "value": []}]}, 400, "label names"),
+        ({"name": "x", "src_registry": remote,
+          "filters": [{"type": "label", "value": ["a"]}]}, 400, "push policies only"),
         ({"name": "x", "dest_registry": remote,
           "filters": [{"type": "tag", "value": "[v"}]}, 400, "unclosed"),
         ({"name": "x", "dest_registry": remote, "dest_namespace": "Bad/NS"}, 400, "namespace"),

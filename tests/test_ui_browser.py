@@ -81,6 +81,8 @@ def test_browser(ui_server: Server, tmp_path: Path) -> None:
         "E2E_IMAGE": image,
         "E2E_CHROMIUM": CHROMIUM,
         "E2E_SCREENSHOTS": str(ROOT / "docs" / "screenshots"),
+        # the server's data directory: the admin tests plant an orphan blob for GC to free
+        "E2E_DATA": str(ui_server.data_dir),
         **{f"E2E_SKOPEO_ENV_{k}": v for k, v in clients.items()},
     }
     # UI_E2E_ONLY=projects runs ui/e2e/projects.e2e.mjs alone (while writing a page's tests)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from wharf.registry.oci.names import Digest, is_digest_reference, parse_digest, 
 from wharf.storage.base import Driver, KeyNotFound
 
 CONFIG_CACHE_BYTES = 16 * 1024 * 1024
+ATTRS_CACHE_ENTRIES = 4096  # extra attributes of this many artifacts (a few KB each at most)
 CONFIG_MAX_BYTES = 4 * 1024 * 1024  # a bigger config yields no attributes
 ADDITION_MAX_BYTES = 64 * 1024 * 1024  # the biggest chart or SBOM layer read for one
 
@@ -109,6 +111,7 @@ class Artifacts:
         self.manifests = manifests
         self.blobs = blobs
         self.configs = BytesCache(CONFIG_CACHE_BYTES)
+        self.attrs: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # --- reads ---------------------------------------------------------------------------
     async def in_repository(self, repo: str) -> list[ArtifactRow]:
@@ -118,6 +121,22 @@ class Artifacts:
         if rows is None:
             raise RegistryError(NAME_UNKNOWN, {"name": repo})
         return await self._with_facts(rows)
+
+    async def listed(self, repo: str, offset: int, limit: int) -> tuple[int, list[ArtifactRow]]:
+        """One page of what Harbor lists as ``repo``'s artifacts (``is_listed``), newest
+        first, and how many there are; NAME_UNKNOWN when there is no such repository. The
+        page is read alone: a repository of many artifacts costs what its page costs."""
+        found = await self.store.listed_artifacts(repo, offset, limit)
+        if found is None:
+            raise RegistryError(NAME_UNKNOWN, {"name": repo})
+        total, rows = found
+        return total, await self._with_facts(rows)
+
+    async def around(self, repo: str, rows: list[ArtifactRow]) -> list[ArtifactRow]:
+        """The artifacts of ``repo`` hanging on or holding ``rows``: their accessories,
+        their index children and the indexes holding them."""
+        digests = [r.record.digest for r in rows]
+        return await self._with_facts(await self.store.artifacts_around(repo, digests))
 
     async def in_project(self, project: str) -> list[ArtifactRow]:
         return await self._with_facts(await self.store.project_artifacts(project))
@@ -133,12 +152,16 @@ class Artifacts:
             raise RegistryError(MANIFEST_UNKNOWN, {"reference": reference})
         return (await self._with_facts([row]))[0]
 
-    async def document(self, row: ArtifactRow) -> dict[str, Any]:
-        """The manifest's body, parsed."""
+    async def manifest_bytes(self, row: ArtifactRow) -> bytes:
+        """The manifest's body as pushed (not counted as a pull)."""
         stored = await self.manifests.get(
             row.repo, parse_digest(row.record.digest), SYSTEM, pull=False
         )
-        doc = orjson.loads(stored.content)
+        return stored.content
+
+    async def document(self, row: ArtifactRow) -> dict[str, Any]:
+        """The manifest's body, parsed."""
+        doc = orjson.loads(await self.manifest_bytes(row))
         return doc if isinstance(doc, dict) else {}
 
     async def config(self, row: ArtifactRow, doc: dict[str, Any] | None = None) -> Any:
@@ -166,11 +189,25 @@ class Artifacts:
             return None
 
     async def extra_attrs(self, row: ArtifactRow) -> dict[str, Any]:
+        """Harbor's extra attributes of the artifact (an image's platform, author, config…),
+        kept by digest: they follow from content that never changes, and every artifact of
+        every list page needs them."""
         kind = processor(row)
         if kind.attributes == "none":
             return {}
+        key = f"{kind.type}:{row.record.digest}"
+        found = self.attrs.get(key)
+        if found is not None:
+            self.attrs.move_to_end(key)
+            return found
         doc = await self.document(row)
-        return kinds.extra_attrs(kind, doc, await self.config(row, doc))
+        config = await self.config(row, doc)
+        found = kinds.extra_attrs(kind, doc, config)
+        if config is not None:  # a config unread now may be read later
+            self.attrs[key] = found
+            if len(self.attrs) > ATTRS_CACHE_ENTRIES:
+                self.attrs.popitem(last=False)
+        return found
 
     async def addition(self, row: ArtifactRow, name: str) -> Addition:
         """One of Harbor's additions of an artifact, as Harbor's processor for its kind

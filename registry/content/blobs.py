@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wharf.registry.content.gatekeeping import ask
+from wharf.registry.content.gatekeeping import abandon, ask
 from wharf.registry.events import Actor, BlobMounted, BlobUnlinked, EventBus
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.oci.errors import BLOB_UNKNOWN, RegistryError
@@ -70,8 +70,15 @@ class Blobs:
         info = await self.driver.stat(digest.key)
         if info is None:
             return False  # metadata without content: let the client upload again
-        await ask(self.gate, UploadCommit(actor, repo, key, info.size))
-        if not await self.store.link_blob(repo, key):
+        commit = UploadCommit(actor, repo, key, info.size)
+        await ask(self.gate, commit)
+        try:
+            linked = await self.store.link_blob(repo, key)
+        except BaseException:
+            await abandon(self.gate, commit)
+            raise
+        if not linked:
+            await abandon(self.gate, commit)
             return False
         await self.events.publish(BlobMounted(actor, repo, key, source))
         return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.registry.content.cache import BytesCache, GenerationCache, Generations
-from wharf.registry.content.gatekeeping import ask
+from wharf.registry.content.gatekeeping import abandon, ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.pins import pin_digest
 from wharf.registry.events import (
@@ -107,9 +107,10 @@ class Manifests:
             previous = None if found is None else found.digest
             if previous != str(digest):
                 await ask(self.gate, TagWrite(actor, repo, tag, str(digest), previous))
-        await ask(self.gate, UploadCommit(actor, repo, str(digest), len(body)))
-        await pin_digest(self.store, str(digest))
-        await self.driver.put_bytes(digest.key, body)
+        # the manifest's own bytes count against the project's quota (its blobs were
+        # admitted when they were uploaded or mounted into the repository)
+        commit = UploadCommit(actor, repo, str(digest), len(body))
+        await ask(self.gate, commit)
         record = ManifestRecord(
             str(digest),
             parsed.media_type,
@@ -118,15 +119,22 @@ class Manifests:
             parsed.subject,
             parsed.annotations,
         )
-        result = await self.store.put_manifest(
-            repo,
-            record,
-            parsed.blobs,
-            parsed.children,
-            tag,
-            facts=facts_of(parsed, len(body)),
-        )
+        try:
+            await pin_digest(self.store, str(digest))
+            await self.driver.put_bytes(digest.key, body)
+            result = await self.store.put_manifest(
+                repo,
+                record,
+                parsed.blobs,
+                parsed.children,
+                tag,
+                facts=facts_of(parsed, len(body)),
+            )
+        except BaseException:
+            await abandon(self.gate, commit)
+            raise
         if result.missing_blobs or result.missing_manifests:
+            await abandon(self.gate, commit)
             raise RegistryError(
                 MANIFEST_BLOB_UNKNOWN,
                 {"blobs": result.missing_blobs, "manifests": result.missing_manifests},

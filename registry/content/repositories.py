@@ -56,5 +56,6 @@ class Repositories:
         await ask(self.gate, Deletion(actor, "project", project))
         if not await remove():
             return False
+        await self.store.delete_quota(project)  # a project made later under the name starts anew
         await self.events.publish(ProjectDeleted(actor, project))
         return True

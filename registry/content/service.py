@@ -10,11 +10,13 @@ from wharf.registry.content.cache import Generations, InProcessGenerations
 from wharf.registry.content.labels import Labels
 from wharf.registry.content.listing import Listing
 from wharf.registry.content.manifests import Manifests
+from wharf.registry.content.quotas import Quotas
 from wharf.registry.content.repositories import Repositories
 from wharf.registry.content.uploads import Uploads
 from wharf.registry.events import EventBus
 from wharf.registry.metadata.base import MetadataStore
 from wharf.registry.policy.gate import PolicyGate
+from wharf.registry.policy.quota import QuotaLimits
 from wharf.storage.base import Driver
 
 
@@ -29,6 +31,7 @@ class ContentService:
         generations: Generations | None = None,
         manifest_max_size: int = 4 * 1024 * 1024,
         manifest_cache_bytes: int = 64 * 1024 * 1024,
+        quota_limits: QuotaLimits | None = None,
     ) -> None:
         self.store = store
         self.driver = driver
@@ -50,6 +53,9 @@ class ContentService:
         self.repositories = Repositories(store, self.gate, self.events, self.manifests.lookups)
         self.artifacts = Artifacts(store, driver, self.manifests, self.blobs)
         self.labels = Labels(store, self.gate, self.events)
+        # the same view of which projects are limited as the gate's StorageQuota rule, so
+        # a limit set here applies to this process's next push
+        self.quotas = Quotas(store, quota_limits or QuotaLimits(store, self.generations))
 
     def close(self) -> None:
         self.generations.close()

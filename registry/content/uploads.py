@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-from wharf.registry.content.gatekeeping import ask
+from wharf.registry.content.gatekeeping import abandon, ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.lease import LEASE_SECONDS, Leases
 from wharf.registry.content.pins import pin_digest
@@ -90,20 +90,29 @@ class Uploads:
         # a pin only protects, and it costs no transaction of its own
         session, pinned = await self.leases.claim(repo, upload_id, pin=str(digest))
         claimed_offset = session.offset
+        admitted: UploadCommit | None = None
         try:
             if chunks is not None:
                 await self._write(session, chunks, None)
             await self._verify(session, digest)
-            await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            commit = UploadCommit(actor, repo, str(digest), session.offset)
+            await ask(self.gate, commit)
+            admitted = commit
             if not pinned:  # GC was deleting that digest: wait until it is done
                 await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 session.id, session.driver_state, session.offset, digest.key
             )
         except BaseException:
+            if admitted is not None:
+                await abandon(self.gate, admitted)
             await self.leases.release(session, claimed_offset)
             raise
-        await self.store.add_blob(repo, str(digest), session.offset, finished_upload=session.id)
+        try:
+            await self.store.add_blob(repo, str(digest), session.offset, finished_upload=session.id)
+        except BaseException:
+            await abandon(self.gate, admitted)
+            raise
 
     async def whole(self, repo: str, digest: Digest, chunks: Body, actor: Actor) -> None:
         """A monolithic upload (POST with ?digest=): one request, no session row."""
@@ -121,18 +130,27 @@ class Uploads:
             now,
             now,
         )
+        admitted: UploadCommit | None = None
         try:
             await self._write(session, chunks, None)
             await self._verify(session, digest)
-            await ask(self.gate, UploadCommit(actor, repo, str(digest), session.offset))
+            commit = UploadCommit(actor, repo, str(digest), session.offset)
+            await ask(self.gate, commit)
+            admitted = commit
             await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 upload_id, session.driver_state, session.offset, digest.key
             )
         except BaseException:
+            if admitted is not None:
+                await abandon(self.gate, admitted)
             await self.driver.delete_upload(upload_id, session.driver_state)
             raise
-        await self.store.add_blob(repo, str(digest), session.offset)
+        try:
+            await self.store.add_blob(repo, str(digest), session.offset)
+        except BaseException:
+            await abandon(self.gate, admitted)
+            raise
 
     async def _write(self, session: UploadSession, chunks: Body, expected: int | None) -> None:
         """Stream ``chunks`` into the upload, hashing in the same pass. On any failure the

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -23,7 +24,7 @@ from wharf.registry.audit import AuditSubscriber
 from wharf.registry.config import Settings
 from wharf.registry.content.pulls import PULL_FLUSH_SECONDS, PullRecorder
 from wharf.registry.content.service import ContentService
-from wharf.registry.events import SYSTEM
+from wharf.registry.events import SYSTEM, EventBus
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
     AUTH,
@@ -45,6 +46,7 @@ from wharf.registry.http.keys import (
     SHARED_METRICS,
     STOPPING,
     STORE,
+    WEBHOOKS,
 )
 from wharf.registry.http.metrics import Metrics, SharedMetrics
 from wharf.registry.http.oidc import create_login_app
@@ -63,6 +65,7 @@ from wharf.registry.policy.gate import (
     Rule,
 )
 from wharf.registry.policy.immutable import ImmutableRules, ImmutableTags
+from wharf.registry.policy.quota import QuotaLimits, StorageQuota
 from wharf.registry.wiring import (
     make_auth,
     make_coordination,
@@ -72,10 +75,12 @@ from wharf.registry.wiring import (
     make_policy_store,
     make_replication_store,
     make_store,
+    make_webhook_store,
 )
 from wharf.replication.registries import RegistryService
-from wharf.replication.service import ReplicationService
+from wharf.replication.service import ReplicationService, ReplicationTicker
 from wharf.storage.base import Driver
+from wharf.webhook.service import WebhookOptions, WebhookService
 
 log = logging.getLogger("wharf.app")
 
@@ -84,6 +89,7 @@ AUDIT_PURGE_SECONDS = 3600.0
 JOBS_PURGE_SECONDS = 3600.0
 REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this often
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
+REPLICATION_TICK = 1.0  # replication schedules and the end of executions, on the leader
 RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
 
 
@@ -171,12 +177,14 @@ async def _publish_metrics(app: web.Application) -> None:
         app[SHARED_METRICS].publish(app[METRICS])
 
 
-def policy_rules(settings: Settings) -> list[Rule]:
+def policy_rules(settings: Settings, quota: Rule | None = None) -> list[Rule]:
     rules: list[Rule] = []
     if settings.read_only:
         rules.append(ReadOnly())
     if not settings.delete_enabled:
         rules.append(DeletesDisabled())
+    if quota is not None:
+        rules.append(quota)  # last: it reserves, so it runs only once the others allowed
     return rules
 
 
@@ -205,12 +213,16 @@ def create_app(
         app[DATABASE] = database
         app[STORE] = the_store
         app[DRIVER] = the_driver
+        events = EventBus()
+        limits = QuotaLimits(the_store, coordination.generations)
         content = ContentService(
             the_store,
             the_driver,
-            gate=PolicyGate(policy_rules(settings)),
+            gate=PolicyGate(policy_rules(settings, StorageQuota(the_store, limits, events))),
+            events=events,
             generations=coordination.generations,
             manifest_max_size=settings.manifest_max_size,
+            quota_limits=limits,
         )
         app[CONTENT] = content
         # the durable job queue; the services below add the kinds they run, then the
@@ -288,13 +300,23 @@ def _access_control(
         content.events.subscribe(immutable.on_event)
         replication_store = make_replication_store(app[DATABASE])
         await replication_store.open()
+        if auth.sealer is not None:  # registries' secrets: sealed, older plain ones too
+            replication_store.use_sealer(auth.sealer)
+            await replication_store.seal_stored_secrets()
         registries = RegistryService(replication_store, content.events)
         app[REGISTRIES] = registries
         runner = app[JOBS]
         replication = ReplicationService(
-            replication_store, registries, content, runner.store, runner.enqueue, content.events
+            replication_store,
+            registries,
+            content,
+            runner.store,
+            runner.enqueue,
+            content.events,
+            generations=content.generations,
         )
         runner.handlers.update(replication.handlers)
+        content.events.subscribe(replication.on_event)  # event-based triggers
         app[REPLICATION] = replication
         proxy = _proxy_cache(settings, app, auth, registries)
         await proxy.start()
@@ -304,6 +326,22 @@ def _access_control(
         )
         runner.handlers.update(retention.handlers)
         app[RETENTION] = retention
+        sealer = auth.configuration.sealer
+        assert sealer is not None, "the auth service seals once started"
+        webhook_store = make_webhook_store(app[DATABASE])
+        await webhook_store.open()
+        webhooks = WebhookService(
+            webhook_store,
+            auth.store,
+            runner.store,
+            runner.enqueue,
+            sealer,
+            webhook_options(settings),
+        )
+        runner.handlers.update(webhooks.handlers)
+        content.events.subscribe(webhooks.on_event)
+        await webhooks.start()
+        app[WEBHOOKS] = webhooks
         health = asyncio.create_task(
             run_on_leader(
                 app[COORDINATION].leader_lock("registry-health"),
@@ -328,6 +366,14 @@ def _access_control(
                 ScheduleTicker(gc).tick,
             )
         )
+        # scheduled replications start, and ended executions are recorded, on the leader
+        replication_ticker = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("replication-schedule"),
+                REPLICATION_TICK,
+                ReplicationTicker(replication).tick,
+            )
+        )
         # retention policies' crons, likewise on the leader only
         retention_scheduler = asyncio.create_task(
             run_on_leader(
@@ -337,12 +383,17 @@ def _access_control(
             )
         )
         yield
+        replication_ticker.cancel()
         scheduler.cancel()
         retention_scheduler.cancel()
         health.cancel()
-        await asyncio.gather(scheduler, retention_scheduler, health, return_exceptions=True)
+        await asyncio.gather(
+            scheduler, retention_scheduler, health, replication_ticker, return_exceptions=True
+        )
         await proxy.close()
         await gc.close()
+        await webhooks.close()
+        await webhook_store.close()
         await replication_store.close()
         await policies.close()
         flusher.cancel()
@@ -381,6 +432,20 @@ def _proxy_cache(
         coordination.lease,
         settings.proxy,
         settings.data_dir / "run" / "proxy-spool",
+    )
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    cfg = settings.webhooks
+    host = urlsplit(settings.external_url).netloc if settings.external_url else settings.listen
+    return WebhookOptions(
+        timeout=cfg.timeout,
+        max_attempts=cfg.max_attempts,
+        backoff=cfg.backoff,
+        max_backoff=cfg.max_backoff,
+        policy_refresh=cfg.policy_refresh,
+        pull_flush_interval=cfg.pull_flush_interval,
+        host=host,
     )
 
 

@@ -22,6 +22,7 @@ from wharf.registry.wiring import Database
 from wharf.replication.registries import RegistryService
 from wharf.replication.service import ReplicationService
 from wharf.storage.base import Driver
+from wharf.webhook.service import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE: web.AppKey[Database] = web.AppKey("database")  # the process's, shared by every store
@@ -38,6 +39,7 @@ PROXY = web.AppKey("proxy", ProxyCache)  # idem: proxy-cache projects
 POLICIES = web.AppKey("policies", PolicyStore)  # idem: immutable rules, retention
 IMMUTABLE = web.AppKey("immutable", ImmutableRules)  # idem
 RETENTION = web.AppKey("retention", RetentionService)  # idem
+WEBHOOKS = web.AppKey("webhooks", WebhookService)  # idem
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

@@ -58,6 +58,38 @@ class PutManifestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaRecord:
+    """A project's storage quota: ``hard`` bytes (-1 unlimited)."""
+
+    project: str
+    hard: int
+    created: float
+    updated: float
+
+
+# Up to this share of its limit a project's admissions are decided on an upper bound of
+# its usage + reservations (no sum over the project); past it, on the exact sums (Harbor's
+# QUOTA_WARNING threshold, so the warning is decided on exact figures too).
+QUOTA_SHARE = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaCheck:
+    """What ``reserve_quota`` found and decided. ``added``: the bytes the digest adds to
+    the project (0 when it is in the project already); ``granted`` false: it did not fit.
+    ``exact``: ``used`` and ``reserved`` are the exact sums (always so when refused);
+    otherwise ``used`` is an upper bound of both together, below ``QUOTA_SHARE`` of the
+    limit even with ``added``."""
+
+    hard: int  # -1: unlimited (no check was made)
+    used: int  # bytes linked in the project
+    reserved: int  # bytes admitted for other digests, not linked yet
+    added: int
+    granted: bool
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactFacts:
     """What Harbor's API tells of an artifact besides its manifest row, worked out from the
     manifest body when it is pushed (``wharf.registry.oci.artifacts``)."""
@@ -235,6 +267,18 @@ class MetadataStore(ABC):
         """Every artifact of ``repo``, newest first; None: no such repository."""
 
     @abstractmethod
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        """One page of what Harbor lists as ``repo``'s artifacts (``LISTED_SQL``), newest
+        first, and how many there are in all; None: no such repository."""
+
+    @abstractmethod
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        """The artifacts of ``repo`` hanging on or holding the artifacts ``digests``:
+        referrers, cosign signatures (by tag), index children and the indexes holding them."""
+
+    @abstractmethod
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         """Every artifact of every repository of ``project``, newest first."""
 
@@ -263,7 +307,46 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def project_usage(self, project: str) -> int:
-        """Bytes of the distinct blobs linked into ``project``'s repositories."""
+        """Bytes of the distinct digests in ``project``: blobs linked into its repositories
+        and its manifests, each digest counted once however many repositories hold it
+        (a blob GC has claimed no longer counts)."""
+
+    # --- storage quotas ------------------------------------------------------------------
+    @abstractmethod
+    async def quota_limits(self) -> dict[str, int]:
+        """Every project with a limit (``hard`` >= 0): project -> hard."""
+
+    @abstractmethod
+    async def quota(self, project: str) -> QuotaRecord | None:
+        """The project's quota row (None: never set, which means unlimited)."""
+
+    @abstractmethod
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        """Create or change the project's hard limit."""
+
+    @abstractmethod
+    async def delete_quota(self, project: str) -> None:
+        """Forget the project's quota and reservations (the project is gone)."""
+
+    @abstractmethod
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        """Admit ``digest`` (``size`` bytes) into ``project`` under its limit, atomically
+        with every other admission into the project: granted when the project has no
+        limit, when the digest is in the project already, or when usage plus the bytes
+        reserved by other admissions plus ``size`` stays within the limit — then the
+        bytes stay reserved until ``until`` or until the digest is linked.
+
+        The project keeps an upper bound of usage + reservations, raised by each
+        admission: while it stays within ``QUOTA_SHARE`` of the limit the admission is
+        decided on it alone; past that the exact sums are taken (expired reservations
+        dropped) and the bound reset to them. Every link of a new digest into a limited
+        project comes through an admission, so the bound never falls below the truth."""
+
+    @abstractmethod
+    async def release_quota(self, project: str, digest: str) -> None:
+        """Drop a reservation whose write did not happen."""
 
     # --- labels ------------------------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,7 @@ import asyncpg
 
 from wharf.db.postgres import Connection, PostgresDatabase, TransactionRaced
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -32,6 +33,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -42,8 +45,11 @@ from wharf.registry.metadata.rows import (
     GC_STOPPED_GONE,
     LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
+    LISTED_SQL,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    around_sql,
+    cosign_tags_of,
     gc_log_line,
     label_from_row,
     manifest_from_row,
@@ -58,6 +64,40 @@ _REPOSITORY_COLUMNS = repository_columns("GREATEST")
 # GC's statements over the whole store (the mark, a dry run's count) may take longer than
 # ``database.command_timeout`` (meant for the requests' statements) on a large store
 WHOLE_STORE_TIMEOUT = 600.0
+
+
+# bytes of the distinct digests in the project ``$1 <= name < $2``: its repositories found
+# by name, then their links and manifests by their keys
+_USAGE = (
+    "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+    "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2 UNION "
+    "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+    "WHERE r.name >= $1 AND r.name < $2)"
+)
+
+
+def _in_scope(low: str, high: str) -> str:
+    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
+    parameter references) and into no other."""
+    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
+    return (
+        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND {inside}) "
+        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
+        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
+    )
+
+
+def _project(repo: str) -> str:
+    """The project whose quota reservation a write into ``repo`` consumes ("": none)."""
+    project, slash, _ = repo.partition("/")
+    return project if slash else ""
+
+
+def _count(status: str) -> int:
+    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PostgresStore(MetadataStore):
@@ -183,13 +223,16 @@ class PostgresStore(MetadataStore):
                 "ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen), "
                 "l AS (INSERT INTO repo_blobs (repo_id, digest, created) "
                 "SELECT id, $2, $4 FROM r ON CONFLICT DO NOTHING), "
-                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)) "
+                "u AS (DELETE FROM uploads WHERE id = $5 AND EXISTS (SELECT 1 FROM r)), "
+                "q AS (DELETE FROM quota_reservations WHERE project = $6 AND digest = $2 "
+                "AND EXISTS (SELECT 1 FROM r)) "
                 "SELECT count(*) FROM r",
                 repo,
                 digest,
                 size,
                 now,
                 finished_upload,
+                _project(repo),
             )
         )
         if linked:
@@ -207,11 +250,13 @@ class PostgresStore(MetadataStore):
                 now,
             )
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
 
         await self.database.write(change)
@@ -231,11 +276,13 @@ class PostgresStore(MetadataStore):
                 return False
             repo_id = await self._ensure_repo(db, repo)
             await db.execute(
+                "WITH q AS (DELETE FROM quota_reservations WHERE project = $4 AND digest = $2) "
                 "INSERT INTO repo_blobs (repo_id, digest, created) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 repo_id,
                 digest,
                 now,
+                _project(repo),
             )
             return True
 
@@ -427,7 +474,7 @@ class PostgresStore(MetadataStore):
             else:
                 repo_id = await self._ensure_repo(db, repo)
             seen = await self._insert_manifest(
-                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts
+                db, repo_id, record, wanted_blobs, wanted_children, tag, now, facts, repo
             )
             if seen != len(wanted_blobs):
                 raise TransactionRaced("a referenced blob was claimed by GC meanwhile")
@@ -445,6 +492,7 @@ class PostgresStore(MetadataStore):
         tag: str | None,
         now: float,
         facts: ArtifactFacts | None,
+        repo: str,
     ) -> int:
         """One statement: the referenced blobs' last_seen, the manifest's own blob row, the
         manifest with its references (only when new: a manifest already there keeps its
@@ -481,7 +529,8 @@ class PostgresStore(MetadataStore):
             "AND cm.digest = ANY($10::text[])) "
             "ON CONFLICT (repo_id, digest) DO UPDATE SET "
             "media_type = COALESCE(artifacts.media_type, excluded.media_type), "
-            "total_size = COALESCE(artifacts.total_size, excluded.total_size)) "
+            "total_size = COALESCE(artifacts.total_size, excluded.total_size)), "
+            "q AS (DELETE FROM quota_reservations WHERE project = $14 AND digest = $3) "
             "SELECT count(*) FROM seen",
             now,
             blobs,
@@ -496,6 +545,7 @@ class PostgresStore(MetadataStore):
             tag,
             None if facts is None else facts.media_type,
             None if facts is None else facts.size,
+            _project(repo),
         )
         return int(seen)
 
@@ -607,7 +657,9 @@ class PostgresStore(MetadataStore):
         )
         return _count(status) > 0
 
-    async def _artifact_rows(self, where: str, *params: object) -> list[ArtifactRow]:
+    async def _artifact_rows(
+        self, where: str, *params: object, window: tuple[int, int] | None = None
+    ) -> list[ArtifactRow]:
         """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
         newest first, in one statement; rows an older process added get their ids first."""
         sql = (
@@ -625,6 +677,10 @@ class PostgresStore(MetadataStore):
             "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
             f"WHERE {where} ORDER BY m.created DESC, a.id DESC"
         )
+        query_params = params
+        if window is not None:
+            sql += f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+            query_params = (*params, window[1], window[0])
 
         async def heal(db: Connection) -> None:
             await db.execute(
@@ -641,7 +697,7 @@ class PostgresStore(MetadataStore):
             )
 
         while True:
-            rows = await self.database.read(lambda db: db.fetch(sql, *params))
+            rows = await self.database.read(lambda db: db.fetch(sql, *query_params))
             if all(r[9] is not None and all(t[0] is not None for t in r[15]) for r in rows):
                 break
             await self.database.write(heal)
@@ -667,6 +723,31 @@ class PostgresStore(MetadataStore):
         if not await self.repo_exists(repo):
             return None
         return await self._artifact_rows("r.name = $1", repo)
+
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        found = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT r.id, (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id "
+                f"AND {LISTED_SQL}) FROM repositories r WHERE r.name = $1",
+                repo,
+            )
+        )
+        if found is None:
+            return None
+        total = int(found[1])
+        if offset >= total:
+            return total, []
+        where = f"r.name = $1 AND {LISTED_SQL}"
+        return total, await self._artifact_rows(where, repo, window=(offset, limit))
+
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        if not digests:
+            return []
+        sets = around_sql("(SELECT unnest($2::text[]))", "(SELECT unnest($3::text[]))")
+        where = f"r.name = $1 AND {sets}"
+        return await self._artifact_rows(where, repo, digests, cosign_tags_of(digests))
 
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         low, high = project_range(project)
@@ -743,16 +824,82 @@ class PostgresStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
-        used = await self.database.read(
-            lambda db: db.fetchval(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= $1 AND r.name < $2)",
-                low,
-                high,
+        used = await self.database.read(lambda db: db.fetchval(_USAGE, low, high))
+        return int(used)
+
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        rows = await self.database.read(
+            lambda db: db.fetch("SELECT project, hard FROM quotas WHERE hard >= 0")
+        )
+        return {row["project"]: int(row["hard"]) for row in rows}
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = $1", project
             )
         )
-        return int(used)
+        return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES ($1, $2, $3, $3) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                project,
+                hard,
+                now,
+            )
+        )
+        assert row is not None  # an upsert with RETURNING answers its row
+        return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+    async def delete_quota(self, project: str) -> None:
+        async def change(db: Connection) -> None:
+            await db.execute("DELETE FROM quotas WHERE project = $1", project)
+            await db.execute("DELETE FROM quota_reservations WHERE project = $1", project)
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+        # one statement: the function locks the quota row, then sums with a fresh snapshot
+        row = await self.database.read(
+            lambda db: db.fetchrow(
+                "SELECT * FROM wharf_reserve_quota($1, $2, $3, $4, $5, $6, $7, $8)",
+                project,
+                digest,
+                size,
+                low,
+                high,
+                now,
+                until,
+                QUOTA_SHARE,
+            )
+        )
+        assert row is not None  # the function always answers one row
+        hard, used, reserved, present, granted, exact = row
+        return QuotaCheck(
+            int(hard),
+            int(used),
+            int(reserved),
+            0 if present else size,
+            bool(granted),
+            exact=bool(exact),
+        )
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.read(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = $1 AND digest = $2",
+                project,
+                digest,
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:
@@ -1346,20 +1493,3 @@ _UNREFERENCED = (
     "NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest) "
     "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
 )
-
-
-def _in_scope(low: str, high: str) -> str:
-    """Blob ``b`` is linked into the project's repositories (``low <= name < high``,
-    parameter references) and into no other."""
-    inside = f"r.name >= {low} AND ({high}::text IS NULL OR r.name < {high})"
-    return (
-        "(EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND {inside}) "
-        "AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-        f"WHERE rb.digest = b.digest AND NOT ({inside})))"
-    )
-
-
-def _count(status: str) -> int:
-    """Rows a statement touched, from its command tag ("DELETE 3", "INSERT 0 1")."""
-    return int(status.rsplit(" ", 1)[-1])

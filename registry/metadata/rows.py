@@ -69,6 +69,28 @@ LISTED_SQL = (
 )
 
 
+def cosign_tags_of(digests: list[str]) -> list[str]:
+    """The tags cosign signs ``digests`` under (sha256 ones only)."""
+    return [
+        f"{COSIGN_TAG_PREFIX}{d.removeprefix('sha256:')}{COSIGN_TAG_SUFFIX}"
+        for d in digests
+        if d.startswith("sha256:")
+    ]
+
+
+def around_sql(digests: str, tags: str) -> str:
+    """The manifests (alias ``m``) hanging on or holding the manifests ``digests`` (an SQL
+    set expression): their referrers, their cosign signatures (tagged by one of the
+    ``tags`` set), their index children and the indexes holding them."""
+    return (
+        f"(m.subject IN {digests} OR EXISTS (SELECT 1 FROM tags s WHERE s.repo_id = m.repo_id "
+        f"AND s.digest = m.digest AND s.name IN {tags}) OR EXISTS (SELECT 1 FROM "
+        "manifest_children c WHERE c.repo_id = m.repo_id AND ((c.child_digest = m.digest "
+        f"AND c.manifest_digest IN {digests}) OR (c.manifest_digest = m.digest "
+        f"AND c.child_digest IN {digests}))))"
+    )
+
+
 def repository_columns(greatest: str) -> str:
     """The columns ``repository_from_row`` reads, of ``repositories r``; ``greatest`` is
     the dialect's many-argument maximum (SQLite ``MAX``, PostgreSQL ``GREATEST``)."""

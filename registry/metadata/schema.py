@@ -5,6 +5,109 @@ from __future__ import annotations
 
 from wharf.db.migrate import Migration, Schema
 
+# Storage quotas (version 5): a project's storage quota (Harbor's quota with reference
+# "project"): the hard limit in bytes, -1 unlimited; a project without a row is unlimited.
+# Keyed by the project's name, as the repositories are; usage is never stored, it is worked
+# out from the links (each digest once per project). A reservation: bytes admitted by the
+# quota check but not linked yet (an upload between its check and its commit); they count
+# against the limit until the digest is in the project, or the write is abandoned, or they
+# expire. ``bound``: an upper bound of usage + reservations (NULL: unknown), raised by each
+# admission and reset to the exact sum when an admission would take it past the limit or
+# past the warning share; so far from the limit an admission costs no sum over the project.
+_QUOTAS = (
+    """CREATE TABLE quotas (
+        project TEXT PRIMARY KEY,
+        hard BIGINT NOT NULL,
+        bound BIGINT,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE quota_reservations (
+        project TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        until DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (project, digest)
+    )""",
+)
+
+# PostgreSQL: one admission as one statement (one round trip). The quota row is locked
+# first; each later statement of a VOLATILE function takes a fresh snapshot, so it sees
+# every admission and link committed by whoever held the lock before. (Its parameters are
+# spelled ``text``: the migration runner gives every ``TEXT`` column SQLite's collation.)
+_RESERVE_QUOTA = """CREATE FUNCTION wharf_reserve_quota(
+    p_project text, p_digest text, p_size BIGINT, p_low text, p_high text,
+    p_now DOUBLE PRECISION, p_until DOUBLE PRECISION, p_share DOUBLE PRECISION,
+    OUT o_hard BIGINT, OUT o_used BIGINT, OUT o_reserved BIGINT, OUT o_present BOOLEAN,
+    OUT o_granted BOOLEAN, OUT o_exact BOOLEAN
+) LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    v_bound BIGINT;
+BEGIN
+    SELECT q.hard, q.bound INTO o_hard, v_bound FROM quotas q
+        WHERE q.project = p_project FOR UPDATE;
+    o_used := 0;
+    o_reserved := 0;
+    o_present := false;
+    o_granted := true;
+    o_exact := false;
+    IF o_hard IS NULL OR o_hard < 0 THEN
+        o_hard := -1;
+        RETURN;
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = p_digest AND b.deleting IS NULL AND (
+        EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
+            WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
+        OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
+            WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high)))
+        INTO o_present;
+    IF o_present THEN
+        -- no room needed now; reserved all the same (it counts only while the digest is
+        -- out of the project), so an unlink racing this push can't let its link in unseen
+        UPDATE quotas SET bound = bound + p_size WHERE project = p_project;
+        INSERT INTO quota_reservations (project, digest, size, until)
+            VALUES (p_project, p_digest, p_size, p_until)
+            ON CONFLICT (project, digest) DO UPDATE SET size = excluded.size,
+            until = excluded.until;
+        RETURN;
+    END IF;
+    IF v_bound IS NULL OR v_bound + p_size > o_hard * p_share THEN
+        -- near the limit (or the bound unknown): the exact sums, in one statement (one
+        -- snapshot: a link committing meanwhile is counted once, as a link or reserved)
+        o_exact := true;
+        DELETE FROM quota_reservations q
+            WHERE q.project = p_project AND q.until < p_now AND q.digest <> p_digest;
+        SELECT (SELECT COALESCE(SUM(b.size), 0) FROM blobs b
+            WHERE b.deleting IS NULL AND b.digest IN (
+                SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id
+                    WHERE r.name >= p_low AND r.name < p_high
+                UNION SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id
+                    WHERE r.name >= p_low AND r.name < p_high)),
+            (SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q
+            WHERE q.project = p_project AND q.digest <> p_digest AND q.until >= p_now
+            AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = q.digest
+                AND b.deleting IS NULL AND (
+                EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
+                    WHERE rb.digest = b.digest AND r.name >= p_low AND r.name < p_high)
+                OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
+                    WHERE m.digest = b.digest AND r.name >= p_low AND r.name < p_high))))
+            INTO o_used, o_reserved;
+        v_bound := o_used + o_reserved;
+        IF v_bound + p_size > o_hard THEN
+            o_granted := false;
+            UPDATE quotas SET bound = v_bound WHERE project = p_project;
+            RETURN;
+        END IF;
+    ELSE
+        o_used := v_bound;
+    END IF;
+    UPDATE quotas SET bound = v_bound + p_size WHERE project = p_project;
+    INSERT INTO quota_reservations (project, digest, size, until)
+        VALUES (p_project, p_digest, p_size, p_until)
+        ON CONFLICT (project, digest) DO UPDATE SET size = excluded.size, until = excluded.until;
+END
+$fn$"""
+
 # Never edit a released migration: add a new one.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -207,6 +310,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX artifact_labels_by_label ON artifact_labels (label_id)",
         ),
     ),
+    Migration(5, _QUOTAS, postgres=(*_QUOTAS, _RESERVE_QUOTA)),
 )
 
 # Before each package had its own migrations, these tables were version 1 of one sequence.

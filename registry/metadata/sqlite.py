@@ -7,11 +7,13 @@ together in a database thread (one hop off the event loop) and in one transactio
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.registry.metadata.base import (
+    QUOTA_SHARE,
     ArtifactFacts,
     ArtifactRow,
     GCLockLost,
@@ -26,6 +28,8 @@ from wharf.registry.metadata.base import (
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaCheck,
+    QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
@@ -36,8 +40,11 @@ from wharf.registry.metadata.rows import (
     GC_STOPPED_GONE,
     LABEL_COLUMNS,
     LAST_SEEN_REFRESH,
+    LISTED_SQL,
     MANIFEST_COLUMNS,
     SESSION_COLUMNS,
+    around_sql,
+    cosign_tags_of,
     gc_log_line,
     label_from_row,
     manifest_from_row,
@@ -69,6 +76,48 @@ def _pin(db: sqlite3.Connection, digest: str, until: float) -> bool:
         (digest, until),
     )
     return True
+
+
+# a digest ``b`` (a live blob) is in the project ``low <= name < high``: linked into one of
+# its repositories or a manifest there
+_IN_PROJECT = (
+    "b.deleting IS NULL AND (EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r "
+    "ON r.id = rb.repo_id WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?) "
+    "OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+    "WHERE m.digest = b.digest AND r.name >= ? AND r.name < ?))"
+)
+
+
+def _reserve(db: sqlite3.Connection, project: str, digest: str, size: int, until: float) -> None:
+    db.execute(
+        "INSERT INTO quota_reservations (project, digest, size, until) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (project, digest) DO UPDATE SET "
+        "size = excluded.size, until = excluded.until",
+        (project, digest, size, until),
+    )
+
+
+def _consume_reservation(db: sqlite3.Connection, repo: str, digest: str) -> None:
+    """The digest is linked into ``repo`` now: its quota reservation has done its work."""
+    project, slash, _ = repo.partition("/")
+    if slash:
+        db.execute(
+            "DELETE FROM quota_reservations WHERE project = ? AND digest = ?", (project, digest)
+        )
+
+
+def _usage(db: sqlite3.Connection, low: str, high: str | None) -> int:
+    """Bytes of the distinct digests in the project ``low <= name < high`` (its
+    repositories found by name, then their links and manifests by their keys)."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND b.digest IN "
+        "(SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ? UNION "
+        "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id "
+        "WHERE r.name >= ? AND r.name < ?)",
+        (low, high, low, high),
+    ).fetchone()
+    return int(row[0])
 
 
 def _details(
@@ -237,6 +286,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
 
         await self.database.write(change)
 
@@ -256,6 +306,7 @@ class SQLiteStore(MetadataStore):
                 "ON CONFLICT DO NOTHING",
                 (repo_id, digest, now),
             )
+            _consume_reservation(db, repo, digest)
             return True
 
         return await self.database.write(change)
@@ -432,6 +483,7 @@ class SQLiteStore(MetadataStore):
                 return PutManifestResult(missing_blobs, missing_children)  # nothing written yet
             repo_id = self._ensure_repo(db, repo)
             self._insert_manifest(db, repo_id, record, wanted_blobs, wanted_children, now)
+            _consume_reservation(db, repo, record.digest)
             self._insert_artifact(db, repo_id, record.digest, wanted_children, facts)
             if tag is not None:
                 db.execute(
@@ -634,7 +686,9 @@ class SQLiteStore(MetadataStore):
             )
         )
 
-    async def _artifact_rows(self, where: str, params: tuple[object, ...]) -> list[ArtifactRow]:
+    async def _artifact_rows(
+        self, where: str, params: tuple[object, ...], window: tuple[int, int] | None = None
+    ) -> list[ArtifactRow]:
         """Artifacts of the manifests ``where`` selects (alias ``m``, repositories ``r``),
         newest first; rows an older process added get their ids first."""
 
@@ -645,8 +699,9 @@ class SQLiteStore(MetadataStore):
                 "manifest_children c WHERE c.repo_id = m.repo_id AND c.child_digest = m.digest) "
                 "FROM manifests m JOIN repositories r ON r.id = m.repo_id "
                 "LEFT JOIN artifacts a ON a.repo_id = m.repo_id AND a.digest = m.digest "
-                f"WHERE {where} ORDER BY m.created DESC, a.id DESC",
-                params,
+                f"WHERE {where} ORDER BY m.created DESC, a.id DESC"
+                + ("" if window is None else " LIMIT ? OFFSET ?"),
+                params if window is None else (*params, window[1], window[0]),
             ).fetchall()
             if any(row[9] is None for row in rows):
                 return None
@@ -712,6 +767,35 @@ class SQLiteStore(MetadataStore):
         if not await self.repo_exists(repo):
             return None
         return await self._artifact_rows("r.name = ?", (repo,))
+
+    async def listed_artifacts(
+        self, repo: str, offset: int, limit: int
+    ) -> tuple[int, list[ArtifactRow]] | None:
+        def count(db: sqlite3.Connection) -> int | None:
+            found = db.execute(
+                "SELECT r.id, (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id "
+                f"AND {LISTED_SQL}) FROM repositories r WHERE r.name = ?",
+                (repo,),
+            ).fetchone()
+            return None if found is None else int(found[1])
+
+        total = await self.database.read(count)
+        if total is None:
+            return None
+        if offset >= total:
+            return total, []
+        where = f"r.name = ? AND {LISTED_SQL}"
+        return total, await self._artifact_rows(where, (repo,), (offset, limit))
+
+    async def artifacts_around(self, repo: str, digests: list[str]) -> list[ArtifactRow]:
+        if not digests:
+            return []
+        sets = "(SELECT value FROM json_each(?))"
+        tags = json.dumps(cosign_tags_of(digests))
+        where = f"r.name = ? AND {around_sql(sets, sets)}"
+        # the digests set is used twice per branch: the parameters follow the placeholders
+        wanted = json.dumps(digests)
+        return await self._artifact_rows(where, (repo, wanted, tags, wanted, wanted))
 
     async def project_artifacts(self, project: str) -> list[ArtifactRow]:
         low, high = project_range(project)
@@ -786,17 +870,108 @@ class SQLiteStore(MetadataStore):
 
     async def project_usage(self, project: str) -> int:
         low, high = project_range(project)
+        return await self.database.read(lambda db: _usage(db, low, high))
 
-        def query(db: sqlite3.Connection) -> int:
-            row = db.execute(
-                "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.deleting IS NULL AND "
-                "EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id "
-                "WHERE rb.digest = b.digest AND r.name >= ? AND r.name < ?)",
-                (low, high),
-            ).fetchone()
-            return int(row[0])
+    # --- storage quotas ----------------------------------------------------------------
+    async def quota_limits(self) -> dict[str, int]:
+        def query(db: sqlite3.Connection) -> dict[str, int]:
+            rows = db.execute("SELECT project, hard FROM quotas WHERE hard >= 0")
+            return {project: int(hard) for project, hard in rows}
 
         return await self.database.read(query)
+
+    async def quota(self, project: str) -> QuotaRecord | None:
+        def query(db: sqlite3.Connection) -> QuotaRecord | None:
+            row = db.execute(
+                "SELECT project, hard, created, updated FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
+            return None if row is None else QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.read(query)
+
+    async def set_quota(self, project: str, hard: int, now: float) -> QuotaRecord:
+        def change(db: sqlite3.Connection) -> QuotaRecord:
+            row = db.execute(
+                "INSERT INTO quotas (project, hard, created, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project) DO UPDATE SET hard = excluded.hard, bound = NULL, "
+                "updated = excluded.updated RETURNING project, hard, created, updated",
+                (project, hard, now, now),
+            ).fetchone()
+            return QuotaRecord(row[0], int(row[1]), row[2], row[3])
+
+        return await self.database.write(change)
+
+    async def delete_quota(self, project: str) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM quotas WHERE project = ?", (project,))
+            db.execute("DELETE FROM quota_reservations WHERE project = ?", (project,))
+
+        await self.database.write(change)
+
+    async def reserve_quota(
+        self, project: str, digest: str, size: int, now: float, until: float
+    ) -> QuotaCheck:
+        low, high = project_range(project)
+
+        # one write transaction: SQLite has one writer at a time (across processes too),
+        # so no other admission into the project runs between the sums and the insert
+        def change(db: sqlite3.Connection) -> QuotaCheck:
+            row = db.execute(
+                "SELECT hard, bound FROM quotas WHERE project = ?", (project,)
+            ).fetchone()
+            if row is None or int(row[0]) < 0:
+                return QuotaCheck(-1, 0, 0, size, True)
+            hard, bound = int(row[0]), row[1]
+            present = db.execute(
+                f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
+                (digest, low, high, low, high),
+            ).fetchone()
+            if present is not None:
+                # no room needed now; reserved all the same (it counts only while the
+                # digest is out of the project), so an unlink racing this push can't let
+                # its link in unseen
+                _reserve(db, project, digest, size, until)
+                db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
+                return QuotaCheck(hard, 0, 0, 0, True)
+            if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
+                used, reserved, exact = int(bound), 0, False  # far from the limit
+            else:
+                db.execute(
+                    "DELETE FROM quota_reservations WHERE project = ? AND until < ? "
+                    "AND digest <> ?",
+                    (project, now, digest),
+                )
+                used = _usage(db, low, high)
+                reserved = int(
+                    db.execute(
+                        "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
+                        "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
+                        f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
+                        (project, digest, now, low, high, low, high),
+                    ).fetchone()[0]
+                )
+                exact = True
+                if used + reserved + size > hard:
+                    db.execute(
+                        "UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved, project)
+                    )
+                    return QuotaCheck(hard, used, reserved, size, False, exact=True)
+            db.execute(
+                "UPDATE quotas SET bound = ? WHERE project = ?",
+                (used + reserved + size, project),
+            )
+            _reserve(db, project, digest, size, until)
+            return QuotaCheck(hard, used, reserved, size, True, exact=exact)
+
+        return await self.database.write(change)
+
+    async def release_quota(self, project: str, digest: str) -> None:
+        await self.database.write(
+            lambda db: db.execute(
+                "DELETE FROM quota_reservations WHERE project = ? AND digest = ?",
+                (project, digest),
+            )
+        )
 
     # --- labels ----------------------------------------------------------------------------
     async def create_label(self, label: Label) -> int:

@@ -1,6 +1,7 @@
 """The policy gate the content core asks before a tag overwrite, a delete or an upload
 commit. Rules are small objects with one method per kind of change; the first rule that
-refuses wins. Quotas and immutable tags plug in here later without touching a handler."""
+refuses wins. Storage quotas (``wharf.registry.policy.quota``) plug in here; immutable
+tags later, without touching a handler."""
 
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ class Rule:
     async def check(self, change: Change) -> None:
         """Raise PolicyRefused to refuse ``change``."""
 
+    async def abandon(self, change: Change) -> None:
+        """``change`` was allowed but did not happen (the write failed or was refused
+        further on): undo what ``check`` set aside for it (a quota reservation)."""
+
 
 class DeletesDisabled(Rule):
     async def check(self, change: Change) -> None:
@@ -117,5 +122,14 @@ class PolicyGate:
         self.rules = list(rules or [])
 
     async def check(self, change: Change) -> None:
+        for done, rule in enumerate(self.rules):
+            try:
+                await rule.check(change)
+            except PolicyRefused:
+                for earlier in self.rules[:done]:  # what they set aside is not needed
+                    await earlier.abandon(change)
+                raise
+
+    async def abandon(self, change: Change) -> None:
         for rule in self.rules:
-            await rule.check(change)
+            await rule.abandon(change)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from tests.contracts.backends import Backend
+from wharf.auth.sealing import Sealer
 from wharf.replication.models import (
     FAILED,
     IN_PROGRESS,
@@ -94,7 +95,11 @@ def test_policies_crud_and_what_uses_a_registry(backend: Backend) -> None:
             dest_registry_id=remote.id,
             dest_namespace="team",
             dest_namespace_replace_count=1,
-            filters=(Filter("name", "src/**"), Filter("tag", "v*", "excludes")),
+            filters=(
+                Filter("name", "src/**"),
+                Filter("tag", "v*", "excludes"),
+                Filter("label", ("prod", "signed")),
+            ),
             override=False,
             speed=512,
             copy_by_chunk=True,
@@ -152,5 +157,63 @@ def test_executions_are_listed_finished_once_and_go_with_their_policy(backend: B
         assert await store.delete_policy(policy.id)
         assert await store.get_execution(first.id) is None
         assert await store.get_execution(third.id) == third
+
+    run(backend, scenario)
+
+
+def test_executions_in_progress_oldest_first_after_a_cursor(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        remote = await store.create_registry(hub())
+        policy = await store.create_policy(Policy(name="p", dest_registry_id=remote.id))
+        made = [
+            await store.create_execution(Execution(policy.id, "event_based", start_time=n))
+            for n in range(5)
+        ]
+        done = replace(made[1], status=SUCCEED, end_time=9.0)
+        assert await store.finish_execution(done)
+        ids = [e.id for e in made]
+        assert [e.id for e in await store.in_progress(0, 2)] == [ids[0], ids[2]]
+        assert [e.id for e in await store.in_progress(ids[2], 10)] == ids[3:]
+        assert await store.in_progress(ids[4], 10) == []
+
+    run(backend, scenario)
+
+
+def test_a_schedule_firing_is_claimed_once(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        remote = await store.create_registry(hub())
+        policy = await store.create_policy(Policy(name="p", dest_registry_id=remote.id))
+        other = await store.create_policy(Policy(name="q", dest_registry_id=remote.id))
+        assert await store.claim_schedule(policy.id, 100.0)
+        assert not await store.claim_schedule(policy.id, 100.0)  # another replica, same firing
+        assert not await store.claim_schedule(policy.id, 99.0)  # an older one, replayed
+        assert await store.claim_schedule(other.id, 100.0)  # each policy its own
+        assert await store.claim_schedule(policy.id, 101.0)
+        assert not await store.claim_schedule(policy.id + other.id + 100, 5.0)
+
+    run(backend, scenario)
+
+
+def test_secrets_are_sealed_and_plain_ones_sealed_later(backend: Backend) -> None:
+    async def scenario(store: ReplicationStore) -> None:
+        old = await store.create_registry(hub(name="old", access_secret="plain-1"))
+        assert await store.plain_secrets() == [(old.id, "plain-1")]
+        store.use_sealer(Sealer("the key"))
+        assert (await store.get_registry(old.id)) == old  # plain still reads as it was
+        new = await store.create_registry(hub(name="new", access_secret="fresh-2"))
+        assert await store.plain_secrets() == [(old.id, "plain-1")]  # new was sealed
+        assert await store.seal_stored_secrets() == 1
+        assert await store.seal_stored_secrets() == 0
+        assert await store.plain_secrets() == []
+        assert [r.access_secret for r in await store.registries()] == ["plain-1", "fresh-2"]
+        assert not await store.replace_secret(old.id, "plain-1", "x")  # no longer plain
+        changed = replace(new, access_secret="rotated-3")
+        assert await store.update_registry(changed)
+        assert await store.plain_secrets() == []
+        assert await store.get_registry(new.id) == changed
+        # another key opens nothing: the registry is used without its secret
+        store.use_sealer(Sealer("another key"))
+        found = await store.get_registry(new.id)
+        assert found is not None and found.access_secret == ""
 
     run(backend, scenario)

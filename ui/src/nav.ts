@@ -5,7 +5,10 @@ export interface NavItem {
   admin?: boolean;
 }
 
-const NAV: NavItem[] = [{ href: "/projects", label: "Projects" }];
+const NAV: NavItem[] = [
+  { href: "/projects", label: "Projects" },
+  { href: "/admin", label: "Administration", admin: true },
+];
 
 export function navItems(): NavItem[] {
   return NAV;

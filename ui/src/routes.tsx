@@ -6,6 +6,13 @@ import type { Params } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage, PROJECT_TABS } from "./pages/Project";
+import { RepositoryRoute } from "./pages/Repository";
+import { splitRepositoryPath } from "./links";
+import { AuditLogPage } from "./pages/admin/AuditLog";
+import { GCPage } from "./pages/admin/GC";
+import { GCRunPage } from "./pages/admin/GCRun";
+import { SystemPage } from "./pages/admin/System";
+import { UsersPage } from "./pages/admin/Users";
 
 export interface Route {
   path: string;
@@ -33,6 +40,26 @@ export const routes: Route[] = [
       page: (p) => <ProjectPage name={p.name} tab={tab.id} />,
     }),
   ),
+  {
+    // a repository's artifacts; ".../artifacts/<digest>" one artifact (pages/Repository.tsx)
+    path: "/projects/:name/repositories/*rest",
+    title: (p) => {
+      const { repo, digest } = splitRepositoryPath(p.rest);
+      return digest ? `${p.name}/${repo}@${digest.slice(0, 19)}` : `${p.name}/${repo}`;
+    },
+    page: (p) => <RepositoryRoute project={p.name} rest={p.rest} />,
+  },
+  // Administration (system administrators): pages/admin/
+  { path: "/admin", title: () => "Administration", page: () => <SystemPage />, admin: true },
+  { path: "/admin/users", title: () => "Users", page: () => <UsersPage />, admin: true },
+  { path: "/admin/audit-log", title: () => "Audit log", page: () => <AuditLogPage />, admin: true },
+  { path: "/admin/gc", title: () => "Garbage collection", page: () => <GCPage />, admin: true },
+  {
+    path: "/admin/gc/:id",
+    title: (p) => `Garbage collection run ${p.id}`,
+    page: (p) => <GCRunPage id={p.id} />,
+    admin: true,
+  },
 ];
 
 /** Where "/" goes. */

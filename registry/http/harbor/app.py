@@ -24,6 +24,7 @@ from wharf.registry.http.harbor import (
     project_metadata,
     project_summary,
     projects,
+    quotas,
     registries,
     replication,
     repositories,
@@ -33,6 +34,7 @@ from wharf.registry.http.harbor import (
     tags,
     usergroups,
     users,
+    webhooks,
 )
 from wharf.registry.http.harbor.common import PREFIX, error_response, json_response
 from wharf.registry.http.harbor.query import Unprocessable
@@ -104,7 +106,9 @@ RESOURCES = (
     registries,
     replication,
     retention,
+    webhooks,
     permissions,
+    quotas,
 )
 
 document_api = Api("openapi")

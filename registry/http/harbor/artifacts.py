@@ -277,7 +277,9 @@ def tag_doc(row: ArtifactRow, tag: TagRow, matcher: Matcher = NO_RULES) -> Tag:
     """A tag as Harbor shows it; ``immutable`` when a rule of ``matcher`` (the project's,
     asked for with ``with_immutable_status``) holds it."""
     _, path = split_repository(row.repo)
-    return Tag(
+    # built from the store's typed rows: no validation to pay for (an artifact may carry
+    # thousands of tags, and every list renders them all, as Harbor's does)
+    return Tag.model_construct(
         id=tag.id,
         repository_id=row.repo_id,
         artifact_id=row.id,
@@ -323,8 +325,9 @@ class Views:
             if with_inherited:
                 subjects += [p for r in rows for p in self.parents(r)]
             accessories = await core.accessories(subjects, self.every)
+        with_tag, with_label = flag(request, WITH_TAG), flag(request, WITH_LABEL)
         labels: dict[int, Label] = {}
-        if flag(request, WITH_LABEL):
+        if with_label:
             wanted = sorted({i for r in rows for i in r.labels})
             found = await request.config_dict[STORE].labels(None, None, wanted)
             labels = {label.id: label_doc(label) for label in found}
@@ -332,13 +335,13 @@ class Views:
         with_immutable = flag(request, WITH_IMMUTABLE)
         for row in rows:
             doc = await self.artifact(row, project_id)
-            if flag(request, WITH_TAG):
+            if with_tag:
                 newest = sorted(row.tags, key=lambda t: (-t.pushed, -t.id))  # Harbor's order
                 matcher = await immutable_matcher(request, row.repo, with_immutable)
                 doc.tags = [tag_doc(row, t, matcher) for t in newest]
             if labels:
                 doc.labels = [labels[i] for i in row.labels if i in labels]
-            elif flag(request, WITH_LABEL):
+            elif with_label:
                 doc.labels = []
             if with_accessory:
                 doc.accessories = [accessory_doc(a) for a in accessories.get(row.id, [])]
@@ -458,6 +461,14 @@ ARTIFACT_FIELDS: Fields[ArtifactRow] = Fields(
 )
 
 
+# the orders the store's pages come in (its default: newest push first)
+NEWEST_FIRST: tuple[list[Sort], ...] = (
+    [],
+    [Sort("push_time", True)],
+    list(ARTIFACT_FIELDS.default),
+)
+
+
 def chosen(rows: list[ArtifactRow], query: ListQuery) -> list[ArtifactRow]:
     """Harbor's artifact list: no accessories; no untagged index manifests (unless
     ``base=*``); the ``tags`` and ``labels`` terms; then every other term and the order."""
@@ -508,8 +519,16 @@ async def list_artifacts(request: web.Request, actor: Principal) -> web.StreamRe
     project = await require(request, actor, "artifact", "list")
     query = list_query(request)
     repo = repository_name(request, project.name)
+    core = content_of(request).artifacts
     try:
-        every = await content_of(request).artifacts.in_repository(repo)
+        if not query.terms and query.sorts in NEWEST_FIRST:
+            # the usual list (a UI's): the page alone, with what hangs on it
+            window = query.window
+            total, rows = await core.listed(repo, window.offset, window.limit)
+            around = await core.around(repo, rows)
+            docs = await Views(request, rows + around).render(rows, project.id)
+            return paged(request, docs, total, query)
+        every = await core.in_repository(repo)
     except RegistryError as exc:
         if exc.error is not NAME_UNKNOWN:
             raise
@@ -730,6 +749,45 @@ async def get_addition(request: web.Request, actor: Principal) -> web.StreamResp
     except AdditionMissing as exc:
         raise NotFound(str(exc)) from None
     return web.Response(body=found.content, headers={"Content-Type": found.content_type})
+
+
+# --- Wharf's own: the documents behind an artifact, for the web UI ----------------------------
+@api.operation(
+    "getArtifactManifest",
+    "GET",
+    ARTIFACT_PATH + "/manifest",
+    summary="The artifact's manifest (or index) as pushed (Wharf's own, not Harbor's)",
+    params=(PROJECT_NAME, REPOSITORY_NAME, REFERENCE),
+    replies={200: Reply("The manifest's JSON, byte for byte")},
+    errors=(403, 404),
+)
+@authenticated
+async def get_manifest(request: web.Request, actor: Principal) -> web.StreamResponse:
+    project = await require(request, actor, "artifact", "read")
+    row = await find_artifact(request, project)
+    with as_harbor_errors():
+        content = await content_of(request).artifacts.manifest_bytes(row)
+    return web.Response(body=content, content_type="application/json")
+
+
+@api.operation(
+    "getArtifactConfig",
+    "GET",
+    ARTIFACT_PATH + "/config",
+    summary="The artifact's config blob, when it is JSON (Wharf's own, not Harbor's)",
+    params=(PROJECT_NAME, REPOSITORY_NAME, REFERENCE),
+    replies={200: Reply("The config's JSON")},
+    errors=(403, 404),
+)
+@authenticated
+async def get_config(request: web.Request, actor: Principal) -> web.StreamResponse:
+    project = await require(request, actor, "artifact", "read")
+    row = await find_artifact(request, project)
+    with as_harbor_errors():
+        found = await content_of(request).artifacts.config(row)
+    if found is None:
+        raise NotFound(f"artifact {row.record.digest} has no JSON config")
+    return web.Response(body=orjson.dumps(found), content_type="application/json")
 
 
 # --- labels on artifacts ------------------------------------------------------------------

@@ -6,12 +6,15 @@ handlers call ``wharf.gc.service``.
 Where Harbor's answers are shaped by its job service rather than by the swagger, they are
 reproduced: a run's ``schedule.type`` is its trigger title-cased (``Manual``,
 ``Schedule``) with an empty cron and a zero ``next_scheduled_time``; the schedule is
-answered as a ``GCHistory`` whose ``job_kind`` is the cron expression. One difference:
+answered as a ``GCHistory`` whose ``job_kind`` is the cron expression; a finished run's
+``job_parameters`` carry what Harbor's job checks in at its end — ``freed_space`` (bytes),
+``purged_blobs``, ``purged_manifests`` (a dry run: what would go). One difference:
 with no schedule set, Harbor answers an empty body, Wharf the same shape with type
 ``None`` (a JSON client can read it either way)."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -143,12 +146,49 @@ def schedule_doc(schedule: GCSchedule | None) -> GCHistory:
     )
 
 
+def run_outcome(report: str) -> dict[str, int]:
+    """What Harbor's GC job checks in when it ends (``freed_space``, ``purged_blobs``,
+    ``purged_manifests``), from a run's recorded report; empty while it runs. Blobs the
+    metadata did not know (orphans) free space too, so they are counted with the rest."""
+    try:
+        found = json.loads(report) if report else {}
+    except ValueError:
+        return {}
+    if not isinstance(found, dict) or "bytes_freed" not in found:
+        return {}
+
+    def count(key: str) -> int:
+        value = found.get(key, 0)
+        return value if isinstance(value, int) else 0
+
+    return {
+        "freed_space": count("bytes_freed") + count("orphan_bytes"),
+        "purged_blobs": count("blobs_swept") + count("orphans_swept"),
+        "purged_manifests": count("manifests_swept"),
+    }
+
+
+def run_parameters(run: GCRun) -> str:
+    """The run's parameters with its outcome merged in, as Harbor's execution extra
+    attributes are answered."""
+    outcome = run_outcome(run.report)
+    if not outcome:
+        return run.parameters
+    try:
+        parameters = json.loads(run.parameters) if run.parameters else {}
+    except ValueError:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        parameters = {}
+    return json.dumps({**parameters, **outcome})
+
+
 def run_doc(run: GCRun) -> GCHistory:
     return GCHistory(
         id=run.id,
         job_name=JOB_NAME,
         job_kind=run.kind,  # MANUAL or SCHEDULE, Harbor's triggers
-        job_parameters=run.parameters,
+        job_parameters=run_parameters(run),
         job_status=run.status,
         deleted=False,
         schedule=ScheduleObj(

@@ -11,13 +11,11 @@ from wharf.auth.errors import NotFound
 from wharf.auth.models import Role, policy
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.artifacts import require
-from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
+from wharf.registry.http.harbor.common import auth_of, authenticated, content_of, json_response
 from wharf.registry.http.harbor.registries import Registry, registry_doc
 from wharf.registry.http.harbor.spec import IS_RESOURCE_NAME, PROJECT_NAME_OR_ID, Api, Model, Reply
 from wharf.registry.http.keys import REGISTRIES, STORE
 
-# Wharf enforces no quota: Harbor's "unlimited"
-UNLIMITED = -1
 NOT_EMPTY = "the project contains repositories, can not be deleted"
 
 
@@ -61,8 +59,10 @@ async def project_summary(request: web.Request, actor: Principal) -> web.StreamR
     summary = ProjectSummary(repo_count=len(await store.repositories_under(project.name + "/")))
     allowed = actor.permissions(project.name)
     if policy("quota", "read") in allowed:
-        used = await store.project_usage(project.name)
-        summary.quota = ProjectSummaryQuota(hard={"storage": UNLIMITED}, used={"storage": used})
+        quota = await content_of(request).quotas.get(project.name)
+        summary.quota = ProjectSummaryQuota(
+            hard={"storage": quota.hard}, used={"storage": quota.used}
+        )
     if policy("member", "list") in allowed:
         roles = Counter(m.role for m in await auth_of(request).store.list_members(project.id))
         summary.project_admin_count = roles[Role.PROJECT_ADMIN]

@@ -6,10 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from wharf.auth.access import require_admin
 from wharf.auth.errors import BadRequest, Forbidden, NotFound
 from wharf.auth.models import PROJECT
 from wharf.auth.models import Project as ProjectRecord
 from wharf.auth.principals import Principal
+from wharf.registry.content.quotas import InvalidLimit
 from wharf.registry.http.harbor.common import (
     auth_of,
     authenticated,
@@ -37,6 +39,7 @@ from wharf.registry.http.harbor.spec import (
     read_body,
 )
 from wharf.registry.http.keys import PROXY, REGISTRIES, STORE
+from wharf.registry.policy.quota import valid_limit
 
 # the registry types a proxy-cache project may mirror (Harbor's permitted types, as far as
 # Wharf has their adapters)
@@ -205,6 +208,14 @@ PROJECT_ERRORS = (401, 403, 404)
 async def create_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, ProjectReq)
     public = public_flag(req)
+    auth = auth_of(request)
+    # as Harbor: the caller's storage_limit counts only from a system admin (and not 0);
+    # else the configured default
+    limit = req.storage_limit
+    if limit is None or limit == 0 or not actor.sysadmin:
+        limit = (await auth.configuration.current()).storage_per_project
+    if not valid_limit(limit):
+        raise BadRequest(f"invalid storage_limit {limit}: -1 (unlimited) or 1 to 1024 TB")
     metadata = other_metadata(req)
     if req.registry_id is None:  # as Harbor: proxy settings only mean something on a proxy
         metadata = {k: v for k, v in metadata.items() if k not in PROXY_ONLY_METADATA}
@@ -213,13 +224,14 @@ async def create_project(request: web.Request, actor: Principal) -> web.StreamRe
             raise Forbidden("Only system admin can create proxy cache project")
         await check_proxy_registry(request, req.registry_id)
         metadata.pop("enable_content_trust", None)
-    project = await auth_of(request).projects.create(
+    project = await auth.projects.create(
         actor,
         req.project_name or "",
         public=bool(public),
         metadata=metadata,
         registry_id=req.registry_id,
     )
+    await content_of(request).quotas.set(project.name, limit)
     if project.registry_id is not None:
         await request.config_dict[PROXY].directory.changed()
     return created_here(request, project.id, project.name)
@@ -318,9 +330,19 @@ async def get_project(request: web.Request, actor: Principal) -> web.StreamRespo
 @authenticated
 async def update_project(request: web.Request, actor: Principal) -> web.StreamResponse:
     req = await read_body(request, ProjectReq)
-    await auth_of(request).projects.update(
+    project = await auth_of(request).projects.update(
         actor, project_ref(request), public=public_flag(req), metadata=other_metadata(req)
     )
+    if req.storage_limit is not None:
+        # the project's quota: a system admin's to change (a body repeating the limit in
+        # force is fine from anyone allowed to update the project)
+        quotas = content_of(request).quotas
+        if (await quotas.get(project.name)).hard != req.storage_limit:
+            require_admin(actor)
+            try:
+                await quotas.set(project.name, req.storage_limit)
+            except InvalidLimit as exc:
+                raise BadRequest(str(exc)) from None
     return ok()
 
 

@@ -192,7 +192,12 @@ async def policy_doc(
             trigger_settings=TriggerSettings(cron=policy.trigger_cron),
         ),
         filters=[
-            FilterDoc(type=f.type, value=f.value, decoration=f.decoration) for f in policy.filters
+            FilterDoc(
+                type=f.type,
+                value=f.value if isinstance(f.value, str) else list(f.value),
+                decoration=f.decoration,
+            )
+            for f in policy.filters
         ],
         replicate_deletion=policy.replicate_deletion,
         deletion=policy.replicate_deletion,
@@ -209,9 +214,12 @@ async def policy_doc(
 def policy_from(req: PolicyReq) -> Policy:
     filters = []
     for f in req.filters or []:
-        if not isinstance(f.value, str | None):
-            raise BadRequest(f"the {f.type} filter's value must be a string")
-        filters.append(Filter(f.type or "", f.value or "", f.decoration or "matches"))
+        value: str | tuple[str, ...] = f.value if isinstance(f.value, str) else ""
+        if isinstance(f.value, list):
+            if f.type != "label":
+                raise BadRequest(f"the {f.type} filter's value must be a string")
+            value = tuple(f.value)
+        filters.append(Filter(f.type or "", value, f.decoration or "matches"))
     trigger = req.trigger or Trigger()
     settings = trigger.trigger_settings or TriggerSettings()
     replicate_deletion = req.replicate_deletion
@@ -262,7 +270,7 @@ def task_doc(task: Task) -> ReplicationTask:
         execution_id=task.execution_id,
         status=TASK_STATUS[job.state],
         job_id=str(job.id),
-        operation="copy",
+        operation=task.operation,
         resource_type=task.resource_type,
         src_resource=task.src_resource,
         dst_resource=task.dst_resource,

@@ -20,6 +20,8 @@ export interface User {
   comment: string;
   sysadmin_flag: boolean;
   admin_role_in_auth: boolean;
+  /** Wharf's: whether the user may sign in (PUT /users/{id}/enabled) */
+  enabled?: boolean;
   creation_time: string | null;
   update_time: string | null;
 }
@@ -145,3 +147,171 @@ export const ROLES: Record<number, string> = {
   3: "Guest",
   5: "Limited guest",
 };
+
+export interface Platform {
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  /** Harbor keeps the quotes in these two keys */
+  "'os.version'"?: string;
+  "'os.features'"?: string[];
+}
+
+export interface Reference {
+  parent_id: number;
+  child_id: number;
+  child_digest: string;
+  platform?: Platform | null;
+  annotations?: Record<string, string> | null;
+}
+
+export interface Tag {
+  id: number;
+  repository_id: number;
+  artifact_id: number;
+  name: string;
+  push_time: string | null;
+  pull_time: string | null;
+  immutable: boolean;
+}
+
+export interface Accessory {
+  id: number;
+  artifact_id: number;
+  subject_artifact_id: number;
+  subject_artifact_digest: string;
+  subject_artifact_repo: string;
+  size: number;
+  digest: string;
+  /** "signature.cosign", "signature.notation", "sbom.harbor", "attestation"… */
+  type: string;
+  creation_time: string | null;
+}
+
+export interface Label {
+  id: number;
+  name: string;
+  description?: string;
+  color?: string;
+  scope?: string;
+}
+
+export interface Artifact {
+  id: number;
+  type: string; // IMAGE, CHART, CNAB, SBOM…
+  media_type: string;
+  manifest_media_type: string;
+  artifact_type: string;
+  project_id: number;
+  repository_id: number;
+  repository_name: string;
+  digest: string;
+  size: number;
+  push_time: string | null;
+  pull_time: string | null;
+  extra_attrs: {
+    architecture?: string;
+    os?: string;
+    variant?: string;
+    created?: string;
+    author?: string;
+    config?: Record<string, unknown>;
+    [key: string]: unknown;
+  };
+  annotations: Record<string, string>;
+  references?: Reference[] | null;
+  tags?: Tag[] | null;
+  labels?: Label[] | null;
+  accessories?: Accessory[] | null;
+  addition_links: Record<string, { href: string; absolute: boolean }>;
+}
+
+/** One entry of an image config's history (the build_history addition). */
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** An OCI/Docker manifest or index, as pushed (getArtifactManifest). */
+export interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size: number;
+  platform?: { architecture?: string; os?: string; variant?: string };
+  annotations?: Record<string, string>;
+  artifactType?: string;
+}
+
+export interface ManifestDoc {
+  schemaVersion?: number;
+  mediaType?: string;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+// --- administration -------------------------------------------------------------------
+
+/** The newer audit log (/auditlog-exts). */
+export interface AuditLogExt {
+  id: number;
+  username: string;
+  resource: string;
+  resource_type: string;
+  operation: string;
+  operation_description: string;
+  operation_result: boolean;
+  op_time: string | null;
+}
+
+export interface AuditLogEventType {
+  event_type: string; // "create_user": operation, then the resource type
+}
+
+export interface ScheduleObj {
+  type: string; // Hourly, Daily, Weekly, Custom, Manual, None, Schedule
+  cron: string;
+  next_scheduled_time: string;
+}
+
+/** A garbage collection run, or the schedule (then job_kind is the cron). */
+export interface GCHistory {
+  id: number;
+  job_name: string;
+  job_kind: string;
+  /** JSON: delete_untagged, dry_run, workers; when ended: freed_space, purged_blobs, purged_manifests */
+  job_parameters: string;
+  job_status: string; // Running, Success, Error, Stopped; a schedule: Scheduled
+  deleted: boolean;
+  schedule: ScheduleObj;
+  creation_time: string;
+  update_time: string;
+}
+
+export interface Statistic {
+  private_project_count: number;
+  private_repo_count: number;
+  public_project_count: number;
+  public_repo_count: number;
+  total_project_count: number;
+  total_repo_count: number;
+  total_storage_consumption: number;
+}
+
+export interface SystemVolumes {
+  storage: { total: number; free: number }[];
+}
+
+/** Harbor's quota of a project (/quotas?reference=project). */
+export interface Quota {
+  id: number;
+  ref: { id?: number; name?: string; owner_name?: string } | null;
+  hard: Record<string, number>;
+  used: Record<string, number>;
+}

@@ -1,0 +1,272 @@
+"""The webhook subscriber on its own, over a real SQLite database: which domain events
+become which deliveries (quota, replication and retention events included, which other
+parts of Wharf publish), Harbor's payloads for them, pulls enqueued in batches, disabled
+policies and deleted projects, and a delivery job's sending and retry delay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+from wharf.auth.models import Project
+from wharf.auth.sealing import Sealer
+from wharf.auth.sqlite_store import SQLiteAuthStore
+from wharf.jobs.models import JobState
+from wharf.jobs.runner import JobRunner, RunnerOptions
+from wharf.jobs.sqlite import SQLiteJobStore
+from wharf.registry.events import (
+    Actor,
+    ManifestPulled,
+    ManifestPushed,
+    ProjectDeleted,
+    QuotaExceeded,
+    QuotaWarning,
+    ReplicationFinished,
+    RetentionFinished,
+    TagDeleted,
+)
+from wharf.registry.wiring import make_webhook_store, sqlite_database
+from wharf.webhook.models import EVENT_TYPES, Policy, Target
+from wharf.webhook.service import WebhookOptions, WebhookService
+from wharf.webhook.store import WebhookStore
+
+ADMIN = Actor("admin", "127.0.0.1")
+
+
+def run(
+    tmp_path: Path,
+    scenario: Callable[[WebhookService, SQLiteJobStore, WebhookStore], Awaitable[None]],
+    **options: float,
+) -> None:
+    async def main() -> None:
+        database = sqlite_database(tmp_path / "wharf.db")
+        auth = SQLiteAuthStore(database)
+        jobs = SQLiteJobStore(database)
+        store = make_webhook_store(database)
+        for part in (auth, jobs, store):
+            await part.open()
+        await auth.create_project(Project("library", public=True))
+        await auth.create_project(Project("team"))
+
+        async def enqueue(new: object) -> list[int]:
+            return await jobs.enqueue(new, 1000.0)  # type: ignore[arg-type]
+
+        service = WebhookService(
+            store,
+            auth,
+            jobs,
+            enqueue,
+            Sealer("a test key of some length"),
+            WebhookOptions(policy_refresh=0, host="registry.example.com", **options),
+        )
+        await service.start()
+        try:
+            await scenario(service, jobs, store)
+        finally:
+            await service.close()
+            for part in (store, jobs, auth):
+                await part.close()
+
+    asyncio.run(main())
+
+
+async def policy_for(
+    service: WebhookService, store: WebhookStore, project: str, *event_types: str
+) -> int:
+    found = await service.auth_store.get_project(project)
+    assert found is not None
+    created = await store.create_policy(
+        Policy(
+            project_id=found.id,
+            project_name=project,
+            name=f"{project}-{len(await store.policies())}",
+            targets=(Target("http://127.0.0.1:9/hook"),),
+            event_types=event_types or EVENT_TYPES,
+        )
+    )
+    service.invalidate()
+    return created.id
+
+
+async def payloads(jobs: SQLiteJobStore) -> list[dict[str, object]]:
+    found, _ = await jobs.find(limit=1000)
+    return [job.payload for job in reversed(found)]
+
+
+def test_quota_replication_and_retention_events(tmp_path: Path) -> None:
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        await policy_for(service, store, "team")
+        await service.on_event(
+            QuotaExceeded(ADMIN, "team", "team/app", "sha256:" + "a" * 64, 900, 1000, 200)
+        )
+        await service.on_event(
+            QuotaWarning(ADMIN, "team", "team/app", "sha256:" + "b" * 64, 870, 1000)
+        )
+        await service.on_event(
+            ReplicationFinished(
+                ADMIN, 7, 3, "mirror", "Succeed", "manual", 4, 1, ("team", "library", "team")
+            )
+        )
+        await service.on_event(
+            RetentionFinished(
+                ADMIN, 9, "team", "Success", False, 2, ("team/app@sha256:" + "c" * 64,)
+            )
+        )
+        sent = [p["payload"] for p in await payloads(jobs)]
+        assert [p["type"] for p in sent] == [  # type: ignore[index]
+            "QUOTA_EXCEED",
+            "QUOTA_WARNING",
+            "REPLICATION",  # once, for team: library has no policy
+            "TAG_RETENTION",
+        ]
+        exceed, warning, replication, retention = sent
+        assert exceed["operator"] == "admin"  # type: ignore[index]
+        data = exceed["event_data"]  # type: ignore[index]
+        assert data["resources"] == [{"digest": "sha256:" + "a" * 64}]
+        assert data["repository"] == {
+            "name": "app",
+            "namespace": "team",
+            "repo_full_name": "team/app",
+            "repo_type": "private",
+        }
+        assert "exceed the configured upper limit" in data["custom_attributes"]["Details"]
+        assert "87%" in warning["event_data"]["custom_attributes"]["Details"]  # type: ignore[index]
+        rep = replication["event_data"]["replication"]  # type: ignore[index]
+        assert rep["job_status"] == "Succeed" and rep["trigger_type"] == "manual"
+        assert rep["execution_id"] == 7 and rep["harbor_hostname"] == "registry.example.com"
+        ret = retention["event_data"]["retention"]  # type: ignore[index]
+        assert ret["total"] == 3 and ret["retained"] == 2 and ret["project_name"] == "team"
+        assert ret["deleted_artifact"][0]["name_tag"] == "team/app@sha256:" + "c" * 64
+
+    run(tmp_path, scenario)
+
+
+def test_only_wanted_events_and_enabled_policies(tmp_path: Path) -> None:
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        push = ManifestPushed(ADMIN, "library/app", "sha256:" + "d" * 64, "m", "v1", None)
+        await service.on_event(push)  # no policy at all: nothing
+        pid = await policy_for(service, store, "library", "DELETE_ARTIFACT")
+        await service.on_event(push)  # a policy, not for pushes: nothing
+        await service.on_event(TagDeleted(ADMIN, "library/app", "v1", "sha256:" + "d" * 64))
+        assert await payloads(jobs) == []
+        two = await policy_for(service, store, "library", "PUSH_ARTIFACT")
+        disabled = await store.get_policy(two)
+        assert disabled is not None
+        await store.update_policy(replace(disabled, enabled=False))
+        service.invalidate()
+        await service.on_event(push)
+        assert await payloads(jobs) == []
+        await store.update_policy(disabled)
+        service.invalidate()
+        await service.on_event(push)
+        (sent,) = await payloads(jobs)
+        assert sent["policy_id"] == two and sent["event_type"] == "PUSH_ARTIFACT"
+        body = sent["payload"]
+        assert body["event_data"]["repository"]["repo_type"] == "public"  # type: ignore[index]
+        assert body["event_data"]["resources"][0]["resource_url"] == (  # type: ignore[index]
+            "registry.example.com/library/app:v1"
+        )
+        # the project goes: its policies go with it
+        await service.on_event(ProjectDeleted(ADMIN, "library"))
+        assert await store.get_policy(pid) is None and await store.get_policy(two) is None
+
+    run(tmp_path, scenario)
+
+
+def test_pulls_are_enqueued_in_batches(tmp_path: Path) -> None:
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        await policy_for(service, store, "team", "PULL_ARTIFACT")
+        for n in range(5):
+            await service.on_event(ManifestPulled(ADMIN, "team/app", "sha256:" + "e" * 64, f"v{n}"))
+        assert await payloads(jobs) == []  # not on the pull's path
+        await asyncio.sleep(0.3)
+        sent = await payloads(jobs)
+        assert [p["payload"]["event_data"]["resources"][0]["tag"] for p in sent] == [  # type: ignore[index]
+            f"v{n}" for n in range(5)
+        ]
+        assert len({p["event_id"] for p in sent}) == 5
+
+    run(tmp_path, scenario, pull_flush_interval=0.05)
+
+
+def test_a_deleted_policys_delivery_fails_for_good(tmp_path: Path) -> None:
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        pid = await policy_for(service, store, "team", "PUSH_ARTIFACT")
+        await service.on_event(
+            ManifestPushed(ADMIN, "team/app", "sha256:" + "f" * 64, "m", None, None)
+        )
+        await store.delete_policy(pid)
+        runner = JobRunner(jobs, service.handlers, RunnerOptions(poll_interval=0.02))
+        await runner.start()
+        try:
+            for _ in range(200):
+                found, _ = await jobs.find(states=(JobState.FAILED,))
+                if found:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await runner.close()
+        (job,) = found
+        assert job.attempts == 1 and "deleted" in job.error
+
+    run(tmp_path, scenario)
+
+
+def test_a_hanging_receiver_holds_few_runner_slots(tmp_path: Path) -> None:
+    """A receiver that accepts connections and never answers: the first deliveries wait
+    out the timeout; after that, one attempt at a time probes it (every ``backoff``) while
+    the others are put back at once instead of each holding a runner slot."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        found = await service.auth_store.get_project("team")
+        assert found is not None
+        await store.create_policy(
+            Policy(
+                project_id=found.id,
+                project_name="team",
+                name="hangs",
+                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
+                event_types=("PUSH_ARTIFACT",),
+            )
+        )
+        service.invalidate()
+        for n in range(10):
+            await service.on_event(
+                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
+            )
+        runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
+        await runner.start()
+        await asyncio.sleep(3.0)
+        await runner.close()
+        found_jobs, _ = await jobs.find(limit=100)
+        attempts = sum(j.attempts for j in found_jobs)
+        # the first four claims time out together (0.5 s); then one probe at a time,
+        # at most one per 0.8 s (timeout + backoff): about 3 more in 3 s
+        assert len(accepted) <= 4 + 4, len(accepted)
+        assert attempts >= 20, attempts  # the rest went back to the queue at once
+        logs = [line.message for j in found_jobs for line in await jobs.logs(j.id)]
+        assert sum("not sent" in m for m in logs) >= attempts - len(accepted)
+
+    try:
+        run(tmp_path, scenario, timeout=0.5, backoff=0.3)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
