@@ -18,6 +18,9 @@ from pathlib import Path
 class LeaderLock(ABC):
     name: str
     renew_every: float = 10.0  # seconds between acquire() calls of a holder, < its lease
+    # the last acquire() could not ask the backend (Redis down): its False then means
+    # "nobody can tell", not "someone else holds it"
+    unreachable: bool = False
 
     @abstractmethod
     async def acquire(self) -> bool:

@@ -205,8 +205,10 @@ class RedisLeaderLock(LeaderLock):
                 ok = bool(await self._client.set(self.key, self.token, nx=True, px=self._ttl_ms))
         except Exception as exc:
             self._outage.failed(exc)
+            self.unreachable = True
             return False
         self._outage.ok()
+        self.unreachable = False
         self._held = ok
         return ok
 

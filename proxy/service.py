@@ -368,6 +368,15 @@ class ProxyCache:
         while not await lease.acquire():
             if await self.content.store.repo_blob_size(repo, str(digest)) is not None:
                 return None
+            if lease.unreachable:
+                # Redis is down: nobody can hold the lease, so waiting for its holder
+                # would stall every miss for fetch_wait; fetch here (other replicas may
+                # fetch the same blob meanwhile: wasteful, never wrong)
+                log.warning(
+                    "proxy: coordination unreachable; fetching the blob without its lease",
+                    extra={"repo": repo, "digest": str(digest)},
+                )
+                break
             if time.monotonic() >= waited_until:
                 log.warning(
                     "proxy: another process is slow to fetch the blob; fetching it too",

@@ -77,6 +77,13 @@ def test_redis_lease_across_replicas(redis_server: RedisServer) -> None:
         while not await held.acquire():
             assert time.monotonic() < deadline, "the lease never lapsed"
             await asyncio.sleep(0.1)
+        assert not held.unreachable and not waiting.unreachable
+        # Redis gone: a refusal that says nobody can tell, so the proxy fetches at once
+        # instead of waiting fetch_wait for a holder that cannot exist
+        stop_redis(redis_server)
+        other = b.lease("pb.other")
+        assert not await other.acquire()
+        assert other.unreachable
         await a.close()
         await b.close()
 
