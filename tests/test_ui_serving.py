@@ -213,10 +213,13 @@ def test_an_unbuilt_ui_says_how_to_build_it(
 ) -> None:
     monkeypatch.setattr(config, "DEFAULT_UI_DIR", tmp_path / "not-built")
     with serve_in_process(tmp_path / "data", auth=True, admin_password=ADMIN[1]) as server:
-        response = get(server, "/projects")
+        response = get(server, "/")
         assert response.status_code == 503
         assert "npm ci" in response.text and "not built" in response.text
         assert_secure(response)
+        # only the front door explains: any other path is an unknown endpoint, a 4xx
+        stray = get(server, "/projects")
+        assert stray.status_code == 404 and stray.json()["errors"][0]["code"] == "NOT_FOUND"
         assert get(server, "/api/v2.0/systeminfo").status_code == 200
         assert not server.errors, server.error_log()
 
@@ -224,9 +227,11 @@ def test_an_unbuilt_ui_says_how_to_build_it(
 def test_without_access_control_the_page_says_why(tmp_path: Path) -> None:
     with serve_in_process(tmp_path / "data", ui={"dir": str(_built(tmp_path / "dist"))}) as server:
         response = get(server, "/")
-        assert response.status_code == 503
+        assert response.status_code == 404
         assert "access control" in response.text
         assert get(server, "/v2/").status_code == 200
+        stray = get(server, "/nothing/here")
+        assert stray.status_code == 404 and stray.json()["errors"][0]["code"] == "NOT_FOUND"
 
 
 def test_ui_dir_is_validated(tmp_path: Path) -> None:

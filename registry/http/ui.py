@@ -104,7 +104,8 @@ async def serve_ui(request: web.Request) -> web.StreamResponse:
         return _not_found()
     settings = request.config_dict[SETTINGS]
     if not settings.auth.enabled:
-        return _page(NO_API, 503)
+        # no UI on this server: "/" says why, any other path is an unknown endpoint
+        return _page(NO_API, 404) if request.path == "/" else _not_found()
     root = settings.ui.root
     index = root / "index.html"
     relative = request.match_info.get("tail", "")
@@ -121,6 +122,8 @@ async def serve_ui(request: web.Request) -> web.StreamResponse:
     try:
         body = index.read_bytes()
     except OSError:
+        if request.path != "/":
+            return _not_found()  # only the front door explains; a stray path is a 404
         return _page(NOT_BUILT.format(root=html.escape(str(root))), 503)
     return web.Response(
         body=body,
