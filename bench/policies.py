@@ -68,8 +68,13 @@ def prepare(server: Server, *, policies: bool) -> None:
         ).raise_for_status()
     quota = requests.get(f"{api}/projects/bench/summary", auth=ADMIN, timeout=30).json()
     assert quota["quota"]["hard"]["storage"] == QUOTA, quota
-    rules = requests.get(f"{api}/projects/bench/immutabletagrules", auth=ADMIN, timeout=30)
-    assert len(rules.json()) == RULES
+    rules = requests.get(
+        f"{api}/projects/bench/immutabletagrules",
+        params={"page_size": 100},
+        auth=ADMIN,
+        timeout=30,
+    )
+    assert len(rules.json()) == RULES, rules.text
 
 
 def main() -> int:
