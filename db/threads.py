@@ -117,20 +117,32 @@ class ConnectionThreads:
                 jobs = live[i:end]
                 results = self._group(db, [job[0] for job in jobs])
                 for job, (ok, value) in zip(jobs, results, strict=True):
-                    outcomes.setdefault(job[2], []).append((job[1], ok, value))
+                    outcomes.setdefault(job[2], []).append((job[1], ok, _settled(value)))
                 i = end
                 continue
             i += 1
             if future.cancelled():
                 continue
             try:
-                outcome: _Outcome = (future, True, fn(db))
+                outcome: _Outcome = (future, True, _settled(fn(db)))
             except BaseException as exc:
                 outcome = (future, False, exc)
             outcomes.setdefault(loop, []).append(outcome)
         for loop, delivered in outcomes.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_deliver, delivered)
+
+
+def _settled(value: Any) -> Any:
+    """A cursor returned by a job (``lambda db: db.execute(...)``, for its rowcount) is
+    closed here, in the connection's thread: left open, it would be finalised wherever its
+    last reference dies — on the event loop's thread, resetting its statement while this
+    thread runs another on the same connection, which SQLite answers with "bad parameter
+    or other API misuse" (seen as lost audit batches). Its rowcount and lastrowid stay
+    readable once closed."""
+    if isinstance(value, sqlite3.Cursor):
+        value.close()
+    return value
 
 
 def _deliver(results: list[_Outcome]) -> None:
