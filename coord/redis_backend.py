@@ -44,6 +44,7 @@ log = logging.getLogger("wharf.coord")
 PREFIX = "wharf:"
 CHANNEL = PREFIX + "generations"
 NEVER = -math.inf
+CLOSE_TIMEOUT = 2.0  # seconds a subscription's connection gets to close
 
 
 class _OutageLog:
@@ -145,8 +146,14 @@ class RedisGenerations(Generations):
                 self._acked = NEVER
                 self._outage.failed(exc)
             finally:
+                # bounded: a pub/sub connection cancelled mid-read can leave aclose()
+                # waiting forever, and with it close() and the process's shutdown (seen
+                # as test_coord hanging in its teardown)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(
+                        asyncio.shield(pubsub.aclose()),  # type: ignore[no-untyped-call]
+                        CLOSE_TIMEOUT,
+                    )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
 
