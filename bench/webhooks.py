@@ -39,13 +39,13 @@ EVENTS = ["PUSH_ARTIFACT", "PULL_ARTIFACT"]
 
 
 class Answering(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -105,9 +105,7 @@ def prepare(server: Server, address: str | None) -> int | None:
         "event_types": EVENTS,
         "targets": [{"type": "http", "address": address}],
     }
-    r = requests.post(
-        f"{api}/projects/bench/webhook/policies", json=policy, auth=ADMIN, timeout=30
-    )
+    r = requests.post(f"{api}/projects/bench/webhook/policies", json=policy, auth=ADMIN, timeout=30)
     r.raise_for_status()
     found = requests.get(f"{api}/projects/bench/webhook/policies", auth=ADMIN, timeout=30)
     (stored,) = found.json()
@@ -164,10 +162,9 @@ def idle(args: argparse.Namespace, work: Path) -> int:
             )
             time.sleep(args.settle)  # the first attempts time out; the backlog settles
             print(f"after {args.settle:g}s: {states(server, policy_id)}", flush=True)
-            assert server.proc is not None
-            cpu, wall = tree_cpu(server.proc.pid), time.monotonic()
+            cpu, wall = tree_cpu(server.pid), time.monotonic()
             time.sleep(args.seconds)
-            used, elapsed = tree_cpu(server.proc.pid) - cpu, time.monotonic() - wall
+            used, elapsed = tree_cpu(server.pid) - cpu, time.monotonic() - wall
             print(
                 f"idle with the backlog: {used:.2f} CPU s in {elapsed:.1f}s "
                 f"= {100 * used / elapsed:.1f} % of one core (all server processes); "
@@ -225,7 +222,17 @@ def main() -> int:
                         ADMIN[1],
                         "--no-ceilings",
                     ]
-                    return subprocess.run(argv, check=False).returncode
+                    cpu = [tree_cpu(s.pid) for s in (first, second)]
+                    code = subprocess.run(argv, check=False).returncode
+                    pushed = 300 * args.rounds  # push-images: 300 images a round
+                    for name, server, before in zip("AB", (first, second), cpu, strict=True):
+                        used = tree_cpu(server.pid) - before
+                        print(
+                            f"server {name} CPU: {used:.1f} s over the run "
+                            f"= {1000 * used / pushed:.1f} ms per image pushed to it",
+                            flush=True,
+                        )
+                    return code
                 finally:
                     second.stop()
             finally:
