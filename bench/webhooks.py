@@ -6,12 +6,13 @@ answers 200 at once; B has no policy. Rounds alternate A B A B, and the ratio A/
 the webhook costs (target: within 5 % of none).
 
     .venv/bin/python -m bench.webhooks --rounds 8 [--receiver hang|refused|ok] [--swap]
-    .venv/bin/python -m bench.webhooks --idle 500 [--receiver hang|refused] [--seconds 30]
+    .venv/bin/python -m bench.webhooks --idle 500 [--receiver hang|refused|none] [--seconds 30]
 
 ``--swap`` puts the policy on the second server instead, to cancel any bias of order.
 ``--idle N`` measures instead what an otherwise idle server burns with a backlog: one
 server with the policy, N push events (one image tagged N times), then the server's CPU
-seconds (all its processes) over ``--seconds``, and how many deliveries are in each state."""
+seconds (all its processes) over ``--seconds``, and how many deliveries are in each state
+(``--receiver none``: the same without a policy, what an idle server costs anyway)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ class Answering(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def receiver(kind: str) -> Iterator[str]:
     """The address of a receiver of ``kind``, alive while the context is."""
+    if kind == "none":
+        yield ""
+        return
     if kind == "refused":
         yield f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
         return
@@ -151,8 +155,7 @@ def idle(args: argparse.Namespace, work: Path) -> int:
     server = start(work, "idle", args.workers)
     try:
         with receiver(args.receiver) as address:
-            policy_id = prepare(server, address)
-            assert policy_id is not None
+            policy_id = prepare(server, address or None)
             began = time.monotonic()
             asyncio.run(push_events(server, args.idle))
             print(
@@ -161,14 +164,15 @@ def idle(args: argparse.Namespace, work: Path) -> int:
                 flush=True,
             )
             time.sleep(args.settle)  # the first attempts time out; the backlog settles
-            print(f"after {args.settle:g}s: {states(server, policy_id)}", flush=True)
+            if policy_id is not None:
+                print(f"after {args.settle:g}s: {states(server, policy_id)}", flush=True)
             cpu, wall = tree_cpu(server.pid), time.monotonic()
             time.sleep(args.seconds)
             used, elapsed = tree_cpu(server.pid) - cpu, time.monotonic() - wall
             print(
                 f"idle with the backlog: {used:.2f} CPU s in {elapsed:.1f}s "
                 f"= {100 * used / elapsed:.1f} % of one core (all server processes); "
-                f"deliveries: {states(server, policy_id)}",
+                f"deliveries: {states(server, policy_id) if policy_id is not None else 'none'}",
                 flush=True,
             )
     finally:
@@ -180,7 +184,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--receiver", choices=("hang", "refused", "ok"), default="hang")
+    parser.add_argument("--receiver", choices=("hang", "refused", "ok", "none"), default="hang")
     parser.add_argument("--swap", action="store_true", help="the policy on the second server")
     parser.add_argument("--idle", type=int, default=0, help="measure idle CPU with N deliveries")
     parser.add_argument("--seconds", type=float, default=30.0, help="with --idle: measured")
@@ -190,6 +194,8 @@ def main() -> int:
         work = Path(tmp)
         if args.idle:
             return idle(args, work)
+        if args.receiver == "none":
+            parser.error("--receiver none is for --idle (the baseline of an idle server)")
         with receiver(args.receiver) as address:
             first = start(work, "first", args.workers)
             try:

@@ -674,8 +674,8 @@ class WebhookService:
             if blocked.postponed_to < held:
                 # the address's whole backlog waits for the next probe: one write, not
                 # one claim and one write per delivery per retry
-                blocked.postponed_to = held
                 await self.jobs.postpone(DELIVERY_KINDS, {"address": address}, held, now)
+                blocked.postponed_to = held
             raise Postpone(f"not sent: {address} failed to connect or answer lately", held)
         target = self._open(stored.targets[index], stored.project_id)
         payload_format = target.payload_format or DEFAULT_FORMAT
@@ -738,5 +738,12 @@ class WebhookService:
 
     async def _answered(self, address: str) -> None:
         """The receiver answered: close its breaker, and send its backlog now."""
-        if self._breakers.pop(address, None) is not None:
+        if self._breakers.pop(address, None) is None:
+            return
+        try:
             await self.jobs.expedite(DELIVERY_KINDS, {"address": address}, self.clock())
+        except Exception as exc:  # they go out when they were postponed to
+            log.warning(
+                "cannot bring a recovered receiver's backlog forward",
+                extra={"address": address, "error": f"{type(exc).__name__}: {exc}"},
+            )
