@@ -140,9 +140,12 @@ class JobRunner:
         self._wake.set()
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[int]:
-        """Enqueue, and look for work at once."""
-        ids = await self.store.enqueue(jobs, self.clock())
-        self.wake()
+        """Enqueue, and look for work at once when one of them is due now (jobs due later
+        are found by the poll)."""
+        now = self.clock()
+        ids = await self.store.enqueue(jobs, now)
+        if any(job.run_at is None or job.run_at <= now for job in jobs):
+            self.wake()
         return ids
 
     async def close(self) -> None:
