@@ -187,34 +187,45 @@ class PostgresJobStore(JobStore):
         match: Mapping[str, str],
         run_at: float,
         due: str,
+        limit: float,
         now: float,
     ) -> int:
+        """Pending matching jobs whose ``run_at`` is ``due`` (``<`` or ``>``) ``limit``:
+        due at ``run_at``."""
         check_match(match)
         if not kinds:
             return 0
         # the keys are plain names (check_match): safe in the statement's text
         matched = " AND ".join(
-            f"(payload::jsonb ->> '{key}') = ${n}" for n, key in enumerate(match, start=4)
+            f"(payload::jsonb ->> '{key}') = ${n}" for n, key in enumerate(match, start=5)
         )
         status = await self.database.read(
             lambda db: db.execute(
                 f"UPDATE jobs SET run_at = $1, updated = $2 WHERE state = 'pending' "
-                f"AND run_at {due} $1 AND kind = ANY($3::text[]) AND {matched}",
+                f"AND run_at {due} $4 AND kind = ANY($3::text[]) AND {matched}",
                 run_at,
                 now,
                 list(kinds),
+                limit,
                 *match.values(),
             )
         )
         return _count(status)
 
     async def postpone(
-        self, kinds: Sequence[str], match: Mapping[str, str], until: float, now: float
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
     ) -> int:
-        return await self._reschedule(kinds, match, until, "<", now)
+        limit = until if due_before is None else due_before
+        return await self._reschedule(kinds, match, until, "<", limit, now)
 
     async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:
-        return await self._reschedule(kinds, match, now, ">", now)
+        return await self._reschedule(kinds, match, now, ">", now, now)
 
     async def reclaim_expired(self, now: float) -> int:
         status = await self.database.read(

@@ -169,8 +169,11 @@ class SQLiteJobStore(JobStore):
         match: Mapping[str, str],
         run_at: float,
         due: str,
+        limit: float,
         now: float,
     ) -> int:
+        """Pending matching jobs whose ``run_at`` is ``due`` (``<`` or ``>``) ``limit``:
+        due at ``run_at``."""
         check_match(match)
         if not kinds:
             return 0
@@ -180,19 +183,26 @@ class SQLiteJobStore(JobStore):
                 db.execute(
                     f"UPDATE jobs SET run_at = ?, updated = ? WHERE state = ? AND run_at {due} ? "
                     f"AND kind IN ({_marks(kinds)}) AND {matched}",
-                    (run_at, now, _PENDING, run_at, *kinds, *match.values()),
+                    (run_at, now, _PENDING, limit, *kinds, *match.values()),
                 ).rowcount
             )
         )
         return count
 
     async def postpone(
-        self, kinds: Sequence[str], match: Mapping[str, str], until: float, now: float
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
     ) -> int:
-        return await self._reschedule(kinds, match, until, "<", now)
+        limit = until if due_before is None else due_before
+        return await self._reschedule(kinds, match, until, "<", limit, now)
 
     async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:
-        return await self._reschedule(kinds, match, now, ">", now)
+        return await self._reschedule(kinds, match, now, ">", now, now)
 
     async def reclaim_expired(self, now: float) -> int:
         def write(db: sqlite3.Connection) -> int:

@@ -89,10 +89,17 @@ class JobStore(ABC):
 
     @abstractmethod
     async def postpone(
-        self, kinds: Sequence[str], match: Mapping[str, str], until: float, now: float
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
     ) -> int:
         """Pending jobs of ``kinds`` whose payload holds ``match`` and are due before
-        ``until``: due at ``until`` instead, in one write (attempts unchanged). How many."""
+        ``due_before`` (default ``until``): due at ``until`` instead, in one write
+        (attempts unchanged). How many."""
 
     @abstractmethod
     async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:

@@ -20,11 +20,13 @@ that turns domain events into deliveries, and the job handler that sends them.
   process sends nothing there until the next probe, ``backoff`` later, doubled after each
   probe that gets no answer (at most ``probe_max``, nor ``max_backoff``), and only one
   probe at a time. While it is open, the deliveries for that address are not claimed
-  over and over: the first one claimed moves the address's whole backlog to the next
-  probe time in one write (``JobStore.postpone``), new ones are enqueued due then, and
-  the ones claimed meanwhile are given back due then without spending an attempt
-  (``Postpone``). An idle server with a dead receiver's backlog does one claim and one
-  such write per probe. A probe that gets an answer (any status) closes the breaker and
+  over and over: new ones are enqueued due at the next probe; at each probe, the first
+  one claimed parks what would come due before the next one ``max_backoff`` further out,
+  in one write of only those rows (``JobStore.postpone``), and the few claimed with it
+  are given back due at the next probe (carrying it) without spending an attempt
+  (``Postpone``). An idle server with a dead receiver's backlog does one claim and two
+  or three small writes per probe, and rewrites the parked backlog once per
+  ``max_backoff``. A probe that gets an answer (any status) closes the breaker and
   makes the backlog due at once (``JobStore.expedite``): nothing is lost, and attempts
   are spent only by deliveries actually sent.
 - **A stable event id** per delivery (a UUID fixed at enqueue) goes out on every attempt
@@ -131,7 +133,7 @@ class Breaker:
     failures: int  # attempts in a row that got no answer (the probes and the first)
     retry_at: float
     probe_ends: float | None = None  # a probe is under way, over by then
-    postponed_to: float = field(default=0.0)  # the backlog was moved to then
+    parked_for: float = field(default=0.0)  # the backlog was parked up to this probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,11 +673,15 @@ class WebhookService:
         held = self.held_until(address, now)
         if held is not None:
             blocked = self._breakers[address]
-            if blocked.postponed_to < held:
-                # the address's whole backlog waits for the next probe: one write, not
-                # one claim and one write per delivery per retry
-                await self.jobs.postpone(DELIVERY_KINDS, {"address": address}, held, now)
-                blocked.postponed_to = held
+            if blocked.parked_for < held:
+                # once per probe: what would come due before the next probe is parked
+                # further out in one write (what is parked already is not rewritten);
+                # this delivery and the few claimed with it come back for the next probe
+                park = held + max(self.options.max_backoff, self.options.probe_max)
+                await self.jobs.postpone(
+                    DELIVERY_KINDS, {"address": address}, park, now, due_before=held
+                )
+                blocked.parked_for = held
             raise Postpone(f"not sent: {address} failed to connect or answer lately", held)
         target = self._open(stored.targets[index], stored.project_id)
         payload_format = target.payload_format or DEFAULT_FORMAT

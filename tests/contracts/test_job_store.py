@@ -226,6 +226,15 @@ def test_postpone_and_expedite_move_the_matching_pending_jobs(backend: Backend) 
             await store.expedite(["hook"], {}, T0 + 2)
         assert await store.expedite(["hook"], match, T0 + 3) == 2
         assert await due() == {running: T0, first: T0 + 3, later: T0 + 3, alive: T0, other: T0}
+        # only what is due before ``due_before`` moves: later is left where it is
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 4, due_before=T0 + 3) == 0
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 4, due_before=T0 + 4) == 2
+        assert await store.expedite(["hook"], match, T0 + 5) == 2
+        (parked,) = await store.enqueue([NewJob("hook", dead, run_at=T0 + 50)], T0 + 5)
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 6, due_before=T0 + 10) == 2
+        assert await due() == {running: T0, first: T0 + 900, later: T0 + 900, alive: T0, other: T0}
+        job = await store.get(parked)
+        assert job is not None and job.run_at == T0 + 50
         job = await store.get(first)
         assert job is not None and (job.state, job.attempts) == (JobState.PENDING, 0)
 
