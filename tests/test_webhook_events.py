@@ -369,3 +369,63 @@ def test_a_dead_receivers_backlog_waits_unclaimed_then_goes_out_once(tmp_path: P
         assert sorted(Hooked.event_ids) == sorted(sent)  # each once, none twice
 
     run(tmp_path, scenario, timeout=0.5, backoff=0.2, max_backoff=0.4)
+
+
+def test_a_backlog_parked_by_one_process_goes_out_when_another_gets_through(
+    tmp_path: Path,
+) -> None:
+    """One process's breaker parked a dead receiver's backlog far out (``max_backoff``);
+    the receiver comes back and another process, whose breaker never opened, sends one of
+    the deliveries that had been put off: that brings the whole backlog forward."""
+    port = free_port()
+    Hooked.event_ids = []
+
+    async def scenario(first: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        second = WebhookService(
+            store, first.auth_store, jobs, first.enqueue, first.sealer, first.options
+        )
+        found = await first.auth_store.get_project("team")
+        assert found is not None
+        await store.create_policy(
+            Policy(
+                project_id=found.id,
+                project_name="team",
+                name="dead",
+                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
+                event_types=("PUSH_ARTIFACT",),
+            )
+        )
+        first.invalidate()
+        for n in range(12):
+            await first.on_event(
+                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
+            )
+        options = RunnerOptions(concurrency=4, poll_interval=0.02)
+        runner = JobRunner(jobs, first.handlers, options)
+        await runner.start()
+        await asyncio.sleep(0.8)  # 4 refused, the rest parked 30 s out but a few carriers
+        await runner.close()
+        pending, _ = await jobs.find(states=(JobState.PENDING,), limit=100)
+        assert len(pending) == 12
+        assert sum(j.run_at > first.clock() + 20 for j in pending) >= 4
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", port), Hooked)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        other = JobRunner(jobs, second.handlers, options)
+        await other.start()
+        try:
+            for _ in range(100):
+                done, _ = await jobs.find(states=(JobState.SUCCEEDED,), limit=100)
+                if len(done) == 12:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await other.close()
+            await second.close()
+            receiver.shutdown()
+            receiver.server_close()
+        everything, _ = await jobs.find(limit=100)
+        assert [j.state for j in everything] == [JobState.SUCCEEDED] * 12
+        assert sorted(Hooked.event_ids) == sorted(str(j.payload["event_id"]) for j in everything)
+
+    run(tmp_path, scenario, timeout=0.5, backoff=0.3, max_backoff=30)

@@ -712,7 +712,7 @@ class WebhookService:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if isinstance(exc, aiohttp.ClientResponseError):
-                await self._answered(address)
+                await self._answered(address, delivered=False, again=False)
             else:
                 self._no_answer(address, breaker)
             reason = str(exc) or type(exc).__name__
@@ -721,7 +721,10 @@ class WebhookService:
         finally:
             if breaker is not None:
                 breaker.probe_ends = None
-        await self._answered(address)
+        # put off or tried before: another process's breaker may have parked a backlog
+        job = ctx.job
+        again = job.attempts > 1 or (job.started is not None and job.started < job.updated)
+        await self._answered(address, delivered=200 <= status < 300, again=again)
         if 200 <= status < 300:
             await ctx.log(f"attempt {attempt}: POST {address}: HTTP {status}")
             return {"status_code": status, "event_id": data["event_id"]}
@@ -742,9 +745,11 @@ class WebhookService:
             current.retry_at = now + self.options.probe_interval(current.failures)
         # else: an attempt already under way when the breaker opened; nothing to add
 
-    async def _answered(self, address: str) -> None:
-        """The receiver answered: close its breaker, and send its backlog now."""
-        if self._breakers.pop(address, None) is None:
+    async def _answered(self, address: str, *, delivered: bool, again: bool) -> None:
+        """The receiver answered: close its breaker, and send its backlog now; also when
+        a delivery that had been put off or tried before went through (the breaker that
+        parked the backlog may be another process's)."""
+        if self._breakers.pop(address, None) is None and not (delivered and again):
             return
         try:
             await self.jobs.expedite(DELIVERY_KINDS, {"address": address}, self.clock())
