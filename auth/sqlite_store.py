@@ -41,7 +41,7 @@ from wharf.auth.rows import (
     user_from_row,
     user_values,
 )
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
 from wharf.db.sqlite import SQLiteDatabase
 
 T = TypeVar("T")
@@ -542,6 +542,23 @@ class SQLiteAuthStore(AuthStore):
     async def purge_events(self, before: float) -> int:
         return await self._change("DELETE FROM audit_events WHERE time < ?", (before,))
 
+    async def count_purgeable_events(self, purge: AuditPurge) -> int:
+        if purge.empty:
+            return 0
+        where, args = _purge_where(purge)
+        rows = await self._all(f"SELECT COUNT(*) FROM audit_events WHERE {where}", args)
+        return int(rows[0][0])
+
+    async def purge_events_batch(self, purge: AuditPurge, limit: int) -> int:
+        if purge.empty or limit <= 0:
+            return 0
+        where, args = _purge_where(purge)
+        return await self._change(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
+            f"WHERE {where} ORDER BY time, id LIMIT ?)",
+            (*args, limit),
+        )
+
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
         args: list[Any] = []
@@ -614,3 +631,16 @@ def _delete_project(db: sqlite3.Connection, project_id: int) -> bool:
     if inside is not None:
         raise ProjectNotEmpty(name)
     return db.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
+
+
+def _purge_where(purge: AuditPurge) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its arguments) of the events ``purge`` selects."""
+    args: list[Any] = [purge.before]
+    alternatives: list[str] = []
+    if purge.operations:
+        alternatives.append(f"lower(operation) IN ({', '.join('?' * len(purge.operations))})")
+        args.extend(op.lower() for op in purge.operations)
+    for operation, resource_type in purge.event_types:
+        alternatives.append("(lower(operation) = ? AND lower(resource_type) = ?)")
+        args.extend((operation.lower(), resource_type.lower()))
+    return f"time < ? AND ({' OR '.join(alternatives)})", tuple(args)

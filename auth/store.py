@@ -54,6 +54,23 @@ class AuditQuery:
     conditions: tuple[Condition, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AuditPurge:
+    """Which audit events a purge removes: those older than ``before`` (epoch seconds)
+    whose operation is one of ``operations`` (any resource type), or whose operation
+    and resource type are one of ``event_types`` (Harbor's ``create_artifact``: operation
+    ``create``, resource type ``artifact``). Operations compare case-insensitively; with
+    neither list, nothing matches."""
+
+    before: float
+    operations: tuple[str, ...] = ()
+    event_types: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.operations and not self.event_types
+
+
 class Conflict(Exception):
     """A unique name is already taken."""
 
@@ -264,6 +281,16 @@ class AuthStore(ABC):
     @abstractmethod
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before`` (epoch seconds); how many went."""
+
+    @abstractmethod
+    async def count_purgeable_events(self, purge: AuditPurge) -> int:
+        """How many events ``purge`` would delete (a dry run)."""
+
+    @abstractmethod
+    async def purge_events_batch(self, purge: AuditPurge, limit: int) -> int:
+        """Delete at most ``limit`` of the events ``purge`` selects, oldest first, in one
+        short transaction; how many went (fewer than ``limit``: none are left). A purge
+        of millions of rows is many of these, so no writer is held for long."""
 
     @abstractmethod
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:

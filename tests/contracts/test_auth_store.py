@@ -12,7 +12,14 @@ import pytest
 
 from tests.contracts.backends import Backend, Stores
 from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+)
 
 
 def run(backend: Backend, scenario: Callable[[AuthStore], Awaitable[None]]) -> None:
@@ -263,6 +270,51 @@ def test_events_listing_filters_and_purge(backend: Backend) -> None:
         assert await store.purge_events(250.0) == 2
         assert await store.purge_events(250.0) == 0
         assert await times(AuditQuery()) == [400.0, 300.0]
+
+    run(backend, scenario)
+
+
+def test_selective_purge_in_batches(backend: Backend) -> None:
+    """Harbor's audit-log purge: events older than a time whose operation (any resource
+    type) or operation and resource type are listed; counted (dry run) or deleted in
+    batches, oldest first, each batch its own transaction."""
+
+    async def scenario(store: AuthStore) -> None:
+        events = [
+            AuditEvent("u", "pull", "artifact", f"p/a:{i}", "p", time=float(i)) for i in range(7)
+        ]
+        events += [
+            AuditEvent("u", "create", "artifact", "p/a:v", "p", time=10.0),
+            AuditEvent("u", "CREATE", "project", "p", "p", time=11.0),
+            AuditEvent("u", "delete", "replication_policy", "r/1", time=12.0),
+            AuditEvent("u", "pull", "artifact", "p/a:new", "p", time=500.0),  # too new
+        ]
+        await store.add_events(events)
+
+        nothing = AuditPurge(1000.0)
+        assert nothing.empty
+        assert await store.count_purgeable_events(nothing) == 0
+        assert await store.purge_events_batch(nothing, 100) == 0
+
+        pulls = AuditPurge(100.0, operations=("PULL",))
+        assert await store.count_purgeable_events(pulls) == 7
+        assert await store.purge_events_batch(pulls, 3) == 3
+        left, _ = await store.list_events(AuditQuery(operation="pull"), Page(0, 20))
+        assert sorted(e.time for e in left) == [3.0, 4.0, 5.0, 6.0, 500.0]  # oldest went first
+        assert await store.purge_events_batch(pulls, 3) == 3
+        assert await store.purge_events_batch(pulls, 3) == 1  # fewer than asked: done
+        assert await store.purge_events_batch(pulls, 3) == 0
+        assert await store.count_purgeable_events(pulls) == 0
+
+        typed = AuditPurge(
+            100.0, event_types=(("create", "project"), ("delete", "replication_policy"))
+        )
+        assert await store.count_purgeable_events(typed) == 2  # not create_artifact
+        assert await store.purge_events_batch(typed, 100) == 2
+        both = AuditPurge(1000.0, operations=("pull",), event_types=(("create", "artifact"),))
+        assert await store.count_purgeable_events(both) == 2
+        assert await store.purge_events_batch(both, 100) == 2
+        assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 0
 
     run(backend, scenario)
 
