@@ -649,6 +649,8 @@ class PostgresAuthStore(AuthStore):
 
 def _purge_where(purge: AuditPurge) -> tuple[str, list[Any]]:
     """The WHERE clause (and its arguments) of the events ``purge`` selects."""
+    if purge.everything:
+        return "time < $1", [purge.before]
     args: list[Any] = [purge.before, [op.lower() for op in purge.operations]]
     alternatives = ["lower(operation) = ANY($2::text[])"]
     for operation, resource_type in purge.event_types:

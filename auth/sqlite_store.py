@@ -635,6 +635,8 @@ def _delete_project(db: sqlite3.Connection, project_id: int) -> bool:
 
 def _purge_where(purge: AuditPurge) -> tuple[str, tuple[Any, ...]]:
     """The WHERE clause (and its arguments) of the events ``purge`` selects."""
+    if purge.everything:
+        return "time < ?", (purge.before,)
     args: list[Any] = [purge.before]
     alternatives: list[str] = []
     if purge.operations:

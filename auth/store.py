@@ -60,15 +60,17 @@ class AuditPurge:
     whose operation is one of ``operations`` (any resource type), or whose operation
     and resource type are one of ``event_types`` (Harbor's ``create_artifact``: operation
     ``create``, resource type ``artifact``). Operations compare case-insensitively; with
-    neither list, nothing matches."""
+    neither list, nothing matches — unless ``everything`` (the retention purge: every
+    event older than ``before``)."""
 
     before: float
     operations: tuple[str, ...] = ()
     event_types: tuple[tuple[str, str], ...] = ()
+    everything: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.operations and not self.event_types
+        return not self.everything and not self.operations and not self.event_types
 
 
 class Conflict(Exception):

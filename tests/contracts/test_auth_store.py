@@ -316,6 +316,15 @@ def test_selective_purge_in_batches(backend: Backend) -> None:
         assert await store.purge_events_batch(both, 100) == 2
         assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 0
 
+        # the retention purge: every event older than the time, whatever it is
+        await store.add_events([AuditEvent("u", op, "x", "r", time=t) for op, t in events_at])
+        older = AuditPurge(35.0, everything=True)
+        assert not older.empty and await store.count_purgeable_events(older) == 3
+        assert await store.purge_events_batch(older, 2) == 2
+        assert await store.purge_events_batch(older, 2) == 1
+        assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 1
+
+    events_at = [("pull", 10.0), ("login", 20.0), ("gc", 30.0), ("pull", 40.0)]
     run(backend, scenario)
 
 
