@@ -11,7 +11,7 @@ from wharf.auth.access import project_with, require_admin, require_signed_in
 from wharf.auth.models import LOGS, AuditEvent
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import Principal
-from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Condition, Page
+from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Condition, Page, PurgeCursor
 from wharf.db.errors import DatabaseUnavailable
 
 log = logging.getLogger("wharf.auth")
@@ -88,10 +88,11 @@ class AuditLog:
             return 0
         selection = AuditPurge(now - days * 86400, everything=True)
         purged = 0
+        after: PurgeCursor | None = None
         while True:
-            went = await self.store.purge_events_batch(selection, batch)
+            went, after = await self.store.purge_events_batch(selection, batch, after)
             purged += went
-            if went < batch:
+            if after is None:
                 return purged
 
     def require_whole_log(self, actor: Principal) -> None:

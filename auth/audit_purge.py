@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wharf.auth.store import AuditPurge, AuthStore
+from wharf.auth.store import AuditPurge, AuthStore, PurgeCursor
 from wharf.db.errors import DatabaseUnavailable
 from wharf.jobs.cron import Cron, InvalidCron
 from wharf.jobs.models import Job, JobState, NewJob
@@ -213,10 +213,11 @@ class AuditPurgeService:
             await ctx.log(f"[DRYRUN]Purged {count} rows of audit logs")
             return {"purged": count}
         purged = 0
+        after: PurgeCursor | None = None
         while not ctx.stopping.is_set():
-            went = await self.store.purge_events_batch(selection, self.batch)
+            went, after = await self.store.purge_events_batch(selection, self.batch, after)
             purged += went
-            if went < self.batch:
+            if after is None:
                 break
             await ctx.log(f"purged {purged} rows so far")
         if ctx.stopping.is_set():

@@ -42,7 +42,15 @@ from wharf.auth.rows import (
     user_from_row,
     user_values,
 )
-from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+    PurgeCursor,
+)
 from wharf.db.postgres import Connection, PostgresDatabase
 
 
@@ -582,16 +590,28 @@ class PostgresAuthStore(AuthStore):
         row = await self._one(f"SELECT COUNT(*) FROM audit_events WHERE {where}", *args)
         return int(row[0])
 
-    async def purge_events_batch(self, purge: AuditPurge, limit: int) -> int:
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
         if purge.empty or limit <= 0:
-            return 0
+            return 0, None
         where, args = _purge_where(purge)
-        return await self._change(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
-            f"WHERE {where} ORDER BY time, id LIMIT ${len(args) + 1})",
+        if after is not None:
+            args.extend((after.time, after.id))
+            n = len(args)
+            where += f" AND time >= ${n - 1} AND (time, id) > (${n - 1}, ${n})"
+        args.append(limit)
+        rows = await self._all(
+            f"SELECT id, time FROM audit_events WHERE {where} ORDER BY time, id LIMIT ${len(args)}",
             *args,
-            limit,
         )
+        if not rows:
+            return 0, None
+        went = await self._change(
+            "DELETE FROM audit_events WHERE id = ANY($1::bigint[])", [row[0] for row in rows]
+        )
+        last = rows[-1]
+        return went, PurgeCursor(last[1], last[0]) if len(rows) == limit else None
 
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []

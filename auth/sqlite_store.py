@@ -4,6 +4,7 @@ call: one thread hop, one transaction."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -41,7 +42,15 @@ from wharf.auth.rows import (
     user_from_row,
     user_values,
 )
-from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+    PurgeCursor,
+)
 from wharf.db.sqlite import SQLiteDatabase
 
 T = TypeVar("T")
@@ -549,15 +558,27 @@ class SQLiteAuthStore(AuthStore):
         rows = await self._all(f"SELECT COUNT(*) FROM audit_events WHERE {where}", args)
         return int(rows[0][0])
 
-    async def purge_events_batch(self, purge: AuditPurge, limit: int) -> int:
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
         if purge.empty or limit <= 0:
-            return 0
+            return 0, None
         where, args = _purge_where(purge)
-        return await self._change(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
-            f"WHERE {where} ORDER BY time, id LIMIT ?)",
+        if after is not None:
+            where += " AND (time, id) > (?, ?)"
+            args = (*args, after.time, after.id)
+        rows = await self._all(
+            f"SELECT id, time FROM audit_events WHERE {where} ORDER BY time, id LIMIT ?",
             (*args, limit),
         )
+        if not rows:
+            return 0, None
+        went = await self._change(
+            "DELETE FROM audit_events WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([row[0] for row in rows]),),
+        )
+        last = rows[-1]
+        return went, PurgeCursor(last[1], last[0]) if len(rows) == limit else None
 
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []

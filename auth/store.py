@@ -73,6 +73,14 @@ class AuditPurge:
         return not self.everything and not self.operations and not self.event_types
 
 
+@dataclass(frozen=True, slots=True)
+class PurgeCursor:
+    """Where a batched purge goes on: after this event in (time, id) order."""
+
+    time: float
+    id: int
+
+
 class Conflict(Exception):
     """A unique name is already taken."""
 
@@ -289,10 +297,14 @@ class AuthStore(ABC):
         """How many events ``purge`` would delete (a dry run)."""
 
     @abstractmethod
-    async def purge_events_batch(self, purge: AuditPurge, limit: int) -> int:
-        """Delete at most ``limit`` of the events ``purge`` selects, oldest first, in one
-        short transaction; how many went (fewer than ``limit``: none are left). A purge
-        of millions of rows is many of these, so no writer is held for long."""
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
+        """Delete the next ``limit`` events ``purge`` selects after ``after`` in (time, id)
+        order — chosen by a read, then deleted by id in one short write — and answer how
+        many went and where the next batch starts (None: none are left). A purge of
+        millions of rows is many of these: no writer is held for long, and no batch
+        rescans the rows an earlier one passed over."""
 
     @abstractmethod
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:

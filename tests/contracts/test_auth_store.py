@@ -277,7 +277,7 @@ def test_events_listing_filters_and_purge(backend: Backend) -> None:
 def test_selective_purge_in_batches(backend: Backend) -> None:
     """Harbor's audit-log purge: events older than a time whose operation (any resource
     type) or operation and resource type are listed; counted (dry run) or deleted in
-    batches, oldest first, each batch its own transaction."""
+    batches, oldest first, each going on where the last one stopped."""
 
     async def scenario(store: AuthStore) -> None:
         events = [
@@ -294,34 +294,50 @@ def test_selective_purge_in_batches(backend: Backend) -> None:
         nothing = AuditPurge(1000.0)
         assert nothing.empty
         assert await store.count_purgeable_events(nothing) == 0
-        assert await store.purge_events_batch(nothing, 100) == 0
+        assert await store.purge_events_batch(nothing, 100) == (0, None)
 
         pulls = AuditPurge(100.0, operations=("PULL",))
         assert await store.count_purgeable_events(pulls) == 7
-        assert await store.purge_events_batch(pulls, 3) == 3
+        went, after = await store.purge_events_batch(pulls, 3)
+        assert went == 3 and after is not None and after.time == 2.0
         left, _ = await store.list_events(AuditQuery(operation="pull"), Page(0, 20))
         assert sorted(e.time for e in left) == [3.0, 4.0, 5.0, 6.0, 500.0]  # oldest went first
-        assert await store.purge_events_batch(pulls, 3) == 3
-        assert await store.purge_events_batch(pulls, 3) == 1  # fewer than asked: done
-        assert await store.purge_events_batch(pulls, 3) == 0
+        went, after = await store.purge_events_batch(pulls, 3, after)
+        assert went == 3 and after is not None and after.time == 5.0
+        assert await store.purge_events_batch(pulls, 3, after) == (1, None)  # the last
+        assert await store.purge_events_batch(pulls, 3) == (0, None)
         assert await store.count_purgeable_events(pulls) == 0
 
         typed = AuditPurge(
             100.0, event_types=(("create", "project"), ("delete", "replication_policy"))
         )
         assert await store.count_purgeable_events(typed) == 2  # not create_artifact
-        assert await store.purge_events_batch(typed, 100) == 2
+        assert await store.purge_events_batch(typed, 100) == (2, None)
         both = AuditPurge(1000.0, operations=("pull",), event_types=(("create", "artifact"),))
         assert await store.count_purgeable_events(both) == 2
-        assert await store.purge_events_batch(both, 100) == 2
+        assert await store.purge_events_batch(both, 100) == (2, None)
         assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 0
+
+        # a cursor passes over what it skipped: events at the same time, and ones that
+        # appear behind it, are left for the next purge
+        await store.add_events([AuditEvent("u", "pull", "x", f"r{i}", time=50.0) for i in range(5)])
+        same = AuditPurge(100.0, operations=("pull",))
+        went, after = await store.purge_events_batch(same, 2)
+        assert went == 2 and after is not None and after.time == 50.0
+        await store.add_events([AuditEvent("u", "pull", "x", "behind", time=1.0)])
+        went, after = await store.purge_events_batch(same, 2, after)
+        assert went == 2 and after is not None
+        assert await store.purge_events_batch(same, 2, after) == (1, None)
+        assert await store.count_purgeable_events(same) == 1  # the one behind the cursor
+        assert await store.purge_events_batch(same, 2) == (1, None)
 
         # the retention purge: every event older than the time, whatever it is
         await store.add_events([AuditEvent("u", op, "x", "r", time=t) for op, t in events_at])
         older = AuditPurge(35.0, everything=True)
         assert not older.empty and await store.count_purgeable_events(older) == 3
-        assert await store.purge_events_batch(older, 2) == 2
-        assert await store.purge_events_batch(older, 2) == 1
+        went, after = await store.purge_events_batch(older, 2)
+        assert went == 2 and after is not None
+        assert await store.purge_events_batch(older, 2, after) == (1, None)
         assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 1
 
     events_at = [("pull", 10.0), ("login", 20.0), ("gc", 30.0), ("pull", 40.0)]
