@@ -362,3 +362,30 @@ def test_a_stop_ends_a_running_purge_at_a_batch_boundary(tmp_path: Path) -> None
             await database.close()
 
     asyncio.run(main())
+
+
+def test_a_system_robot_with_purge_audit_permissions(app: InProcessServer) -> None:
+    """Harbor's RequireSystemAccess: a system robot given ``purge-audit`` list and read
+    may read the history and a run, not set the schedule."""
+    robot = {
+        "name": "purger",
+        "level": "system",
+        "duration": -1,
+        "permissions": [
+            {
+                "kind": "system",
+                "namespace": "/",
+                "access": [
+                    {"resource": "purge-audit", "action": "list"},
+                    {"resource": "purge-audit", "action": "read"},
+                ],
+            }
+        ],
+    }
+    made = requests.post(f"{app.url}/api/v2.0/robots", json=robot, auth=ADMIN, timeout=10)
+    assert made.status_code == 201, made.text
+    auth = (made.json()["name"], made.json()["secret"])
+    assert api(app, "GET", "", auth=auth).status_code == 200
+    assert api(app, "GET", "/schedule", auth=auth).status_code == 200
+    body = {"schedule": {"type": "None"}, "parameters": {"audit_retention_hour": 1}}
+    assert api(app, "PUT", "/schedule", json=body, auth=auth).status_code == 403
