@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.registry.content.cache import BytesCache, GenerationCache, Generations
-from wharf.registry.content.gatekeeping import abandon, ask
+from wharf.registry.content.gatekeeping import abandon, admit, ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.pins import pin_digest
 from wharf.registry.events import (
@@ -109,8 +109,9 @@ class Manifests:
                 await ask(self.gate, TagWrite(actor, repo, tag, str(digest), previous))
         # the manifest's own bytes count against the project's quota (its blobs were
         # admitted when they were uploaded or mounted into the repository)
-        commit = UploadCommit(actor, repo, str(digest), len(body))
-        await ask(self.gate, commit)
+        commit, pinned = await admit(
+            self.gate, self.store, UploadCommit(actor, repo, str(digest), len(body))
+        )
         record = ManifestRecord(
             str(digest),
             parsed.media_type,
@@ -120,7 +121,8 @@ class Manifests:
             parsed.annotations,
         )
         try:
-            await pin_digest(self.store, str(digest))
+            if not pinned:
+                await pin_digest(self.store, str(digest))
             await self.driver.put_bytes(digest.key, body)
             result = await self.store.put_manifest(
                 repo,
