@@ -116,7 +116,7 @@ def _service(request: web.Request, actor: Principal) -> GCService:
     return request.config_dict[GC]
 
 
-def _next_time(cron: str) -> str:
+def next_time(cron: str) -> str:
     if not cron:
         return ZERO_TIME
     try:
@@ -139,7 +139,7 @@ def schedule_doc(schedule: GCSchedule | None) -> GCHistory:
         job_status="Scheduled" if schedule.cron else "",
         deleted=False,
         schedule=ScheduleObj(
-            type=schedule.kind, cron=schedule.cron, next_scheduled_time=_next_time(schedule.cron)
+            type=schedule.kind, cron=schedule.cron, next_scheduled_time=next_time(schedule.cron)
         ),
         creation_time=(created and harbor_time(created)) or ZERO_TIME,
         update_time=(schedule.updated and harbor_time(schedule.updated)) or ZERO_TIME,
