@@ -234,6 +234,8 @@ def test_usergroups_api(wharf: InProcessServer) -> None:
     assert r.status_code in (201, 409), r.text  # a sign-in may have onboarded it already
     listed = requests.get(url, params={"ldap_group_dn": f"cn=admins,{GROUPS}"}, auth=ADMIN).json()
     assert len(listed) == 1 and listed[0]["group_name"] == "admins"
+    assert listed[0]["group_type"] == 1 and listed[0]["ldap_group_dn"] == f"cn=admins,{GROUPS}"
+    assert set(listed[0]) == {"id", "group_name", "group_type", "ldap_group_dn"}  # Harbor's
     gid = listed[0]["id"]
     dup = requests.post(
         url, json={"group_type": 1, "ldap_group_dn": f"cn=admins,{GROUPS}"}, auth=ADMIN
@@ -254,7 +256,9 @@ def test_usergroups_api(wharf: InProcessServer) -> None:
     found = requests.get(
         f"{url}/search", params={"groupname": "admins"}, headers=basic("alice", PASSWORDS["alice"])
     )
-    assert found.status_code == 200 and [g["id"] for g in found.json()] == [gid]
+    assert found.status_code == 200 and found.json() == [
+        {"id": gid, "group_name": "Admins!", "group_type": 1}  # Harbor's UserGroupSearchItem
+    ]
     assert requests.get(url, headers=basic("alice", PASSWORDS["alice"])).status_code == 403
     assert requests.delete(f"{url}/{gid}", auth=ADMIN).ok
     assert requests.get(f"{url}/{gid}", auth=ADMIN).status_code == 404
@@ -337,6 +341,8 @@ def test_configurations_api(wharf: InProcessServer, tmp_path: Path, slapd: Slapd
     doc = admin_get(wharf, "/configurations").json()
     assert doc["auth_mode"] == {"value": "ldap_auth", "editable": True}
     assert doc["ldap_url"]["value"] == slapd.url
+    # Harbor's IntegerConfigItem: a Go client can't read 3.0 into its int64
+    assert doc["ldap_timeout"]["value"] == 3 and type(doc["ldap_timeout"]["value"]) is int
     assert "ldap_search_password" not in doc and "oidc_client_secret" not in doc
     assert requests.get(f"{wharf.url}/api/v2.0/configurations").status_code == 401
     # users signed in through LDAP: the mode can't change any more

@@ -9,11 +9,33 @@ import orjson
 from aiohttp import web
 
 from wharf.auth.errors import BadRequest
+from wharf.auth.models import LDAP_GROUP
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_body, json_response, ok
-from wharf.registry.http.harbor.spec import Api, Param, Reply
+from wharf.registry.http.harbor.spec import Api, Model, Param, Reply
 
 api = Api("Ldap")
+
+
+class LdapPingResult(Model):
+    success: bool
+    message: str
+
+
+class LdapUser(Model):
+    username: str
+    realname: str
+    email: str
+
+
+class LdapGroup(Model):
+    """A directory group (Harbor's UserGroup; no id: it is not onboarded)."""
+
+    group_name: str
+    group_type: int  # 1: LDAP
+    ldap_group_dn: str
+
+
 ERRORS = (400, 401, 403)
 
 
@@ -22,7 +44,7 @@ ERRORS = (400, 401, 403)
     "POST",
     "/ldap/ping",
     summary="Try the LDAP settings in force, or some under test (system admins)",
-    replies={200: Reply("The result: {success, message}", dict[str, Any])},
+    replies={200: Reply("The result", LdapPingResult)},
     errors=ERRORS,
 )
 @authenticated
@@ -31,7 +53,7 @@ async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     if (await request.read()).strip():
         body = await json_body(request)
     success, message = await auth_of(request).ldap.ping(actor, body)
-    return json_response({"success": success, "message": message})
+    return json_response(LdapPingResult(success=success, message=message))
 
 
 @api.operation(
@@ -40,14 +62,14 @@ async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     "/ldap/users/search",
     summary="Users of the directory (system admins)",
     params=(Param("username", "query", str, "The user id (ldap_uid)"),),
-    replies={200: Reply("The users", list[dict[str, str]])},
+    replies={200: Reply("The users", list[LdapUser])},
     errors=ERRORS,
 )
 @authenticated
 async def search_users(request: web.Request, actor: Principal) -> web.StreamResponse:
     users = await auth_of(request).ldap.search_users(actor, request.query.get("username", ""))
     return json_response(
-        [{"username": u.username, "realname": u.realname, "email": u.email} for u in users]
+        [LdapUser(username=u.username, realname=u.realname, email=u.email) for u in users]
     )
 
 
@@ -60,7 +82,7 @@ async def search_users(request: web.Request, actor: Principal) -> web.StreamResp
         Param("groupname", "query", str, "The group's name"),
         Param("groupdn", "query", str, "The group's DN"),
     ),
-    replies={200: Reply("The groups", list[dict[str, Any]])},
+    replies={200: Reply("The groups", list[LdapGroup])},
     errors=ERRORS,
 )
 @authenticated
@@ -69,7 +91,7 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
         actor, request.query.get("groupname", ""), request.query.get("groupdn", "")
     )
     return json_response(
-        [{"group_name": g.name, "ldap_group_dn": g.dn, "group_type": 1} for g in groups]
+        [LdapGroup(group_name=g.name, group_type=LDAP_GROUP, ldap_group_dn=g.dn) for g in groups]
     )
 
 

@@ -3,8 +3,6 @@ name), read, rename, delete."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from wharf.auth.errors import BadRequest
@@ -22,19 +20,39 @@ from wharf.registry.http.harbor.common import (
     parse_int,
     requested_page,
 )
-from wharf.registry.http.harbor.spec import PAGE, PAGE_HEADERS, PAGE_SIZE, Api, Param, Reply
+from wharf.registry.http.harbor.spec import (
+    PAGE,
+    PAGE_HEADERS,
+    PAGE_SIZE,
+    Api,
+    Model,
+    Param,
+    Reply,
+)
 
 api = Api("usergroup")
 GROUP_ID = Param("group_id", "path", int, "The group's id", required=True)
 
 
-def group_doc(group: UserGroup) -> dict[str, Any]:
-    return {
-        "id": group.id,
-        "group_name": group.name,
-        "group_type": group.group_type,
-        "ldap_group_dn": group.ldap_dn,
-    }
+class UserGroupSearchItem(Model):
+    id: int
+    group_name: str
+    group_type: int  # 1 LDAP, 2 HTTP, 3 OIDC
+
+
+class UserGroupDoc(UserGroupSearchItem):
+    """Harbor's UserGroup."""
+
+    ldap_group_dn: str
+
+
+def group_doc(group: UserGroup) -> UserGroupDoc:
+    return UserGroupDoc(
+        id=group.id,
+        group_name=group.name,
+        group_type=group.group_type,
+        ldap_group_dn=group.ldap_dn,
+    )
 
 
 def group_id_of(request: web.Request) -> int:
@@ -52,7 +70,7 @@ def group_id_of(request: web.Request) -> int:
         Param("ldap_group_dn", "query", str, "An LDAP group DN"),
         Param("group_name", "query", str, "Part of the name"),
     ),
-    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    replies={200: Reply("The groups", list[UserGroupDoc], PAGE_HEADERS)},
     errors=(400, 401, 403),
 )
 @authenticated
@@ -70,7 +88,7 @@ async def list_groups(request: web.Request, actor: Principal) -> web.StreamRespo
     "/usergroups/search",
     summary="Groups by name (signed-in users)",
     params=(PAGE, PAGE_SIZE, Param("groupname", "query", str, "Part of the name", required=True)),
-    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    replies={200: Reply("The groups", list[UserGroupSearchItem], PAGE_HEADERS)},
     errors=(400, 401),
 )
 @authenticated
@@ -79,7 +97,9 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     groups, total = await auth_of(request).usergroups.search(
         actor, request.query.get("groupname", ""), page
     )
-    items = [{"id": g.id, "group_name": g.name, "group_type": g.group_type} for g in groups]
+    items = [
+        UserGroupSearchItem(id=g.id, group_name=g.name, group_type=g.group_type) for g in groups
+    ]
     return paged(request, items, total, page)
 
 
@@ -113,7 +133,7 @@ async def create_group(request: web.Request, actor: Principal) -> web.StreamResp
     "/usergroups/{group_id}",
     summary="One group (system admins)",
     params=(GROUP_ID,),
-    replies={200: Reply("The group", dict[str, Any])},
+    replies={200: Reply("The group", UserGroupDoc)},
     errors=(400, 401, 403, 404),
 )
 @authenticated
