@@ -251,6 +251,11 @@ def test_usergroups_api(wharf: InProcessServer) -> None:
         ).status_code
         == 400
     )
+    # the body as Harbor's UserGroup, its types strict as go-swagger's (422)
+    wrong = requests.post(url, json={"group_type": "1", "ldap_group_dn": "x"}, auth=ADMIN)
+    assert wrong.status_code == 422 and "group_type" in wrong.json()["errors"][0]["message"]
+    assert requests.post(url, json={"group_name": "x"}, auth=ADMIN).status_code == 400
+    assert requests.put(f"{url}/{gid}", json={"group_name": 7}, auth=ADMIN).status_code == 422
     assert requests.put(f"{url}/{gid}", json={"group_name": "Admins!"}, auth=ADMIN).ok
     assert requests.get(f"{url}/{gid}", auth=ADMIN).json()["group_name"] == "Admins!"
     found = requests.get(
@@ -283,6 +288,9 @@ def test_ldap_endpoints(wharf: InProcessServer, slapd: Slapd) -> None:
     slapd.add_user("ivan", "Ivan-Pass-1")
     r = requests.post(f"{api}/users/import", json={"ldap_uid_list": ["ivan", "ghost"]}, auth=ADMIN)
     assert r.status_code == 404 and [f["uid"] for f in r.json()] == ["ghost"]
+    for bad, status in (({"ldap_uid_list": "ivan"}, 422), ({"ldap_uid_list": []}, 400)):
+        assert requests.post(f"{api}/users/import", json=bad, auth=ADMIN).status_code == status
+    assert requests.post(f"{api}/users/import", auth=ADMIN).status_code == 422  # no body
     assert user_named(wharf, "ivan") is not None
     assert (
         requests.post(f"{api}/ping", headers=basic("alice", PASSWORDS["alice"])).status_code == 403

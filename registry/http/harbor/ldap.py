@@ -12,7 +12,7 @@ from wharf.auth.errors import BadRequest
 from wharf.auth.models import LDAP_GROUP
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_body, json_response, ok
-from wharf.registry.http.harbor.spec import Api, Model, Param, Reply
+from wharf.registry.http.harbor.spec import Api, Model, Param, Reply, read_body
 
 api = Api("Ldap")
 
@@ -26,6 +26,10 @@ class LdapUser(Model):
     username: str
     realname: str
     email: str
+
+
+class LdapImportUsers(Model):
+    ldap_uid_list: list[str]
 
 
 class LdapGroup(Model):
@@ -100,6 +104,7 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     "POST",
     "/ldap/users/import",
     summary="Onboard directory users before their first sign-in (system admins)",
+    body=LdapImportUsers,
     replies={
         200: Reply("Imported"),
         404: Reply("Some could not be: [{uid, error}]", list[dict[str, str]]),
@@ -108,9 +113,8 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
 )
 @authenticated
 async def import_users(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    uids = body.get("ldap_uid_list")
-    if not isinstance(uids, list) or not all(isinstance(u, str) and u for u in uids):
+    uids = (await read_body(request, LdapImportUsers)).ldap_uid_list
+    if not uids or not all(uids):
         raise BadRequest("ldap_uid_list must be a list of user ids")
     failed = await auth_of(request).ldap.import_users(actor, uids)
     if failed:

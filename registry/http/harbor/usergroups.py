@@ -13,7 +13,6 @@ from wharf.registry.http.harbor.common import (
     auth_of,
     authenticated,
     created,
-    json_body,
     json_response,
     ok,
     paged,
@@ -28,6 +27,7 @@ from wharf.registry.http.harbor.spec import (
     Model,
     Param,
     Reply,
+    read_body,
 )
 
 api = Api("usergroup")
@@ -44,6 +44,14 @@ class UserGroupDoc(UserGroupSearchItem):
     """Harbor's UserGroup."""
 
     ldap_group_dn: str
+
+
+class UserGroupReq(Model):
+    """Harbor's UserGroup as a request: a group to create, or a new name."""
+
+    group_name: str | None = None
+    group_type: int | None = None
+    ldap_group_dn: str | None = None
 
 
 def group_doc(group: UserGroup) -> UserGroupDoc:
@@ -109,20 +117,17 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     "/usergroups",
     summary="Create a group: an LDAP DN (type 1) or a name (system admins)",
     params=(),
+    body=UserGroupReq,
     replies={201: Reply("Created", headers=("Location",))},
     errors=(400, 401, 403, 404, 409),
 )
 @authenticated
 async def create_group(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    group_type = body.get("group_type")
-    if not isinstance(group_type, int) or isinstance(group_type, bool):
+    body = await read_body(request, UserGroupReq)
+    if body.group_type is None:
         raise BadRequest("group_type must be 1 (LDAP), 2 (HTTP) or 3 (OIDC)")
     group = await auth_of(request).usergroups.create(
-        actor,
-        str(body.get("group_name") or ""),
-        group_type,
-        str(body.get("ldap_group_dn") or ""),
+        actor, body.group_name or "", body.group_type, body.ldap_group_dn or ""
     )
     return created(f"{PREFIX}/usergroups/{group.id}")
 
@@ -148,15 +153,14 @@ async def get_group(request: web.Request, actor: Principal) -> web.StreamRespons
     "/usergroups/{group_id}",
     summary="Rename a group (system admins)",
     params=(GROUP_ID,),
+    body=UserGroupReq,
     replies={200: Reply("Renamed")},
     errors=(400, 401, 403, 404),
 )
 @authenticated
 async def update_group(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    await auth_of(request).usergroups.rename(
-        actor, group_id_of(request), str(body.get("group_name") or "")
-    )
+    body = await read_body(request, UserGroupReq)
+    await auth_of(request).usergroups.rename(actor, group_id_of(request), body.group_name or "")
     return ok()
 
 
