@@ -491,11 +491,11 @@ def test_default_and_cloudevents_payloads(server: InProcessServer, receiver: Rec
     }
     assert by_type["PULL_ARTIFACT"]["event_data"]["resources"][0]["tag"] == "1.0"
     deleted = by_type["DELETE_ARTIFACT"]["event_data"]["resources"][0]
-    # deleted by digest: the event names the artifact by its digest
+    # deleted by digest: named by the tag that went with it, as Harbor names it
     assert deleted == {
         "digest": digest,
-        "tag": digest,
-        "resource_url": f"{host}/shapes/team/app@{digest}",
+        "tag": "1.0",
+        "resource_url": f"{host}/shapes/team/app:1.0",
     }
 
     event = cloud[0]

@@ -201,8 +201,12 @@ class Manifests:
         kind = "manifest" if isinstance(reference, Digest) else "tag"
         await ask(self.gate, Deletion(actor, kind, repo, str(reference)))
         if isinstance(reference, Digest):
+            # the tags that go with it, for the event (a webhook names the artifact by its
+            # first tag, as Harbor's does); a tag put on it meanwhile goes unnamed
+            row = await self.store.artifact(repo, str(reference))
+            tags = () if row is None else tuple(tag.name for tag in row.tags)
             deleted = await self.store.delete_manifest(repo, str(reference))
-            event: ManifestDeleted | TagDeleted = ManifestDeleted(actor, repo, str(reference), ())
+            event: ManifestDeleted | TagDeleted = ManifestDeleted(actor, repo, str(reference), tags)
         else:
             found = await self.store.resolve_tag(repo, reference)
             deleted = found is not None and await self.store.delete_tag(repo, reference)
