@@ -96,8 +96,9 @@ def test_logs_are_plain_text_and_array_parameters_arrays() -> None:
         ),
     ]
     for path, method in logs:
-        content = paths[path][method]["responses"]["200"]["content"]
-        assert content == {"text/plain": {"schema": {"type": "string"}}}, path
+        answer = paths[path][method]["responses"]["200"]
+        assert answer["content"] == {"text/plain": {"schema": {"type": "string"}}}, path
+        assert "Content-Type" in answer["headers"], path
     params = paths["/projects/{project_name_or_id}/webhook/jobs"]["get"]["parameters"]
     status = next(p for p in params if p["name"] == "status")
     assert status["schema"] == {"type": "array", "items": {"type": "string"}}

@@ -132,7 +132,7 @@ PAGE_HEADERS = ("X-Total-Count", "Link")
 
 def text_reply(description: str) -> Reply:
     """A plain-text answer (a log, the ping's "Pong"), a string as Harbor documents it."""
-    return Reply(description, str, media_type="text/plain")
+    return Reply(description, str, ("Content-Type",), media_type="text/plain")
 
 
 HEADER_DOCS: dict[str, tuple[str, str]] = {
@@ -140,6 +140,7 @@ HEADER_DOCS: dict[str, tuple[str, str]] = {
     "X-Total-Count": ("integer", "The total count of the listed resources"),
     "Link": ("string", "Links to the previous and next page"),
     "Location": ("string", "The location of the created resource"),
+    "Content-Type": ("string", "The media type of the answer"),
 }
 
 ERROR_DESCRIPTIONS = {
