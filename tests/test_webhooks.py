@@ -421,6 +421,22 @@ def test_outage_and_recovery_lose_nothing(server: InProcessServer, receiver: Rec
     job = r.json()[0]
     assert job["status"] == "finished" and job["event_type"] == "PUSH_ARTIFACT"
     assert orjson.loads(job["job_detail"])["type"] == "PUSH_ARTIFACT"
+    # status is an array in Harbor's document: repeated or comma-separated (go-swagger's csv)
+    for status, count in (("error,finished", "6"), ("pending,error", "0"), ("running", "0")):
+        r = api(
+            server,
+            "GET",
+            "/projects/outage/webhook/jobs",
+            params={"policy_id": policy_id, "status": status},
+        )
+        assert r.status_code == 200 and r.headers["X-Total-Count"] == count, status
+    r = api(
+        server,
+        "GET",
+        "/projects/outage/webhook/jobs",
+        params=[("policy_id", policy_id), ("status", "stopped"), ("status", "finished")],
+    )
+    assert r.headers["X-Total-Count"] == "6"
     r = api(server, "GET", "/projects/outage/webhook/lasttrigger")
     assert r.json()[0]["last_trigger_time"] is not None
 

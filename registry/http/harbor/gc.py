@@ -53,6 +53,7 @@ from wharf.registry.http.harbor.spec import (
     Param,
     Reply,
     read_body,
+    text_reply,
 )
 from wharf.registry.http.keys import GC
 from wharf.registry.metadata.base import GCRun, GCRunQuery, GCSchedule
@@ -395,7 +396,7 @@ async def stop(request: web.Request, actor: Principal) -> web.StreamResponse:
     "/system/gc/{gc_id}/log",
     summary="The log of a garbage collection run (text/plain)",
     params=(GC_ID,),
-    replies={200: Reply("The log")},
+    replies={200: text_reply("The log")},
     errors=(400, 403, 404),
 )
 @authenticated

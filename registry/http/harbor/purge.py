@@ -42,6 +42,7 @@ from wharf.registry.http.harbor.spec import (
     Param,
     Reply,
     read_body,
+    text_reply,
 )
 from wharf.registry.http.keys import AUDIT_PURGE
 
@@ -276,7 +277,7 @@ async def stop(request: web.Request, actor: Principal) -> web.StreamResponse:
     "/system/purgeaudit/{purge_id}/log",
     summary="The log of an audit-log purge run (text/plain)",
     params=(PURGE_ID,),
-    replies={200: Reply("The log")},
+    replies={200: text_reply("The log")},
     errors=(400, 403, 404),
 )
 @authenticated

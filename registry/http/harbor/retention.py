@@ -27,7 +27,16 @@ from wharf.registry.http.harbor.common import (
     requested_page,
 )
 from wharf.registry.http.harbor.rules import rule_of, selector_fields
-from wharf.registry.http.harbor.spec import PAGE, PAGE_HEADERS, Api, Model, Param, Reply, read_body
+from wharf.registry.http.harbor.spec import (
+    PAGE,
+    PAGE_HEADERS,
+    Api,
+    Model,
+    Param,
+    Reply,
+    read_body,
+    text_reply,
+)
 from wharf.registry.http.keys import JOBS, RETENTION
 from wharf.registry.policy.models import RetentionExecution, RetentionPolicy, Selector
 from wharf.registry.policy.retention import (
@@ -475,7 +484,7 @@ async def list_tasks(request: web.Request, actor: Principal) -> web.StreamRespon
     "/retentions/{id}/executions/{eid}/tasks/{tid}",
     summary="Get Retention job task log",
     params=(ID, EID, TID),
-    replies={200: Reply("Get Retention job task log successfully.")},
+    replies={200: text_reply("Get Retention job task log successfully.")},
     errors=ERRORS,
 )
 @authenticated
