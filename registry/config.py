@@ -227,6 +227,9 @@ class WebhooksConfig(Strict):
     max_backoff: float = Field(default=600.0, gt=0, le=86400)
     policy_refresh: float = Field(default=5.0, ge=0, le=300)  # other replicas' edits seen
     pull_flush_interval: float = Field(default=0.5, gt=0, le=60)  # pulls enqueued in batches
+    probe_max: float = Field(default=60.0, gt=0, le=86400)  # longest wait between probes
+    # a dead receiver's deliveries this old are given up (about max_attempts' span)
+    give_up_after: float = Field(default=1800.0, gt=0, le=30 * 86400)
 
 
 class LogConfig(Strict):

@@ -429,3 +429,54 @@ def test_a_backlog_parked_by_one_process_goes_out_when_another_gets_through(
         assert sorted(Hooked.event_ids) == sorted(str(j.payload["event_id"]) for j in everything)
 
     run(tmp_path, scenario, timeout=0.5, backoff=0.3, max_backoff=30)
+
+
+def test_a_receiver_that_never_comes_back_leaves_no_backlog(tmp_path: Path) -> None:
+    """Deliveries to an address that has not answered since they were enqueued
+    ``give_up_after`` ago fail for good (with a log line saying so) instead of waiting
+    for ever: a dead-forever receiver's backlog is bounded by that age."""
+    port = free_port()
+
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        found = await service.auth_store.get_project("team")
+        assert found is not None
+        await store.create_policy(
+            Policy(
+                project_id=found.id,
+                project_name="team",
+                name="gone",
+                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
+                event_types=("PUSH_ARTIFACT",),
+            )
+        )
+        service.invalidate()
+        for n in range(12):
+            await service.on_event(
+                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
+            )
+        runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
+        await runner.start()
+        try:
+            for _ in range(200):
+                failed, _ = await jobs.find(states=(JobState.FAILED,), limit=100)
+                if len(failed) == 12:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await runner.close()
+        everything, _ = await jobs.find(limit=100)
+        assert [j.state for j in everything] == [JobState.FAILED] * 12
+        gave_up = [j for j in everything if "did not answer" in j.error]
+        assert gave_up, [j.error for j in everything]
+        lines = await jobs.logs(gave_up[0].id)
+        assert any("given up" in line.message for line in lines)
+
+    run(
+        tmp_path,
+        scenario,
+        timeout=0.5,
+        backoff=0.2,
+        max_backoff=0.4,
+        probe_max=0.4,
+        give_up_after=1.5,
+    )

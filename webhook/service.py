@@ -28,7 +28,10 @@ that turns domain events into deliveries, and the job handler that sends them.
   or three small writes per probe, and rewrites the parked backlog once per
   ``max_backoff``. A probe that gets an answer (any status) closes the breaker and
   makes the backlog due at once (``JobStore.expedite``): nothing is lost, and attempts
-  are spent only by deliveries actually sent.
+  are spent only by deliveries actually sent. A delivery whose event is
+  ``give_up_after`` old (30 min, about the span of ``max_attempts`` tries) while its
+  receiver still does not answer fails for good, so a receiver that never comes back
+  leaves no backlog growing without end.
 - **A stable event id** per delivery (a UUID fixed at enqueue) goes out on every attempt
   (``Webhook-Id`` header; the CloudEvents ``id``): a receiver that answered too late for
   us to see may get the same event again, and can tell it is the same.
@@ -114,6 +117,10 @@ class WebhookOptions:
     # the longest a dead receiver goes without a probe: how late its backlog may be sent
     # after it comes back (never above max_backoff)
     probe_max: float = 60.0
+    # a delivery whose receiver has not answered since it was enqueued this long ago is
+    # given up (its task fails): about the span of ``max_attempts`` tries, so a receiver
+    # that never comes back leaves no backlog growing without end
+    give_up_after: float = 1800.0
 
     def retry_delay(self, attempts: int) -> float:
         base = min(self.backoff * 2.0 ** max(attempts - 1, 0), self.max_backoff)
@@ -672,6 +679,14 @@ class WebhookService:
         now = self.clock()
         held = self.held_until(address, now)
         if held is not None:
+            # since the event (its payload's time, on this service's clock)
+            waited = now - float(data["payload"].get("occur_at", ctx.job.created))
+            if waited >= self.options.give_up_after:
+                await ctx.log(
+                    f"not sent: {address} has not answered for {waited:.0f} s; given up",
+                    "warning",
+                )
+                raise PermanentFailure(f"{address} did not answer for {waited:.0f} s")
             blocked = self._breakers[address]
             if blocked.parked_for < held:
                 # once per probe: what would come due before the next probe is parked

@@ -466,6 +466,8 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         policy_refresh=cfg.policy_refresh,
         pull_flush_interval=cfg.pull_flush_interval,
         host=host,
+        probe_max=cfg.probe_max,
+        give_up_after=cfg.give_up_after,
     )
 
 
