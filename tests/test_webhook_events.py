@@ -480,3 +480,39 @@ def test_a_receiver_that_never_comes_back_leaves_no_backlog(tmp_path: Path) -> N
         probe_max=0.4,
         give_up_after=1.5,
     )
+
+
+def test_task_logs_do_not_show_a_targets_password(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
+        found = await service.auth_store.get_project("team")
+        assert found is not None
+        await store.create_policy(
+            Policy(
+                project_id=found.id,
+                project_name="team",
+                name="secret",
+                targets=(Target(f"http://bob:s3cret@127.0.0.1:{port}/hook"),),
+                event_types=("PUSH_ARTIFACT",),
+            )
+        )
+        service.invalidate()
+        await service.on_event(
+            ManifestPushed(ADMIN, "team/app", "sha256:" + "b" * 64, "m", "v", None)
+        )
+        runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=1, poll_interval=0.02))
+        await runner.start()
+        try:
+            for _ in range(100):
+                (job,), _ = await jobs.find(limit=1)
+                if job.attempts and await jobs.logs(job.id):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await runner.close()
+        text = "\n".join(line.message for line in await jobs.logs(job.id))
+        assert f"http://bob:***@127.0.0.1:{port}/hook" in text
+        assert "s3cret" not in text and "s3cret" not in job.error
+
+    run(tmp_path, scenario, timeout=0.5, backoff=0.2, max_backoff=0.4)

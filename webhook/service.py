@@ -54,6 +54,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from wharf.auth.access import find_project, project_with
 from wharf.auth.errors import AlreadyExists, BadRequest, NotFound
@@ -130,6 +131,18 @@ class WebhookOptions:
         """The wait before the next probe of an address after ``failures`` in a row."""
         longest = max(min(self.probe_max, self.max_backoff), self.backoff)
         return min(self.backoff * 2.0 ** max(failures - 1, 0), longest)
+
+
+def redacted(address: str) -> str:
+    """The address without the password it may carry (``https://user:***@host/``): task
+    logs are shown to the project's members, the credential is the target's."""
+    try:
+        url = URL(address)
+    except ValueError:
+        return address
+    if url.password is None:
+        return address
+    return str(url.with_password("***"))
 
 
 @dataclass(slots=True)
@@ -676,6 +689,7 @@ class WebhookService:
         if index >= len(stored.targets):
             raise PermanentFailure("the policy's target was removed")
         address = stored.targets[index].address
+        shown = redacted(address)  # what the task log and errors say of it
         now = self.clock()
         held = self.held_until(address, now)
         if held is not None:
@@ -683,10 +697,10 @@ class WebhookService:
             waited = now - float(data["payload"].get("occur_at", ctx.job.created))
             if waited >= self.options.give_up_after:
                 await ctx.log(
-                    f"not sent: {address} has not answered for {waited:.0f} s; given up",
+                    f"not sent: {shown} has not answered for {waited:.0f} s; given up",
                     "warning",
                 )
-                raise PermanentFailure(f"{address} did not answer for {waited:.0f} s")
+                raise PermanentFailure(f"{shown} did not answer for {waited:.0f} s")
             blocked = self._breakers[address]
             if blocked.parked_for < held:
                 # once per probe: what would come due before the next probe is parked
@@ -697,7 +711,7 @@ class WebhookService:
                     DELIVERY_KINDS, {"address": address}, park, now, due_before=held
                 )
                 blocked.parked_for = held
-            raise Postpone(f"not sent: {address} failed to connect or answer lately", held)
+            raise Postpone(f"not sent: {shown} failed to connect or answer lately", held)
         target = self._open(stored.targets[index], stored.project_id)
         payload_format = target.payload_format or DEFAULT_FORMAT
         headers, body = payloads.render(
@@ -731,7 +745,7 @@ class WebhookService:
             else:
                 self._no_answer(address, breaker)
             reason = str(exc) or type(exc).__name__
-            await ctx.log(f"attempt {attempt}: POST {address} failed: {reason}", "warning")
+            await ctx.log(f"attempt {attempt}: POST {shown} failed: {reason}", "warning")
             raise RetryLater(f"{type(exc).__name__}: {reason}", delay) from None
         finally:
             if breaker is not None:
@@ -741,11 +755,9 @@ class WebhookService:
         again = job.attempts > 1 or (job.started is not None and job.started < job.updated)
         await self._answered(address, delivered=200 <= status < 300, again=again)
         if 200 <= status < 300:
-            await ctx.log(f"attempt {attempt}: POST {address}: HTTP {status}")
+            await ctx.log(f"attempt {attempt}: POST {shown}: HTTP {status}")
             return {"status_code": status, "event_id": data["event_id"]}
-        await ctx.log(
-            f"attempt {attempt}: POST {address}: HTTP {status} {answer.strip()}", "warning"
-        )
+        await ctx.log(f"attempt {attempt}: POST {shown}: HTTP {status} {answer.strip()}", "warning")
         raise RetryLater(f"the receiver answered HTTP {status}", delay)
 
     def _no_answer(self, address: str, probe: Breaker | None) -> None:
