@@ -11,7 +11,7 @@ from wharf.auth.access import project_with, require_admin, require_signed_in
 from wharf.auth.models import LOGS, AuditEvent
 from wharf.auth.options import AuthOptions
 from wharf.auth.principals import Principal
-from wharf.auth.store import AuditQuery, AuthStore, Condition, Page
+from wharf.auth.store import AuditPurge, AuditQuery, AuthStore, Condition, Page, PurgeCursor
 from wharf.db.errors import DatabaseUnavailable
 
 log = logging.getLogger("wharf.auth")
@@ -24,6 +24,7 @@ AUDIT_FLUSH_SECONDS = 0.5
 # events held while the database is unavailable, written once it is back; past this many
 # the oldest are dropped (and that is logged as an error)
 AUDIT_HOLD_MAX = 10_000
+PURGE_BATCH = 5_000  # rows the retention purge deletes per transaction
 
 
 class AuditLog:
@@ -78,12 +79,21 @@ class AuditLog:
         except Exception:  # the audit log must never fail the request it records
             log.exception("cannot record audit events", extra={"lost": len(events)})
 
-    async def purge(self, now: float) -> int:
-        """Apply the retention period; returns how many events were deleted."""
+    async def purge(self, now: float, batch: int = PURGE_BATCH) -> int:
+        """Apply the retention period; returns how many events were deleted. In batches,
+        each its own short transaction: a backlog of millions of rows never holds the
+        (SQLite) writer for long."""
         days = self.options.audit_retention_days
         if days <= 0:
             return 0
-        return await self.store.purge_events(now - days * 86400)
+        selection = AuditPurge(now - days * 86400, everything=True)
+        purged = 0
+        after: PurgeCursor | None = None
+        while True:
+            went, after = await self.store.purge_events_batch(selection, batch, after)
+            purged += went
+            if after is None:
+                return purged
 
     def require_whole_log(self, actor: Principal) -> None:
         """System admins only (Harbor's audit-log list permission of the system)."""

@@ -109,6 +109,8 @@ class Configuration:
             value = getattr(settings, key)
             if key == "mode":
                 value = MODE_NAMES[value]
+            elif isinstance(value, float) and value.is_integer():
+                value = int(value)  # Harbor's IntegerConfigItem (ldap_timeout): 5, not 5.0
             doc[api_key(key)] = {"value": value, "editable": key not in self.fixed}
         return doc
 

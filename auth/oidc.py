@@ -34,6 +34,8 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 LEEWAY = 60
 DISCOVERY_TTL = 300.0
 JWKS_REFETCH = 30.0
+PING_TIMEOUT = 10.0  # seconds a test of an endpoint may take, all in all
+PING_MAX_BYTES = 1024 * 1024  # a discovery document is a few KiB
 
 
 class ProviderUnavailable(Exception):
@@ -79,6 +81,63 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def discovery_url(endpoint: str) -> str:
+    return endpoint.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def check_discovery(data: dict[str, Any], endpoint: str, url: str) -> None:
+    """A discovery document Wharf can sign users in with: the endpoints it uses, and the
+    issuer the endpoint itself (as go-oidc, and so Harbor, insist)."""
+    for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not isinstance(data.get(key), str):
+            raise ProviderUnavailable(f"OIDC discovery at {url}: no {key}")
+    if data["issuer"].rstrip("/") != endpoint.rstrip("/"):
+        raise ProviderUnavailable(
+            f"OIDC discovery at {url}: issuer {data['issuer']!r} is not {endpoint!r}"
+        )
+
+
+async def ping_endpoint(
+    endpoint: str, verify_cert: bool, *, ca_file: str = "", within: float = PING_TIMEOUT
+) -> dict[str, Any]:
+    """Harbor's "test OIDC endpoint": fetch ``{endpoint}/.well-known/openid-configuration``
+    within ``within`` seconds (connecting, redirects and the body included) and check it
+    is a discovery document whose issuer is ``endpoint``; the document.
+    ProviderUnavailable says why not."""
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProviderUnavailable(f"OIDC endpoint {endpoint!r} is not an http(s) URL")
+    ssl_context: ssl.SSLContext | bool = False
+    if verify_cert:
+        ssl_context = ssl.create_default_context(cafile=ca_file or None)
+    url = discovery_url(endpoint)
+    try:
+        async with (
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=within, connect=within),
+                connector=aiohttp.TCPConnector(ssl=ssl_context),
+            ) as session,
+            session.get(url, max_redirects=3) as response,
+        ):
+            if response.status != 200:
+                raise ProviderUnavailable(f"OIDC discovery at {url}: HTTP {response.status}")
+            if (response.content_length or 0) > PING_MAX_BYTES:
+                raise ProviderUnavailable(f"OIDC discovery at {url}: too large")
+            body = await response.content.read(PING_MAX_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError, ssl.SSLError, ValueError) as exc:
+        raise ProviderUnavailable(f"OIDC discovery at {url}: {type(exc).__name__}: {exc}") from None
+    if len(body) > PING_MAX_BYTES:
+        raise ProviderUnavailable(f"OIDC discovery at {url}: too large")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ProviderUnavailable(f"OIDC discovery at {url}: not JSON") from None
+    if not isinstance(data, dict):
+        raise ProviderUnavailable(f"OIDC discovery at {url}: not a JSON object")
+    check_discovery(data, endpoint, url)
+    return data
 
 
 class OidcProvider:
@@ -130,15 +189,9 @@ class OidcProvider:
         now = time.monotonic()
         if self._discovery is not None and now - self._discovered_at < DISCOVERY_TTL:
             return self._discovery
-        url = self.settings.oidc_endpoint + "/.well-known/openid-configuration"
+        url = discovery_url(self.settings.oidc_endpoint)
         data = await self._get_json(url, "discovery")
-        for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
-            if not isinstance(data.get(key), str):
-                raise ProviderUnavailable(f"OIDC discovery at {url}: no {key}")
-        if data["issuer"].rstrip("/") != self.settings.oidc_endpoint.rstrip("/"):
-            raise ProviderUnavailable(
-                f"OIDC discovery at {url}: issuer {data['issuer']!r} is not oidc_endpoint"
-            )
+        check_discovery(data, self.settings.oidc_endpoint, url)
         self._discovery, self._discovered_at = data, now
         return data
 

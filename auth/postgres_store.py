@@ -42,7 +42,15 @@ from wharf.auth.rows import (
     user_from_row,
     user_values,
 )
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+    PurgeCursor,
+)
 from wharf.db.postgres import Connection, PostgresDatabase
 
 
@@ -575,6 +583,36 @@ class PostgresAuthStore(AuthStore):
     async def purge_events(self, before: float) -> int:
         return await self._change("DELETE FROM audit_events WHERE time < $1", before)
 
+    async def count_purgeable_events(self, purge: AuditPurge) -> int:
+        if purge.empty:
+            return 0
+        where, args = _purge_where(purge)
+        row = await self._one(f"SELECT COUNT(*) FROM audit_events WHERE {where}", *args)
+        return int(row[0])
+
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
+        if purge.empty or limit <= 0:
+            return 0, None
+        where, args = _purge_where(purge)
+        if after is not None:
+            args.extend((after.time, after.id))
+            n = len(args)
+            where += f" AND time >= ${n - 1} AND (time, id) > (${n - 1}, ${n})"
+        args.append(limit)
+        rows = await self._all(
+            f"SELECT id, time FROM audit_events WHERE {where} ORDER BY time, id LIMIT ${len(args)}",
+            *args,
+        )
+        if not rows:
+            return 0, None
+        went = await self._change(
+            "DELETE FROM audit_events WHERE id = ANY($1::bigint[])", [row[0] for row in rows]
+        )
+        last = rows[-1]
+        return went, PurgeCursor(last[1], last[0]) if len(rows) == limit else None
+
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
         args: list[Any] = []
@@ -627,3 +665,17 @@ class PostgresAuthStore(AuthStore):
             "ORDER BY created DESC"
         )
         return [SigningKey(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+
+def _purge_where(purge: AuditPurge) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) of the events ``purge`` selects."""
+    if purge.everything:
+        return "time < $1", [purge.before]
+    args: list[Any] = [purge.before, [op.lower() for op in purge.operations]]
+    alternatives = ["lower(operation) = ANY($2::text[])"]
+    for operation, resource_type in purge.event_types:
+        args.extend((operation.lower(), resource_type.lower()))
+        alternatives.append(
+            f"(lower(operation) = ${len(args) - 1} AND lower(resource_type) = ${len(args)})"
+        )
+    return f"time < $1 AND ({' OR '.join(alternatives)})", args

@@ -4,6 +4,7 @@ call: one thread hop, one transaction."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -41,7 +42,15 @@ from wharf.auth.rows import (
     user_from_row,
     user_values,
 )
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+    PurgeCursor,
+)
 from wharf.db.sqlite import SQLiteDatabase
 
 T = TypeVar("T")
@@ -542,6 +551,35 @@ class SQLiteAuthStore(AuthStore):
     async def purge_events(self, before: float) -> int:
         return await self._change("DELETE FROM audit_events WHERE time < ?", (before,))
 
+    async def count_purgeable_events(self, purge: AuditPurge) -> int:
+        if purge.empty:
+            return 0
+        where, args = _purge_where(purge)
+        rows = await self._all(f"SELECT COUNT(*) FROM audit_events WHERE {where}", args)
+        return int(rows[0][0])
+
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
+        if purge.empty or limit <= 0:
+            return 0, None
+        where, args = _purge_where(purge)
+        if after is not None:
+            where += " AND (time, id) > (?, ?)"
+            args = (*args, after.time, after.id)
+        rows = await self._all(
+            f"SELECT id, time FROM audit_events WHERE {where} ORDER BY time, id LIMIT ?",
+            (*args, limit),
+        )
+        if not rows:
+            return 0, None
+        went = await self._change(
+            "DELETE FROM audit_events WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([row[0] for row in rows]),),
+        )
+        last = rows[-1]
+        return went, PurgeCursor(last[1], last[0]) if len(rows) == limit else None
+
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:
         where: list[str] = []
         args: list[Any] = []
@@ -614,3 +652,18 @@ def _delete_project(db: sqlite3.Connection, project_id: int) -> bool:
     if inside is not None:
         raise ProjectNotEmpty(name)
     return db.execute("DELETE FROM projects WHERE id = ?", (project_id,)).rowcount > 0
+
+
+def _purge_where(purge: AuditPurge) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its arguments) of the events ``purge`` selects."""
+    if purge.everything:
+        return "time < ?", (purge.before,)
+    args: list[Any] = [purge.before]
+    alternatives: list[str] = []
+    if purge.operations:
+        alternatives.append(f"lower(operation) IN ({', '.join('?' * len(purge.operations))})")
+        args.extend(op.lower() for op in purge.operations)
+    for operation, resource_type in purge.event_types:
+        alternatives.append("(lower(operation) = ? AND lower(resource_type) = ?)")
+        args.extend((operation.lower(), resource_type.lower()))
+    return f"time < ? AND ({' OR '.join(alternatives)})", tuple(args)

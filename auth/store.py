@@ -54,6 +54,33 @@ class AuditQuery:
     conditions: tuple[Condition, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AuditPurge:
+    """Which audit events a purge removes: those older than ``before`` (epoch seconds)
+    whose operation is one of ``operations`` (any resource type), or whose operation
+    and resource type are one of ``event_types`` (Harbor's ``create_artifact``: operation
+    ``create``, resource type ``artifact``). Operations compare case-insensitively; with
+    neither list, nothing matches — unless ``everything`` (the retention purge: every
+    event older than ``before``)."""
+
+    before: float
+    operations: tuple[str, ...] = ()
+    event_types: tuple[tuple[str, str], ...] = ()
+    everything: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.everything and not self.operations and not self.event_types
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCursor:
+    """Where a batched purge goes on: after this event in (time, id) order."""
+
+    time: float
+    id: int
+
+
 class Conflict(Exception):
     """A unique name is already taken."""
 
@@ -264,6 +291,20 @@ class AuthStore(ABC):
     @abstractmethod
     async def purge_events(self, before: float) -> int:
         """Delete events older than ``before`` (epoch seconds); how many went."""
+
+    @abstractmethod
+    async def count_purgeable_events(self, purge: AuditPurge) -> int:
+        """How many events ``purge`` would delete (a dry run)."""
+
+    @abstractmethod
+    async def purge_events_batch(
+        self, purge: AuditPurge, limit: int, after: PurgeCursor | None = None
+    ) -> tuple[int, PurgeCursor | None]:
+        """Delete the next ``limit`` events ``purge`` selects after ``after`` in (time, id)
+        order — chosen by a read, then deleted by id in one short write — and answer how
+        many went and where the next batch starts (None: none are left). A purge of
+        millions of rows is many of these: no writer is held for long, and no batch
+        rescans the rows an earlier one passed over."""
 
     @abstractmethod
     async def list_events(self, query: AuditQuery, page: Page) -> tuple[list[AuditEvent], int]:

@@ -10,6 +10,8 @@ the ratio A/B is what the gate costs (issue 15's target: within 5 % of none).
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from bench.servers import Server, wharf_server
+from bench.servers import Server, tree_cpu, wharf_server
 
 ADMIN = ("admin", "Bench-Policies-1")
 QUOTA = 10**12  # bytes: far above what the bench pushes, so it never refuses
@@ -77,6 +79,40 @@ def prepare(server: Server, *, policies: bool) -> None:
     assert len(rules.json()) == RULES, rules.text
 
 
+def verdict(report: Path, swap: bool, cpu_with: float, cpu_without: float) -> str:
+    """The gate's cost as issue 15 states it (with policies / without, target >= 0.95),
+    from the throughput medians and from the servers' CPU per image pushed: CPU time
+    is what the gate adds to each push, and unlike throughput it barely moves with the
+    machine's load."""
+    scenario = json.loads(report.read_bytes())["scenarios"]["push-images"]
+    medians = {name: run["median"] for name, run in scenario["results"].items()}
+    rounds = {name: run["rounds"] for name, run in scenario["results"].items()}
+    policy, plain = ("B", "A") if swap else ("A", "B")
+    ratio = medians[policy] / medians[plain]
+    pairs = [
+        a["value"] / b["value"]
+        for a, b in zip(rounds[policy], rounds[plain], strict=True)
+        if a["value"] and b["value"]
+    ]
+    geomean = math.exp(sum(math.log(x) for x in pairs) / len(pairs)) if pairs else 0.0
+    images = sum(r["extra"].get("images", 0) for r in rounds[policy] if r["extra"])
+    cpu_ratio = cpu_with / cpu_without if cpu_without else 0.0
+    lines = [
+        "",
+        f"gate cost on push-images ({len(pairs)} paired rounds, target: with/without >= 0.95)",
+        f"  throughput, ratio of medians: {ratio:.3f} ({'MET' if ratio >= 0.95 else 'MISS'})",
+        f"  throughput, geometric mean of the per-round ratios: {geomean:.3f}",
+    ]
+    if images:
+        per_with = 1000 * cpu_with / images
+        per_without = 1000 * cpu_without / images
+        lines.append(
+            f"  server CPU per image: {per_with:.2f} ms with, {per_without:.2f} ms without "
+            f"(without/with {1 / cpu_ratio if cpu_ratio else 0:.3f})"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -97,6 +133,7 @@ def main() -> int:
                     f"B = {second.url} ({'quota + 20 rules' if args.swap else 'no policy'})",
                     flush=True,
                 )
+                report = work / "report.json"
                 argv = [
                     sys.executable,
                     "-m",
@@ -114,8 +151,17 @@ def main() -> int:
                     "--password",
                     ADMIN[1],
                     "--no-ceilings",
+                    "--json",
+                    str(report),
                 ]
-                return subprocess.run(argv, check=False).returncode
+                cpu_before = {s.name: tree_cpu(s.pid) for s in (with_policies, without)}
+                code = subprocess.run(argv, check=False).returncode
+                cpu = {
+                    s.name: tree_cpu(s.pid) - cpu_before[s.name] for s in (with_policies, without)
+                }
+                if code == 0:
+                    print(verdict(report, args.swap, cpu[with_policies.name], cpu[without.name]))
+                return code
             finally:
                 second.stop()
         finally:

@@ -7,13 +7,13 @@ ones serialize on the row lock and the later one sees the earlier one's result."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wharf.db.postgres import Connection, PostgresDatabase
 from wharf.jobs.models import Job, JobState, Lease, LogLine, NewJob
 from wharf.jobs.rows import JOB_COLUMNS, LOG_COLUMNS, dumps, job_from_row, log_from_row
-from wharf.jobs.store import LOST_WORKER, JobStore
+from wharf.jobs.store import LOST_WORKER, JobStore, check_match
 
 _RUNNING = JobState.RUNNING.value
 _PENDING = JobState.PENDING.value
@@ -165,18 +165,67 @@ class PostgresJobStore(JobStore):
         )
         return None if state is None else JobState(state)
 
-    async def release(self, job_id: int, owner: str, now: float) -> bool:
+    async def release(
+        self, job_id: int, owner: str, now: float, *, run_at: float | None = None
+    ) -> bool:
         status = await self.database.read(
             lambda db: db.execute(
                 "UPDATE jobs SET state = 'pending', attempts = GREATEST(attempts - 1, 0), "
-                "run_at = $1, lease_owner = NULL, lease_expires = NULL, updated = $1 "
+                "run_at = $4, lease_owner = NULL, lease_expires = NULL, updated = $1 "
                 "WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
                 now,
                 job_id,
                 owner,
+                now if run_at is None else run_at,
             )
         )
         return _count(status) > 0
+
+    async def _reschedule(
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        run_at: float,
+        due: str,
+        limit: float,
+        now: float,
+    ) -> int:
+        """Pending matching jobs whose ``run_at`` is ``due`` (``<`` or ``>``) ``limit``:
+        due at ``run_at``."""
+        check_match(match)
+        if not kinds:
+            return 0
+        # the keys are plain names (check_match): safe in the statement's text
+        matched = " AND ".join(
+            f"(payload::jsonb ->> '{key}') = ${n}" for n, key in enumerate(match, start=5)
+        )
+        status = await self.database.read(
+            lambda db: db.execute(
+                f"UPDATE jobs SET run_at = $1, updated = $2 WHERE state = 'pending' "
+                f"AND run_at {due} $4 AND kind = ANY($3::text[]) AND {matched}",
+                run_at,
+                now,
+                list(kinds),
+                limit,
+                *match.values(),
+            )
+        )
+        return _count(status)
+
+    async def postpone(
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
+    ) -> int:
+        limit = until if due_before is None else due_before
+        return await self._reschedule(kinds, match, until, "<", limit, now)
+
+    async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:
+        return await self._reschedule(kinds, match, now, ">", now, now)
 
     async def reclaim_expired(self, now: float) -> int:
         status = await self.database.read(

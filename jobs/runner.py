@@ -5,7 +5,8 @@ and records how each ended.
 - A handler is ``async def handler(ctx) -> dict | None``; what it returns is the job's
   result. Raising ``PermanentFailure`` fails the job at once; raising ``RetryLater`` or any
   other exception counts a failed attempt, retried after ``RetryLater.delay`` or an
-  exponential backoff until the job's ``max_attempts`` are spent.
+  exponential backoff until the job's ``max_attempts`` are spent. Raising ``Postpone``
+  gives the job back, due later, without counting the attempt.
 - A heartbeat renews the lease every third of it. When the lease is found lost (the
   database was unreachable past the lease and the job was claimed elsewhere), the handler
   is cancelled and nothing is recorded: the new holder owns the job. When a stop was
@@ -52,6 +53,15 @@ class RetryLater(Exception):
     def __init__(self, message: str, delay: float) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class Postpone(Exception):
+    """Not this attempt's turn (e.g. its receiver is known to be down): give the job back,
+    due at ``until``, the attempt not counted and nothing logged."""
+
+    def __init__(self, message: str, until: float) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +140,12 @@ class JobRunner:
         self._wake.set()
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[int]:
-        """Enqueue, and look for work at once."""
-        ids = await self.store.enqueue(jobs, self.clock())
-        self.wake()
+        """Enqueue, and look for work at once when one of them is due now (jobs due later
+        are found by the poll)."""
+        now = self.clock()
+        ids = await self.store.enqueue(jobs, now)
+        if any(job.run_at is None or job.run_at <= now for job in jobs):
+            self.wake()
         return ids
 
     async def close(self) -> None:
@@ -234,6 +247,8 @@ class JobRunner:
             return "failed", None, str(exc) or type(exc).__name__, None
         except RetryLater as exc:
             return "retry", None, str(exc), exc.delay
+        except Postpone as exc:
+            return "postpone", None, str(exc), exc.until
         except Exception as exc:
             return "retry", None, f"{type(exc).__name__}: {exc}", None
         return "succeeded", result, "", None
@@ -244,7 +259,7 @@ class JobRunner:
         what: str,
         result: dict[str, Any] | None,
         error: str,
-        delay: float | None,
+        delay: float | None,  # retry: seconds to wait; postpone: when it is due
     ) -> None:
         job, now = ctx.job, self.clock()
         if what == "lost":
@@ -253,6 +268,9 @@ class JobRunner:
         if what == "release":
             await self.store.release(job.id, self.owner, now)
             log.info("job given back at shutdown", extra={"job": job.id, "kind": job.kind})
+            return
+        if what == "postpone":
+            await self.store.release(job.id, self.owner, now, run_at=delay)
             return
         if what == "retry":
             wait = self.options.retry_delay(job.attempts) if delay is None else delay

@@ -6,13 +6,13 @@ so two claimers never take the same job."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wharf.db.sqlite import SQLiteDatabase
 from wharf.jobs.models import Job, JobState, Lease, LogLine, NewJob
 from wharf.jobs.rows import JOB_COLUMNS, LOG_COLUMNS, dumps, job_from_row, log_from_row
-from wharf.jobs.store import LOST_WORKER, JobStore
+from wharf.jobs.store import LOST_WORKER, JobStore, check_match
 
 _RUNNING = JobState.RUNNING.value
 _PENDING = JobState.PENDING.value
@@ -147,18 +147,62 @@ class SQLiteJobStore(JobStore):
 
         return await self.database.write(write)
 
-    async def release(self, job_id: int, owner: str, now: float) -> bool:
+    async def release(
+        self, job_id: int, owner: str, now: float, *, run_at: float | None = None
+    ) -> bool:
+        due = now if run_at is None else run_at
         count = await self.database.write(
             lambda db: (
                 db.execute(
                     "UPDATE jobs SET state = ?, attempts = MAX(attempts - 1, 0), run_at = ?, "
                     "lease_owner = NULL, lease_expires = NULL, updated = ? "
                     "WHERE id = ? AND lease_owner = ? AND state = ?",
-                    (_PENDING, now, now, job_id, owner, _RUNNING),
+                    (_PENDING, due, now, job_id, owner, _RUNNING),
                 ).rowcount
             )
         )
         return count > 0
+
+    async def _reschedule(
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        run_at: float,
+        due: str,
+        limit: float,
+        now: float,
+    ) -> int:
+        """Pending matching jobs whose ``run_at`` is ``due`` (``<`` or ``>``) ``limit``:
+        due at ``run_at``."""
+        check_match(match)
+        if not kinds:
+            return 0
+        matched = " AND ".join(f"json_extract(payload, '$.{key}') = ?" for key in match)
+        count: int = await self.database.write(
+            lambda db: (
+                db.execute(
+                    f"UPDATE jobs SET run_at = ?, updated = ? WHERE state = ? AND run_at {due} ? "
+                    f"AND kind IN ({_marks(kinds)}) AND {matched}",
+                    (run_at, now, _PENDING, limit, *kinds, *match.values()),
+                ).rowcount
+            )
+        )
+        return count
+
+    async def postpone(
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
+    ) -> int:
+        limit = until if due_before is None else due_before
+        return await self._reschedule(kinds, match, until, "<", limit, now)
+
+    async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:
+        return await self._reschedule(kinds, match, now, ">", now, now)
 
     async def reclaim_expired(self, now: float) -> int:
         def write(db: sqlite3.Connection) -> int:

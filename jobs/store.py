@@ -8,13 +8,26 @@ whose lease ran out and whose job was claimed again changes nothing."""
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wharf.jobs.models import Job, JobState, Lease, LogLine, NewJob
 
 LOST_WORKER = "the worker stopped renewing its lease (killed or cut off)"
+
+PAYLOAD_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_match(match: Mapping[str, str]) -> None:
+    """``match`` of ``postpone``/``expedite``: one or more top-level payload keys (plain
+    names) and the string each must hold."""
+    if not match:
+        raise ValueError("match at least one payload key")
+    for key, value in match.items():
+        if not PAYLOAD_KEY.fullmatch(key) or not isinstance(value, str):
+            raise ValueError(f"a payload key is a plain name matched to a string: {key!r}")
 
 
 class JobStore(ABC):
@@ -68,9 +81,30 @@ class JobStore(ABC):
         last attempt allowed; None when ``owner`` no longer held it."""
 
     @abstractmethod
-    async def release(self, job_id: int, owner: str, now: float) -> bool:
-        """Give the job back unfinished (the worker shuts down): pending at once, the
-        interrupted attempt not counted."""
+    async def release(
+        self, job_id: int, owner: str, now: float, *, run_at: float | None = None
+    ) -> bool:
+        """Give the job back unfinished (the worker shuts down, or the handler put it off):
+        pending from ``run_at`` (at once when None), the attempt not counted."""
+
+    @abstractmethod
+    async def postpone(
+        self,
+        kinds: Sequence[str],
+        match: Mapping[str, str],
+        until: float,
+        now: float,
+        *,
+        due_before: float | None = None,
+    ) -> int:
+        """Pending jobs of ``kinds`` whose payload holds ``match`` and are due before
+        ``due_before`` (default ``until``): due at ``until`` instead, in one write
+        (attempts unchanged). How many."""
+
+    @abstractmethod
+    async def expedite(self, kinds: Sequence[str], match: Mapping[str, str], now: float) -> int:
+        """Pending jobs of ``kinds`` whose payload holds ``match`` and are due after
+        ``now``: due now, in one write (attempts unchanged). How many."""
 
     @abstractmethod
     async def reclaim_expired(self, now: float) -> int:

@@ -25,6 +25,7 @@ from wharf.registry.events import (
     ManifestPulled,
     ManifestPushed,
     RepositoryDeleted,
+    TagCreated,
     TagDeleted,
 )
 from wharf.registry.metadata.sqlite import SQLiteStore
@@ -124,6 +125,9 @@ def test_changes_emit_typed_events(tmp_path: Path) -> None:
         await core.manifests.delete("p/app", "v1", ALICE)
         await core.manifests.delete("p/app", parse_digest(first), ALICE)
         await core.blobs.unlink("p/app", digest_of(b"one"), ALICE)
+        third = await push_image(core, "p/app", "v3", b"three")
+        await core.manifests.tag("p/app", parse_digest(third), "latest", ALICE)
+        await core.manifests.delete("p/app", parse_digest(third), ALICE)  # its tags with it
         await core.repositories.delete("p/app", ALICE)
         assert seen.events == [
             ManifestPushed(
@@ -136,6 +140,11 @@ def test_changes_emit_typed_events(tmp_path: Path) -> None:
             TagDeleted(ALICE, "p/app", "v1", second),
             ManifestDeleted(ALICE, "p/app", first, ()),
             BlobUnlinked(ALICE, "p/app", str(digest_of(b"one"))),
+            ManifestPushed(
+                ALICE, "p/app", third, "application/vnd.oci.image.manifest.v1+json", "v3", None
+            ),
+            TagCreated(ALICE, "p/app", "latest", third),
+            ManifestDeleted(ALICE, "p/app", third, ("latest", "v3")),
             RepositoryDeleted(ALICE, "p/app"),
         ]
 

@@ -79,6 +79,31 @@ def test_document_is_valid_openapi_with_harbors_operation_ids() -> None:
         assert harbor in ops
 
 
+def test_logs_are_plain_text_and_array_parameters_arrays() -> None:
+    """As Harbor documents them: a log (and the ping) is a text/plain string, the old
+    webhook jobs' status an array."""
+    paths = document()["paths"]  # type: ignore[index]
+    logs = [
+        ("/ping", "get"),
+        ("/system/gc/{gc_id}/log", "get"),
+        ("/system/purgeaudit/{purge_id}/log", "get"),
+        ("/replication/executions/{id}/tasks/{task_id}/log", "get"),
+        ("/retentions/{id}/executions/{eid}/tasks/{tid}", "get"),
+        (
+            "/projects/{project_name_or_id}/webhook/policies/{webhook_policy_id}"
+            "/executions/{execution_id}/tasks/{task_id}/log",
+            "get",
+        ),
+    ]
+    for path, method in logs:
+        answer = paths[path][method]["responses"]["200"]
+        assert answer["content"] == {"text/plain": {"schema": {"type": "string"}}}, path
+        assert "Content-Type" in answer["headers"], path
+    params = paths["/projects/{project_name_or_id}/webhook/jobs"]["get"]["parameters"]
+    status = next(p for p in params if p["name"] == "status")
+    assert status["schema"] == {"type": "array", "items": {"type": "string"}}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     data: Path = tmp_path_factory.mktemp("harbor-openapi") / "data"

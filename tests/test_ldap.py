@@ -234,6 +234,8 @@ def test_usergroups_api(wharf: InProcessServer) -> None:
     assert r.status_code in (201, 409), r.text  # a sign-in may have onboarded it already
     listed = requests.get(url, params={"ldap_group_dn": f"cn=admins,{GROUPS}"}, auth=ADMIN).json()
     assert len(listed) == 1 and listed[0]["group_name"] == "admins"
+    assert listed[0]["group_type"] == 1 and listed[0]["ldap_group_dn"] == f"cn=admins,{GROUPS}"
+    assert set(listed[0]) == {"id", "group_name", "group_type", "ldap_group_dn"}  # Harbor's
     gid = listed[0]["id"]
     dup = requests.post(
         url, json={"group_type": 1, "ldap_group_dn": f"cn=admins,{GROUPS}"}, auth=ADMIN
@@ -249,12 +251,19 @@ def test_usergroups_api(wharf: InProcessServer) -> None:
         ).status_code
         == 400
     )
+    # the body as Harbor's UserGroup, its types strict as go-swagger's (422)
+    wrong = requests.post(url, json={"group_type": "1", "ldap_group_dn": "x"}, auth=ADMIN)
+    assert wrong.status_code == 422 and "group_type" in wrong.json()["errors"][0]["message"]
+    assert requests.post(url, json={"group_name": "x"}, auth=ADMIN).status_code == 400
+    assert requests.put(f"{url}/{gid}", json={"group_name": 7}, auth=ADMIN).status_code == 422
     assert requests.put(f"{url}/{gid}", json={"group_name": "Admins!"}, auth=ADMIN).ok
     assert requests.get(f"{url}/{gid}", auth=ADMIN).json()["group_name"] == "Admins!"
     found = requests.get(
         f"{url}/search", params={"groupname": "admins"}, headers=basic("alice", PASSWORDS["alice"])
     )
-    assert found.status_code == 200 and [g["id"] for g in found.json()] == [gid]
+    assert found.status_code == 200 and found.json() == [
+        {"id": gid, "group_name": "Admins!", "group_type": 1}  # Harbor's UserGroupSearchItem
+    ]
     assert requests.get(url, headers=basic("alice", PASSWORDS["alice"])).status_code == 403
     assert requests.delete(f"{url}/{gid}", auth=ADMIN).ok
     assert requests.get(f"{url}/{gid}", auth=ADMIN).status_code == 404
@@ -279,6 +288,9 @@ def test_ldap_endpoints(wharf: InProcessServer, slapd: Slapd) -> None:
     slapd.add_user("ivan", "Ivan-Pass-1")
     r = requests.post(f"{api}/users/import", json={"ldap_uid_list": ["ivan", "ghost"]}, auth=ADMIN)
     assert r.status_code == 404 and [f["uid"] for f in r.json()] == ["ghost"]
+    for bad, status in (({"ldap_uid_list": "ivan"}, 422), ({"ldap_uid_list": []}, 400)):
+        assert requests.post(f"{api}/users/import", json=bad, auth=ADMIN).status_code == status
+    assert requests.post(f"{api}/users/import", auth=ADMIN).status_code == 422  # no body
     assert user_named(wharf, "ivan") is not None
     assert (
         requests.post(f"{api}/ping", headers=basic("alice", PASSWORDS["alice"])).status_code == 403
@@ -337,6 +349,8 @@ def test_configurations_api(wharf: InProcessServer, tmp_path: Path, slapd: Slapd
     doc = admin_get(wharf, "/configurations").json()
     assert doc["auth_mode"] == {"value": "ldap_auth", "editable": True}
     assert doc["ldap_url"]["value"] == slapd.url
+    # Harbor's IntegerConfigItem: a Go client can't read 3.0 into its int64
+    assert doc["ldap_timeout"]["value"] == 3 and type(doc["ldap_timeout"]["value"]) is int
     assert "ldap_search_password" not in doc and "oidc_client_secret" not in doc
     assert requests.get(f"{wharf.url}/api/v2.0/configurations").status_code == 401
     # users signed in through LDAP: the mode can't change any more

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from wharf.registry.audit import audit_event_for
 from wharf.registry.content.cache import InProcessGenerations
 from wharf.registry.content.service import ContentService
 from wharf.registry.events import Actor, Denied, Event, EventBus, QuotaExceeded, QuotaWarning
+from wharf.registry.metadata.base import QuotaCheck
 from wharf.registry.metadata.sqlite import SQLiteStore
 from wharf.registry.oci.errors import RegistryError
 from wharf.registry.oci.names import Digest, parse_digest
@@ -253,3 +255,49 @@ def test_helpers() -> None:
     assert human(512) == "512 B" and human(3 * 1024**2) == "3.00 MiB"
     change = UploadCommit(ALICE, "p/a", "sha256:" + "0" * 64, 1)
     assert isinstance(change, UploadCommit)
+
+
+def test_session_uploads_take_their_admission_with_the_claim(tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        await w.core.quotas.set("p", 1000)
+        uploads = w.core.uploads
+        separate: list[tuple[object, ...]] = []
+        reserve = w.store.reserve_quota
+
+        async def counted(*args: Any) -> QuotaCheck:
+            separate.append(args)
+            return await reserve(*args)
+
+        w.store.reserve_quota = counted  # type: ignore[method-assign]
+        # PATCH, then a PUT without a body (docker): sized by the upload's offset
+        first = b"a" * 300
+        session = await uploads.start("p/app", ALICE)
+        await uploads.append("p/app", session.id, one(first), None, None)
+        await uploads.finish("p/app", session.id, digest_of(first), None, ALICE)
+        # a PUT that brings the bytes and says how many
+        second = b"b" * 600
+        session = await uploads.start("p/app", ALICE)
+        await uploads.finish("p/app", session.id, digest_of(second), one(second), ALICE, 600)
+        assert (await w.core.quotas.get("p")).used == 900
+        # past the limit: 403, nothing published
+        big = b"c" * 200
+        session = await uploads.start("p/app", ALICE)
+        with pytest.raises(RegistryError) as info:
+            await uploads.finish("p/app", session.id, digest_of(big), one(big), ALICE, 200)
+        assert (info.value.status, info.value.error.code) == (403, "DENIED")
+        assert await w.driver.stat(digest_of(big).key) is None
+        # a digest that does not match gives its admission back
+        session = await uploads.start("p/app", ALICE)
+        with pytest.raises(RegistryError) as info:
+            await uploads.finish("p/app", session.id, digest_of(b"x"), one(b"d" * 100), ALICE, 100)
+        assert info.value.error.code == "DIGEST_INVALID"
+        assert separate == []  # every admission so far rode on the claim's write
+        # a body of unknown length (chunked) is admitted by a write of its own; the
+        # 100 bytes left prove the abandoned admission no longer counts
+        last = b"e" * 100
+        session = await uploads.start("p/app", ALICE)
+        await uploads.finish("p/app", session.id, digest_of(last), one(last), ALICE, None)
+        assert len(separate) == 1
+        assert (await w.core.quotas.get("p")).used == 1000
+
+    run(tmp_path, scenario)

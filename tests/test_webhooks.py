@@ -421,6 +421,22 @@ def test_outage_and_recovery_lose_nothing(server: InProcessServer, receiver: Rec
     job = r.json()[0]
     assert job["status"] == "finished" and job["event_type"] == "PUSH_ARTIFACT"
     assert orjson.loads(job["job_detail"])["type"] == "PUSH_ARTIFACT"
+    # status is an array in Harbor's document: repeated or comma-separated (go-swagger's csv)
+    for status, count in (("error,finished", "6"), ("pending,error", "0"), ("running", "0")):
+        r = api(
+            server,
+            "GET",
+            "/projects/outage/webhook/jobs",
+            params={"policy_id": policy_id, "status": status},
+        )
+        assert r.status_code == 200 and r.headers["X-Total-Count"] == count, status
+    r = api(
+        server,
+        "GET",
+        "/projects/outage/webhook/jobs",
+        params=[("policy_id", policy_id), ("status", "stopped"), ("status", "finished")],
+    )
+    assert r.headers["X-Total-Count"] == "6"
     r = api(server, "GET", "/projects/outage/webhook/lasttrigger")
     assert r.json()[0]["last_trigger_time"] is not None
 
@@ -475,11 +491,11 @@ def test_default_and_cloudevents_payloads(server: InProcessServer, receiver: Rec
     }
     assert by_type["PULL_ARTIFACT"]["event_data"]["resources"][0]["tag"] == "1.0"
     deleted = by_type["DELETE_ARTIFACT"]["event_data"]["resources"][0]
-    # deleted by digest: the event names the artifact by its digest
+    # deleted by digest: named by the tag that went with it, as Harbor names it
     assert deleted == {
         "digest": digest,
-        "tag": digest,
-        "resource_url": f"{host}/shapes/team/app@{digest}",
+        "tag": "1.0",
+        "resource_url": f"{host}/shapes/team/app:1.0",
     }
 
     event = cloud[0]

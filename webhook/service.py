@@ -15,11 +15,20 @@ that turns domain events into deliveries, and the job handler that sends them.
   backoff (``backoff`` doubled each attempt up to ``max_backoff``) until ``max_attempts``.
   A slow or dead receiver therefore costs a runner slot for at most ``timeout`` per
   attempt, never a request's time.
-- **A dead receiver is not tried over and over.** After an attempt to an address fails to
-  connect or times out, this process sends nothing there for ``backoff`` seconds, then
-  one attempt at a time until one gets an answer: the other deliveries waiting for it are
-  put back at once (retried after their backoff) instead of each holding a runner slot
-  (shared with replication tasks) for ``timeout``.
+- **A dead receiver costs next to nothing** (a circuit breaker per address, per process).
+  After an attempt to an address fails to connect or times out, the breaker opens: this
+  process sends nothing there until the next probe, ``backoff`` later, doubled after each
+  probe that gets no answer (at most ``probe_max``, nor ``max_backoff``), and only one
+  probe at a time. While it is open, the deliveries for that address are not claimed
+  over and over: new ones are enqueued due at the next probe; at each probe, the first
+  one claimed parks what would come due before the next one ``max_backoff`` further out,
+  in one write of only those rows (``JobStore.postpone``), and the few claimed with it
+  are given back due at the next probe (carrying it) without spending an attempt
+  (``Postpone``). An idle server with a dead receiver's backlog does one claim and two
+  or three small writes per probe, and rewrites the parked backlog once per
+  ``max_backoff``. A probe that gets an answer (any status) closes the breaker and
+  makes the backlog due at once (``JobStore.expedite``): nothing is lost, and attempts
+  are spent only by deliveries actually sent.
 - **A stable event id** per delivery (a UUID fixed at enqueue) goes out on every attempt
   (``Webhook-Id`` header; the CloudEvents ``id``): a receiver that answered too late for
   us to see may get the same event again, and can tell it is the same.
@@ -37,7 +46,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,7 +59,7 @@ from wharf.auth.principals import Principal
 from wharf.auth.sealing import Sealer, Unsealable
 from wharf.auth.store import AuthStore
 from wharf.jobs.models import Job, JobState, LogLine, NewJob
-from wharf.jobs.runner import Handler, JobContext, PermanentFailure, RetryLater
+from wharf.jobs.runner import Handler, JobContext, PermanentFailure, Postpone, RetryLater
 from wharf.jobs.store import JobStore
 from wharf.registry.events import (
     Event,
@@ -102,10 +111,29 @@ class WebhookOptions:
     policy_refresh: float = 5.0
     pull_flush_interval: float = 0.5
     host: str = "localhost"  # this registry's host[:port] in resource URLs
+    # the longest a dead receiver goes without a probe: how late its backlog may be sent
+    # after it comes back (never above max_backoff)
+    probe_max: float = 60.0
 
     def retry_delay(self, attempts: int) -> float:
         base = min(self.backoff * 2.0 ** max(attempts - 1, 0), self.max_backoff)
         return base * random.uniform(0.75, 1.0)
+
+    def probe_interval(self, failures: int) -> float:
+        """The wait before the next probe of an address after ``failures`` in a row."""
+        longest = max(min(self.probe_max, self.max_backoff), self.backoff)
+        return min(self.backoff * 2.0 ** max(failures - 1, 0), longest)
+
+
+@dataclass(slots=True)
+class Breaker:
+    """An address whose last attempt failed to connect or answer: nothing is sent there
+    before ``retry_at``, then one probe at a time until one gets an answer."""
+
+    failures: int  # attempts in a row that got no answer (the probes and the first)
+    retry_at: float
+    probe_ends: float | None = None  # a probe is under way, over by then
+    parked_for: float = field(default=0.0)  # the backlog was parked up to this probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +145,7 @@ class Trigger:
     last: float | None
 
 
+DELIVERY_KINDS = tuple(job_kind(t) for t in EVENT_TYPES)
 MAX_ID = 2**31 - 1  # ids are 32-bit in the database: larger ones name nothing
 
 
@@ -199,10 +228,8 @@ class WebhookService:
         self._pulls: list[NewJob] = []
         self._flusher: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        # addresses whose last attempt failed to connect or answer: not tried before this
-        # time, then by one attempt at a time (a probe) until one gets an answer
-        self._down: dict[str, float] = {}
-        self._probing: set[str] = set()
+        # addresses whose last attempt failed to connect or answer (open breakers)
+        self._breakers: dict[str, Breaker] = {}
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -424,10 +451,22 @@ class WebhookService:
             if p.enabled and event_type in p.event_types
         ]
 
+    def held_until(self, address: str, now: float) -> float | None:
+        """When a delivery to ``address`` may next be tried, when that is not now: its
+        breaker is open, or its probe under way (if that fails, the next comes after
+        another interval; if it gets an answer, the backlog is made due at once)."""
+        breaker = self._breakers.get(address)
+        if breaker is None:
+            return None
+        if breaker.probe_ends is not None:
+            return breaker.probe_ends + self.options.probe_interval(breaker.failures + 1)
+        return breaker.retry_at if now < breaker.retry_at else None
+
     def _jobs(
         self, policies: Sequence[Policy], event_type: str, body: dict[str, Any]
     ) -> list[NewJob]:
         jobs: list[NewJob] = []
+        now = self.clock()
         for item in policies:
             for index, target in enumerate(item.targets):
                 jobs.append(
@@ -444,6 +483,8 @@ class WebhookService:
                         },
                         group=job_group(item.id),
                         max_attempts=self.options.max_attempts,
+                        # a dead receiver's deliveries wait for its next probe unclaimed
+                        run_at=self.held_until(target.address, now),
                     )
                 )
         return jobs
@@ -627,6 +668,21 @@ class WebhookService:
         index = int(data["target"])
         if index >= len(stored.targets):
             raise PermanentFailure("the policy's target was removed")
+        address = stored.targets[index].address
+        now = self.clock()
+        held = self.held_until(address, now)
+        if held is not None:
+            blocked = self._breakers[address]
+            if blocked.parked_for < held:
+                # once per probe: what would come due before the next probe is parked
+                # further out in one write (what is parked already is not rewritten);
+                # this delivery and the few claimed with it come back for the next probe
+                park = held + max(self.options.max_backoff, self.options.probe_max)
+                await self.jobs.postpone(
+                    DELIVERY_KINDS, {"address": address}, park, now, due_before=held
+                )
+                blocked.parked_for = held
+            raise Postpone(f"not sent: {address} failed to connect or answer lately", held)
         target = self._open(stored.targets[index], stored.project_id)
         payload_format = target.payload_format or DEFAULT_FORMAT
         headers, body = payloads.render(
@@ -640,18 +696,9 @@ class WebhookService:
             headers["Authorization"] = target.auth_header
         attempt = ctx.job.attempts
         delay = self.options.retry_delay(attempt)
-        address = target.address
-        probe = address in self._down  # it failed last time: one attempt at a time
-        if probe and (address in self._probing or self.clock() < self._down[address]):
-            # no log line of its own: the runner records the failed attempt with this
-            # reason (a dead receiver's backlog costs as few writes as possible)
-            raise RetryLater(
-                f"not sent: {address} failed to connect or answer lately (tried again one "
-                f"attempt at a time, at most every {self.options.backoff:g}s, until it answers)",
-                delay,
-            )
-        if probe:
-            self._probing.add(address)
+        breaker = self._breakers.get(address)
+        if breaker is not None:  # a probe: the only attempt there until it ends
+            breaker.probe_ends = now + self.options.timeout
         try:
             async with self._client().post(
                 address,
@@ -664,15 +711,20 @@ class WebhookService:
                 answer = (await response.content.read(RESPONSE_PREVIEW)).decode(errors="replace")
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            if not isinstance(exc, aiohttp.ClientResponseError):
-                self._down[address] = self.clock() + self.options.backoff
+            if isinstance(exc, aiohttp.ClientResponseError):
+                await self._answered(address, delivered=False, again=False)
+            else:
+                self._no_answer(address, breaker)
             reason = str(exc) or type(exc).__name__
             await ctx.log(f"attempt {attempt}: POST {address} failed: {reason}", "warning")
             raise RetryLater(f"{type(exc).__name__}: {reason}", delay) from None
         finally:
-            if probe:
-                self._probing.discard(address)
-        self._down.pop(address, None)
+            if breaker is not None:
+                breaker.probe_ends = None
+        # put off or tried before: another process's breaker may have parked a backlog
+        job = ctx.job
+        again = job.attempts > 1 or (job.started is not None and job.started < job.updated)
+        await self._answered(address, delivered=200 <= status < 300, again=again)
         if 200 <= status < 300:
             await ctx.log(f"attempt {attempt}: POST {address}: HTTP {status}")
             return {"status_code": status, "event_id": data["event_id"]}
@@ -680,3 +732,29 @@ class WebhookService:
             f"attempt {attempt}: POST {address}: HTTP {status} {answer.strip()}", "warning"
         )
         raise RetryLater(f"the receiver answered HTTP {status}", delay)
+
+    def _no_answer(self, address: str, probe: Breaker | None) -> None:
+        """An attempt failed to connect or timed out: open the breaker, or keep it open
+        longer after a failed probe."""
+        now = self.clock()
+        current = self._breakers.get(address)
+        if current is None:
+            self._breakers[address] = Breaker(1, now + self.options.probe_interval(1))
+        elif current is probe:
+            current.failures += 1
+            current.retry_at = now + self.options.probe_interval(current.failures)
+        # else: an attempt already under way when the breaker opened; nothing to add
+
+    async def _answered(self, address: str, *, delivered: bool, again: bool) -> None:
+        """The receiver answered: close its breaker, and send its backlog now; also when
+        a delivery that had been put off or tried before went through (the breaker that
+        parked the backlog may be another process's)."""
+        if self._breakers.pop(address, None) is None and not (delivered and again):
+            return
+        try:
+            await self.jobs.expedite(DELIVERY_KINDS, {"address": address}, self.clock())
+        except Exception as exc:  # they go out when they were postponed to
+            log.warning(
+                "cannot bring a recovered receiver's backlog forward",
+                extra={"address": address, "error": f"{type(exc).__name__}: {exc}"},
+            )

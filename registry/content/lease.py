@@ -8,7 +8,7 @@ import time
 import uuid
 
 from wharf.registry.content.pins import PIN_SECONDS
-from wharf.registry.metadata.base import MetadataStore, UploadSession
+from wharf.registry.metadata.base import MetadataStore, QuotaAsk, QuotaCheck, UploadSession
 from wharf.registry.oci.errors import BLOB_UPLOAD_INVALID, BLOB_UPLOAD_UNKNOWN, RegistryError
 
 LEASE_SECONDS = 180.0
@@ -40,21 +40,24 @@ class Leases:
         self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def claim(
-        self, repo: str, upload_id: str, *, pin: str | None = None
-    ) -> tuple[UploadSession, bool]:
+        self, repo: str, upload_id: str, *, pin: str | None = None, quota: QuotaAsk | None = None
+    ) -> tuple[UploadSession, bool, QuotaCheck | None]:
         """Take the lease of ``repo``'s upload and return its fresh state (the previous
         holder may have advanced the offset before releasing). With ``pin``, that digest
         is pinned for GC in the same transaction; the bool says whether it was (not while
-        GC is deleting it: see ``pin_digest``). Claim, read and pin are one store call."""
+        GC is deleting it: see ``pin_digest``). With ``quota``, its admission is taken too
+        (sized the upload's offset plus ``quota.size``), and its verdict returned. Claim,
+        read, pin and admission are one store call."""
         now = time.time()
         owner = f"{self._owner}:{uuid.uuid4().hex[:12]}"  # one lease per request
         pin_until = None if pin is None else (pin, now + PIN_SECONDS)
+        until = now + LEASE_SECONDS
         got = await self.store.take_upload(
-            upload_id, repo, owner, now + LEASE_SECONDS, now, pin=pin_until
+            upload_id, repo, owner, until, now, pin=pin_until, quota=quota
         )
         if got.session is None and got.holder is not None and holder_is_dead(got.holder):
             got = await self.store.take_upload(
-                upload_id, repo, owner, now + LEASE_SECONDS, now, replace=got.holder, pin=pin_until
+                upload_id, repo, owner, until, now, replace=got.holder, pin=pin_until, quota=quota
             )
         if got.session is None:
             if not got.found:
@@ -65,7 +68,7 @@ class Leases:
                 message="another request is writing to this upload",
             )
         got.session.lease_owner = owner
-        return got.session, got.pinned
+        return got.session, got.pinned, got.quota
 
     async def renew(self, session: UploadSession) -> None:
         now = time.time()

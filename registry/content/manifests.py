@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.registry.content.cache import BytesCache, GenerationCache, Generations
-from wharf.registry.content.gatekeeping import abandon, ask
+from wharf.registry.content.gatekeeping import abandon, admit, ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.pins import pin_digest
 from wharf.registry.events import (
@@ -109,8 +109,9 @@ class Manifests:
                 await ask(self.gate, TagWrite(actor, repo, tag, str(digest), previous))
         # the manifest's own bytes count against the project's quota (its blobs were
         # admitted when they were uploaded or mounted into the repository)
-        commit = UploadCommit(actor, repo, str(digest), len(body))
-        await ask(self.gate, commit)
+        commit, pinned = await admit(
+            self.gate, self.store, UploadCommit(actor, repo, str(digest), len(body))
+        )
         record = ManifestRecord(
             str(digest),
             parsed.media_type,
@@ -120,7 +121,8 @@ class Manifests:
             parsed.annotations,
         )
         try:
-            await pin_digest(self.store, str(digest))
+            if not pinned:
+                await pin_digest(self.store, str(digest))
             await self.driver.put_bytes(digest.key, body)
             result = await self.store.put_manifest(
                 repo,
@@ -199,8 +201,12 @@ class Manifests:
         kind = "manifest" if isinstance(reference, Digest) else "tag"
         await ask(self.gate, Deletion(actor, kind, repo, str(reference)))
         if isinstance(reference, Digest):
+            # the tags that go with it, for the event (a webhook names the artifact by its
+            # first tag, as Harbor's does); a tag put on it meanwhile goes unnamed
+            row = await self.store.artifact(repo, str(reference))
+            tags = () if row is None else tuple(tag.name for tag in row.tags)
             deleted = await self.store.delete_manifest(repo, str(reference))
-            event: ManifestDeleted | TagDeleted = ManifestDeleted(actor, repo, str(reference), ())
+            event: ManifestDeleted | TagDeleted = ManifestDeleted(actor, repo, str(reference), tags)
         else:
             found = await self.store.resolve_tag(repo, reference)
             deleted = found is not None and await self.store.delete_tag(repo, reference)

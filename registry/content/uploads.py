@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-from wharf.registry.content.gatekeeping import abandon, ask
+from wharf.registry.content.gatekeeping import abandon, admit, ask
 from wharf.registry.content.hashing import ResumableHash
 from wharf.registry.content.lease import LEASE_SECONDS, Leases
 from wharf.registry.content.pins import pin_digest
@@ -73,7 +73,7 @@ class Uploads:
         self, repo: str, upload_id: str, chunks: Body, start: int | None, length: int | None
     ) -> UploadSession:
         """Append a PATCH body. ``start`` (from Content-Range) must be the current offset."""
-        session, _ = await self.leases.claim(repo, upload_id)  # exists, in this repository
+        session, _, _ = await self.leases.claim(repo, upload_id)  # exists, in this repository
         claimed_offset = session.offset
         try:
             if start is not None and start != session.offset:
@@ -84,28 +84,46 @@ class Uploads:
         return session
 
     async def finish(
-        self, repo: str, upload_id: str, digest: Digest, chunks: Body | None, actor: Actor
+        self,
+        repo: str,
+        upload_id: str,
+        digest: Digest,
+        chunks: Body | None,
+        actor: Actor,
+        length: int | None = None,
     ) -> None:
-        # the digest is pinned (GC's protocol) with the lease: before it is verified, but
-        # a pin only protects, and it costs no transaction of its own
-        session, pinned = await self.leases.claim(repo, upload_id, pin=str(digest))
+        """Commit the upload as ``digest``, after appending ``chunks`` (``length`` bytes
+        when the request said how many)."""
+        key = str(digest)
+        brings = 0 if chunks is None else length
+        wanted = None
+        if brings is not None:  # the size is known before the bytes: admit with the claim
+            wanted = await self.gate.reservation(UploadCommit(actor, repo, key, brings))
+        # the digest is pinned (GC's protocol) and a quota's admission taken with the
+        # lease: before the digest is verified, but a pin only protects, an admission is
+        # released if the commit does not happen, and neither costs a transaction
+        session, pinned, verdict = await self.leases.claim(repo, upload_id, pin=key, quota=wanted)
         claimed_offset = session.offset
+        taken = None
+        if verdict is not None and brings is not None:
+            taken = UploadCommit(actor, repo, key, claimed_offset + brings, admitted=verdict)
         admitted: UploadCommit | None = None
         try:
             if chunks is not None:
-                await self._write(session, chunks, None)
+                await self._write(session, chunks, brings)
             await self._verify(session, digest)
-            commit = UploadCommit(actor, repo, str(digest), session.offset)
+            commit = taken or UploadCommit(actor, repo, key, session.offset)
             await ask(self.gate, commit)
             admitted = commit
             if not pinned:  # GC was deleting that digest: wait until it is done
-                await pin_digest(self.store, str(digest))
+                await pin_digest(self.store, key)
             await self.driver.commit_upload(
                 session.id, session.driver_state, session.offset, digest.key
             )
         except BaseException:
-            if admitted is not None:
-                await abandon(self.gate, admitted)
+            held = admitted or taken
+            if held is not None:
+                await abandon(self.gate, held)
             await self.leases.release(session, claimed_offset)
             raise
         try:
@@ -135,9 +153,9 @@ class Uploads:
             await self._write(session, chunks, None)
             await self._verify(session, digest)
             commit = UploadCommit(actor, repo, str(digest), session.offset)
-            await ask(self.gate, commit)
-            admitted = commit
-            await pin_digest(self.store, str(digest))
+            admitted, pinned = await admit(self.gate, self.store, commit)
+            if not pinned:
+                await pin_digest(self.store, str(digest))
             await self.driver.commit_upload(
                 upload_id, session.driver_state, session.offset, digest.key
             )

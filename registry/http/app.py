@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from wharf.auth import audit_purge
 from wharf.auth.audit import AUDIT_FLUSH_SECONDS
 from wharf.auth.service import AuthService
 from wharf.coord.jobs import run_on_leader
@@ -27,6 +28,7 @@ from wharf.registry.content.service import ContentService
 from wharf.registry.events import SYSTEM, EventBus
 from wharf.registry.http.harbor.app import create_harbor_app
 from wharf.registry.http.keys import (
+    AUDIT_PURGE,
     AUTH,
     CONTENT,
     COORDINATION,
@@ -91,6 +93,7 @@ REGISTRY_HEALTH_SECONDS = 300.0  # the leader pings every remote registry this o
 GC_SCHEDULE_TICK = 1.0  # how often the leader checks whether the GC schedule fired
 REPLICATION_TICK = 1.0  # replication schedules and the end of executions, on the leader
 RETENTION_SCHEDULE_TICK = 1.0  # and whether a retention policy's cron fired
+AUDIT_PURGE_TICK = 1.0  # and whether the audit-log purge schedule fired
 
 
 @web.middleware
@@ -339,6 +342,9 @@ def _access_control(
             webhook_options(settings),
         )
         runner.handlers.update(webhooks.handlers)
+        purge = audit_purge.AuditPurgeService(auth.store, runner.store, runner.enqueue)
+        runner.handlers.update(purge.handlers)
+        app[AUDIT_PURGE] = purge
         content.events.subscribe(webhooks.on_event)
         await webhooks.start()
         app[WEBHOOKS] = webhooks
@@ -382,13 +388,27 @@ def _access_control(
                 tag_retention.ScheduleTicker(retention).tick,
             )
         )
+        # the audit-log purge schedule (Harbor's /system/purgeaudit), likewise
+        purge_scheduler = asyncio.create_task(
+            run_on_leader(
+                app[COORDINATION].leader_lock("audit-purge-schedule"),
+                AUDIT_PURGE_TICK,
+                audit_purge.ScheduleTicker(purge).tick,
+            )
+        )
         yield
         replication_ticker.cancel()
         scheduler.cancel()
         retention_scheduler.cancel()
+        purge_scheduler.cancel()
         health.cancel()
         await asyncio.gather(
-            scheduler, retention_scheduler, health, replication_ticker, return_exceptions=True
+            scheduler,
+            retention_scheduler,
+            purge_scheduler,
+            health,
+            replication_ticker,
+            return_exceptions=True,
         )
         await proxy.close()
         await gc.close()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from wharf.auth.audit_purge import AuditPurgeService
 from wharf.auth.service import AuthService
 from wharf.coord.coordination import Coordination
 from wharf.gc.service import GCService
@@ -40,6 +41,7 @@ POLICIES = web.AppKey("policies", PolicyStore)  # idem: immutable rules, retenti
 IMMUTABLE = web.AppKey("immutable", ImmutableRules)  # idem
 RETENTION = web.AppKey("retention", RetentionService)  # idem
 WEBHOOKS = web.AppKey("webhooks", WebhookService)  # idem
+AUDIT_PURGE = web.AppKey("audit_purge", AuditPurgeService)  # idem: Harbor's purgeaudit
 STOPPING = web.AppKey("stopping", bool)
 COORDINATION = web.AppKey("coordination", Coordination)
 # The process's job runner: services register the kinds they run before it starts.

@@ -49,6 +49,7 @@ class UploadClaim:
     found: bool
     holder: str | None
     pinned: bool  # the digest asked for was pinned in the same transaction
+    quota: QuotaCheck | None = None  # the admission asked for with ``quota``, when taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,8 @@ QUOTA_SHARE = 0.85
 @dataclass(frozen=True, slots=True)
 class QuotaCheck:
     """What ``reserve_quota`` found and decided. ``added``: the bytes the digest adds to
-    the project (0 when it is in the project already); ``granted`` false: it did not fit.
+    the project (0 when it is in the project already; a backend deciding on the bound
+    alone need not look); ``granted`` false: it did not fit.
     ``exact``: ``used`` and ``reserved`` are the exact sums (always so when refused);
     otherwise ``used`` is an upper bound of both together, below ``QUOTA_SHARE`` of the
     limit even with ``added``."""
@@ -87,6 +89,33 @@ class QuotaCheck:
     added: int
     granted: bool
     exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaAsk:
+    """An admission under a project's storage quota (``reserve_quota``'s arguments) that
+    the core has taken by the write it makes anyway before publishing the digest (the
+    pin: ``take_upload``, ``pin_and_reserve``), so that it costs no write of its own."""
+
+    project: str
+    digest: str
+    size: int
+    now: float
+    until: float
+
+
+def grown(ask: QuotaAsk, offset: int) -> QuotaAsk:
+    """``take_upload``'s admission: ``ask``'s bytes on top of the upload's ``offset``."""
+    return QuotaAsk(ask.project, ask.digest, offset + ask.size, ask.now, ask.until)
+
+
+@dataclass(frozen=True, slots=True)
+class PinAndQuota:
+    """What ``pin_and_reserve`` did: ``pinned`` as ``pin_blob`` answers, and the quota's
+    verdict as ``reserve_quota`` answers."""
+
+    pinned: bool
+    quota: QuotaCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +214,16 @@ class MetadataStore(ABC):
         *,
         replace: str | None = None,
         pin: tuple[str, float] | None = None,
+        quota: QuotaAsk | None = None,
     ) -> UploadClaim:
         """One transaction on the push path: take the write lease of ``repo``'s upload
         ``upload_id`` as ``claim_upload`` does and read its state back; with ``pin``
         (digest, until), when taken, also pin that digest as ``pin_blob`` does
-        (``pinned`` False while GC is deleting it: the caller waits with ``pin_blob``)."""
+        (``pinned`` False while GC is deleting it: the caller waits with ``pin_blob``).
+        With ``quota``, when taken, also admit ``quota.digest`` as ``reserve_quota``
+        does, sized the upload's offset plus ``quota.size`` (the bytes the request still
+        brings): ``quota`` of the answer. (A backend may run the admission as a statement
+        of its own right after the claim: the two need not be atomic together.)"""
 
     @abstractmethod
     async def upload_lease_owner(self, upload_id: str) -> str | None:
@@ -399,6 +433,14 @@ class MetadataStore(ABC):
         """Before publishing bytes at ``digest`` (upload commit, manifest PUT): protect the
         digest from GC until ``until`` or until ``add_blob``/``put_manifest`` records it.
         False while GC is deleting that digest (wait and try again)."""
+
+    @abstractmethod
+    async def pin_and_reserve(
+        self, digest: str, until: float, now: float, quota: QuotaAsk
+    ) -> PinAndQuota:
+        """``pin_blob`` and ``reserve_quota`` (of ``quota``) together, in one write where
+        the backend can: the admission is taken even when the pin is not (the caller then
+        waits with ``pin_blob``)."""
 
     @abstractmethod
     async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:

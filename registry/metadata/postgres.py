@@ -30,15 +30,18 @@ from wharf.registry.metadata.base import (
     LabelExists,
     ManifestRecord,
     MetadataStore,
+    PinAndQuota,
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaAsk,
     QuotaCheck,
     QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
     UploadSession,
+    grown,
 )
 from wharf.registry.metadata.rows import (
     GC_LOCK_GONE,
@@ -355,6 +358,7 @@ class PostgresStore(MetadataStore):
         *,
         replace: str | None = None,
         pin: tuple[str, float] | None = None,
+        quota: QuotaAsk | None = None,
     ) -> UploadClaim:
         digest, pin_until = pin if pin is not None else (None, None)
         # one statement: the claim (returning the row), the pin when claimed (as pin_blob:
@@ -389,7 +393,11 @@ class PostgresStore(MetadataStore):
         assert row is not None
         if row[0] is None:
             return UploadClaim(None, bool(row[9]), row[8], False)
-        return UploadClaim(session_from_row(row), True, None, bool(row[10]))
+        session = session_from_row(row)
+        # the admission is a statement of its own (the quota function locks the project's
+        # row): a round trip either way, and nothing needs it atomic with the claim
+        verdict = None if quota is None else await self._admit(grown(quota, session.offset))
+        return UploadClaim(session, True, None, bool(row[10]), verdict)
 
     async def upload_lease_owner(self, upload_id: str) -> str | None:
         owner: str | None = await self.database.read(
@@ -866,6 +874,10 @@ class PostgresStore(MetadataStore):
     async def reserve_quota(
         self, project: str, digest: str, size: int, now: float, until: float
     ) -> QuotaCheck:
+        return await self._admit(QuotaAsk(project, digest, size, now, until))
+
+    async def _admit(self, ask: QuotaAsk) -> QuotaCheck:
+        project, digest, size, now, until = ask.project, ask.digest, ask.size, ask.now, ask.until
         low, high = project_range(project)
         # one statement: the function locks the quota row, then sums with a fresh snapshot
         row = await self.database.read(
@@ -1029,6 +1041,15 @@ class PostgresStore(MetadataStore):
             )
         )
         return bool(pinned)
+
+    async def pin_and_reserve(
+        self, digest: str, until: float, now: float, quota: QuotaAsk
+    ) -> PinAndQuota:
+        # two statements, one round trip each, as when asked apart: the pin takes the blob
+        # row FOR SHARE and the admission the project's quota row, so one statement
+        # holding both would only widen the window for lock waits
+        pinned = await self.pin_blob(digest, until, now)
+        return PinAndQuota(pinned, await self._admit(quota))
 
     # the lease row, as on SQLite: it expires by itself when a collector is killed, and
     # its explicit clock keeps try/renew/unlock exactly the SQLite semantics

@@ -25,15 +25,18 @@ from wharf.registry.metadata.base import (
     LabelExists,
     ManifestRecord,
     MetadataStore,
+    PinAndQuota,
     ProjectUnknown,
     Pulls,
     PutManifestResult,
+    QuotaAsk,
     QuotaCheck,
     QuotaRecord,
     RepositoryInfo,
     TagRow,
     UploadClaim,
     UploadSession,
+    grown,
 )
 from wharf.registry.metadata.rows import (
     GC_LOCK_GONE,
@@ -95,6 +98,54 @@ def _reserve(db: sqlite3.Connection, project: str, digest: str, size: int, until
         "size = excluded.size, until = excluded.until",
         (project, digest, size, until),
     )
+
+
+def _admit(db: sqlite3.Connection, ask: QuotaAsk) -> QuotaCheck:
+    """``reserve_quota`` inside the caller's write transaction: SQLite has one writer at a
+    time (across processes too), so no other admission into the project runs between
+    the sums and the insert."""
+    project, digest, size, now = ask.project, ask.digest, ask.size, ask.now
+    low, high = project_range(project)
+    row = db.execute("SELECT hard, bound FROM quotas WHERE project = ?", (project,)).fetchone()
+    if row is None or int(row[0]) < 0:
+        return QuotaCheck(-1, 0, 0, size, True)
+    hard, bound = int(row[0]), row[1]
+    if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
+        # far from the limit: admitted on the bound alone, without asking whether the
+        # digest is in the project already (it then counts twice in the bound, which
+        # only errs on the safe side until the next exact admission resets it)
+        db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
+        _reserve(db, project, digest, size, ask.until)
+        return QuotaCheck(hard, int(bound), 0, size, True)
+    present = db.execute(
+        f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
+        (digest, low, high, low, high),
+    ).fetchone()
+    if present is not None:
+        # no room needed now; reserved all the same (it counts only while the digest is
+        # out of the project), so an unlink racing this push can't let its link in unseen
+        _reserve(db, project, digest, size, ask.until)
+        db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
+        return QuotaCheck(hard, 0, 0, 0, True)
+    db.execute(
+        "DELETE FROM quota_reservations WHERE project = ? AND until < ? AND digest <> ?",
+        (project, now, digest),
+    )
+    used = _usage(db, low, high)
+    reserved = int(
+        db.execute(
+            "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
+            "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
+            f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
+            (project, digest, now, low, high, low, high),
+        ).fetchone()[0]
+    )
+    if used + reserved + size > hard:
+        db.execute("UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved, project))
+        return QuotaCheck(hard, used, reserved, size, False, exact=True)
+    db.execute("UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved + size, project))
+    _reserve(db, project, digest, size, ask.until)
+    return QuotaCheck(hard, used, reserved, size, True, exact=True)
 
 
 def _consume_reservation(db: sqlite3.Connection, repo: str, digest: str) -> None:
@@ -378,6 +429,7 @@ class SQLiteStore(MetadataStore):
         *,
         replace: str | None = None,
         pin: tuple[str, float] | None = None,
+        quota: QuotaAsk | None = None,
     ) -> UploadClaim:
         def change(db: sqlite3.Connection) -> UploadClaim:
             row = db.execute(
@@ -391,8 +443,12 @@ class SQLiteStore(MetadataStore):
                     "SELECT lease_owner FROM uploads WHERE id = ? AND repo = ?", (upload_id, repo)
                 ).fetchone()
                 return UploadClaim(None, held is not None, None if held is None else held[0], False)
+            session = session_from_row(row)
             pinned = pin is not None and _pin(db, pin[0], pin[1])
-            return UploadClaim(session_from_row(row), True, None, pinned)
+            verdict = None
+            if quota is not None:
+                verdict = _admit(db, grown(quota, session.offset))
+            return UploadClaim(session, True, None, pinned, verdict)
 
         return await self.database.write(change)
 
@@ -911,59 +967,8 @@ class SQLiteStore(MetadataStore):
     async def reserve_quota(
         self, project: str, digest: str, size: int, now: float, until: float
     ) -> QuotaCheck:
-        low, high = project_range(project)
-
-        # one write transaction: SQLite has one writer at a time (across processes too),
-        # so no other admission into the project runs between the sums and the insert
-        def change(db: sqlite3.Connection) -> QuotaCheck:
-            row = db.execute(
-                "SELECT hard, bound FROM quotas WHERE project = ?", (project,)
-            ).fetchone()
-            if row is None or int(row[0]) < 0:
-                return QuotaCheck(-1, 0, 0, size, True)
-            hard, bound = int(row[0]), row[1]
-            present = db.execute(
-                f"SELECT 1 FROM blobs b WHERE b.digest = ? AND {_IN_PROJECT}",
-                (digest, low, high, low, high),
-            ).fetchone()
-            if present is not None:
-                # no room needed now; reserved all the same (it counts only while the
-                # digest is out of the project), so an unlink racing this push can't let
-                # its link in unseen
-                _reserve(db, project, digest, size, until)
-                db.execute("UPDATE quotas SET bound = bound + ? WHERE project = ?", (size, project))
-                return QuotaCheck(hard, 0, 0, 0, True)
-            if bound is not None and int(bound) + size <= hard * QUOTA_SHARE:
-                used, reserved, exact = int(bound), 0, False  # far from the limit
-            else:
-                db.execute(
-                    "DELETE FROM quota_reservations WHERE project = ? AND until < ? "
-                    "AND digest <> ?",
-                    (project, now, digest),
-                )
-                used = _usage(db, low, high)
-                reserved = int(
-                    db.execute(
-                        "SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q "
-                        "WHERE q.project = ? AND q.digest <> ? AND q.until >= ? AND NOT EXISTS "
-                        f"(SELECT 1 FROM blobs b WHERE b.digest = q.digest AND {_IN_PROJECT})",
-                        (project, digest, now, low, high, low, high),
-                    ).fetchone()[0]
-                )
-                exact = True
-                if used + reserved + size > hard:
-                    db.execute(
-                        "UPDATE quotas SET bound = ? WHERE project = ?", (used + reserved, project)
-                    )
-                    return QuotaCheck(hard, used, reserved, size, False, exact=True)
-            db.execute(
-                "UPDATE quotas SET bound = ? WHERE project = ?",
-                (used + reserved + size, project),
-            )
-            _reserve(db, project, digest, size, until)
-            return QuotaCheck(hard, used, reserved, size, True, exact=exact)
-
-        return await self.database.write(change)
+        ask = QuotaAsk(project, digest, size, now, until)
+        return await self.database.write(lambda db: _admit(db, ask))
 
     async def release_quota(self, project: str, digest: str) -> None:
         await self.database.write(
@@ -1088,6 +1093,13 @@ class SQLiteStore(MetadataStore):
     # --- garbage collection ------------------------------------------------------
     async def pin_blob(self, digest: str, until: float, now: float) -> bool:
         return await self.database.write(lambda db: _pin(db, digest, until))
+
+    async def pin_and_reserve(
+        self, digest: str, until: float, now: float, quota: QuotaAsk
+    ) -> PinAndQuota:
+        return await self.database.write(
+            lambda db: PinAndQuota(_pin(db, digest, until), _admit(db, quota))
+        )
 
     async def gc_try_lock(self, owner: str, until: float, now: float) -> int | None:
         def change(db: sqlite3.Connection) -> int | None:

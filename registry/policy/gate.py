@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from wharf.registry.events import Actor
+from wharf.registry.metadata.base import QuotaAsk, QuotaCheck
 
 
 class Refusal(Enum):
@@ -58,6 +59,9 @@ class UploadCommit:
     repo: str
     digest: str
     size: int
+    # the quota's admission (``PolicyGate.reservation``) as the store took it with the
+    # core's own write: the rule judges this verdict instead of taking one
+    admitted: QuotaCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,12 @@ class Rule:
 
     async def check(self, change: Change) -> None:
         """Raise PolicyRefused to refuse ``change``."""
+
+    async def reservation(self, change: UploadCommit) -> QuotaAsk | None:
+        """What ``check`` would write for ``change`` (a quota's reservation), for a core
+        that can take it with a write it makes anyway; it then asks ``check`` with the
+        store's verdict in ``change.admitted``. None: nothing to write."""
+        return None
 
     async def abandon(self, change: Change) -> None:
         """``change`` was allowed but did not happen (the write failed or was refused
@@ -129,6 +139,13 @@ class PolicyGate:
                 for earlier in self.rules[:done]:  # what they set aside is not needed
                     await earlier.abandon(change)
                 raise
+
+    async def reservation(self, change: UploadCommit) -> QuotaAsk | None:
+        for rule in self.rules:
+            wanted = await rule.reservation(change)
+            if wanted is not None:
+                return wanted
+        return None
 
     async def abandon(self, change: Change) -> None:
         for rule in self.rules:

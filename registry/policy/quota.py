@@ -20,7 +20,7 @@ import time
 
 from wharf.coord.generations import Generations, InProcessGenerations
 from wharf.registry.events import Denied, EventBus, QuotaExceeded, QuotaWarning
-from wharf.registry.metadata.base import QUOTA_SHARE, MetadataStore
+from wharf.registry.metadata.base import QUOTA_SHARE, MetadataStore, QuotaAsk
 from wharf.registry.policy.gate import Change, PolicyRefused, Refusal, Rule, UploadCommit
 
 UNLIMITED = -1
@@ -118,16 +118,29 @@ class StorageQuota(Rule):
         self.limits = limits
         self.events = events
 
+    async def reservation(self, change: UploadCommit) -> QuotaAsk | None:
+        if change.admitted is not None:
+            return None
+        project = quota_project(change.repo)
+        if project is None or not await self.limits.limited(project):
+            return None
+        now = time.time()
+        return QuotaAsk(project, change.digest, change.size, now, now + RESERVE_SECONDS)
+
     async def check(self, change: Change) -> None:
         if not isinstance(change, UploadCommit):
             return
         project = quota_project(change.repo)
-        if project is None or not await self.limits.limited(project):
+        if project is None:
             return
-        now = time.time()
-        verdict = await self.store.reserve_quota(
-            project, change.digest, change.size, now, now + RESERVE_SECONDS
-        )
+        verdict = change.admitted
+        if verdict is None:
+            wanted = await self.reservation(change)
+            if wanted is None:
+                return
+            verdict = await self.store.reserve_quota(
+                project, change.digest, change.size, wanted.now, wanted.until
+            )
         if verdict.hard < 0 or verdict.added == 0:
             return
         before = verdict.used + verdict.reserved
@@ -168,5 +181,12 @@ class StorageQuota(Rule):
         if not isinstance(change, UploadCommit):
             return
         project = quota_project(change.repo)
-        if project is not None and await self.limits.limited(project):
+        if project is None:
+            return
+        taken = change.admitted
+        if taken is not None:
+            held = taken.granted and taken.hard >= 0  # the store took a reservation
+        else:
+            held = await self.limits.limited(project)
+        if held:
             await self.store.release_quota(project, change.digest)

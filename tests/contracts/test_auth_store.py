@@ -12,7 +12,14 @@ import pytest
 
 from tests.contracts.backends import Backend, Stores
 from wharf.auth.models import AuditEvent, Member, Project, Robot, Role, SigningKey, User
-from wharf.auth.store import AuditQuery, AuthStore, Conflict, Page, ProjectNotEmpty
+from wharf.auth.store import (
+    AuditPurge,
+    AuditQuery,
+    AuthStore,
+    Conflict,
+    Page,
+    ProjectNotEmpty,
+)
 
 
 def run(backend: Backend, scenario: Callable[[AuthStore], Awaitable[None]]) -> None:
@@ -264,6 +271,76 @@ def test_events_listing_filters_and_purge(backend: Backend) -> None:
         assert await store.purge_events(250.0) == 0
         assert await times(AuditQuery()) == [400.0, 300.0]
 
+    run(backend, scenario)
+
+
+def test_selective_purge_in_batches(backend: Backend) -> None:
+    """Harbor's audit-log purge: events older than a time whose operation (any resource
+    type) or operation and resource type are listed; counted (dry run) or deleted in
+    batches, oldest first, each going on where the last one stopped."""
+
+    async def scenario(store: AuthStore) -> None:
+        events = [
+            AuditEvent("u", "pull", "artifact", f"p/a:{i}", "p", time=float(i)) for i in range(7)
+        ]
+        events += [
+            AuditEvent("u", "create", "artifact", "p/a:v", "p", time=10.0),
+            AuditEvent("u", "CREATE", "project", "p", "p", time=11.0),
+            AuditEvent("u", "delete", "replication_policy", "r/1", time=12.0),
+            AuditEvent("u", "pull", "artifact", "p/a:new", "p", time=500.0),  # too new
+        ]
+        await store.add_events(events)
+
+        nothing = AuditPurge(1000.0)
+        assert nothing.empty
+        assert await store.count_purgeable_events(nothing) == 0
+        assert await store.purge_events_batch(nothing, 100) == (0, None)
+
+        pulls = AuditPurge(100.0, operations=("PULL",))
+        assert await store.count_purgeable_events(pulls) == 7
+        went, after = await store.purge_events_batch(pulls, 3)
+        assert went == 3 and after is not None and after.time == 2.0
+        left, _ = await store.list_events(AuditQuery(operation="pull"), Page(0, 20))
+        assert sorted(e.time for e in left) == [3.0, 4.0, 5.0, 6.0, 500.0]  # oldest went first
+        went, after = await store.purge_events_batch(pulls, 3, after)
+        assert went == 3 and after is not None and after.time == 5.0
+        assert await store.purge_events_batch(pulls, 3, after) == (1, None)  # the last
+        assert await store.purge_events_batch(pulls, 3) == (0, None)
+        assert await store.count_purgeable_events(pulls) == 0
+
+        typed = AuditPurge(
+            100.0, event_types=(("create", "project"), ("delete", "replication_policy"))
+        )
+        assert await store.count_purgeable_events(typed) == 2  # not create_artifact
+        assert await store.purge_events_batch(typed, 100) == (2, None)
+        both = AuditPurge(1000.0, operations=("pull",), event_types=(("create", "artifact"),))
+        assert await store.count_purgeable_events(both) == 2
+        assert await store.purge_events_batch(both, 100) == (2, None)
+        assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 0
+
+        # a cursor passes over what it skipped: events at the same time, and ones that
+        # appear behind it, are left for the next purge
+        await store.add_events([AuditEvent("u", "pull", "x", f"r{i}", time=50.0) for i in range(5)])
+        same = AuditPurge(100.0, operations=("pull",))
+        went, after = await store.purge_events_batch(same, 2)
+        assert went == 2 and after is not None and after.time == 50.0
+        await store.add_events([AuditEvent("u", "pull", "x", "behind", time=1.0)])
+        went, after = await store.purge_events_batch(same, 2, after)
+        assert went == 2 and after is not None
+        assert await store.purge_events_batch(same, 2, after) == (1, None)
+        assert await store.count_purgeable_events(same) == 1  # the one behind the cursor
+        assert await store.purge_events_batch(same, 2) == (1, None)
+
+        # the retention purge: every event older than the time, whatever it is
+        await store.add_events([AuditEvent("u", op, "x", "r", time=t) for op, t in events_at])
+        older = AuditPurge(35.0, everything=True)
+        assert not older.empty and await store.count_purgeable_events(older) == 3
+        went, after = await store.purge_events_batch(older, 2)
+        assert went == 2 and after is not None
+        assert await store.purge_events_batch(older, 2, after) == (1, None)
+        assert (await store.list_events(AuditQuery(), Page(0, 10)))[1] == 1
+
+    events_at = [("pull", 10.0), ("login", 20.0), ("gc", 30.0), ("pull", 40.0)]
     run(backend, scenario)
 
 

@@ -168,6 +168,79 @@ def test_released_jobs_are_claimable_at_once_without_losing_an_attempt(backend: 
     run(backend, scenario)
 
 
+def test_released_jobs_may_be_due_later(backend: Backend) -> None:
+    async def scenario(store: JobStore) -> None:
+        (job_id,) = await store.enqueue([NewJob("copy", max_attempts=1)], T0)
+        await store.claim("w1", ["copy"], 1, T0 + LEASE, T0)
+        assert await store.release(job_id, "w1", T0 + 1, run_at=T0 + 20)
+        job = await store.get(job_id)
+        assert job is not None and (job.state, job.attempts, job.run_at) == (
+            JobState.PENDING,
+            0,
+            T0 + 20,
+        )
+        assert await store.claim("w2", ["copy"], 1, T0 + LEASE, T0 + 19) == []
+        (again,) = await store.claim("w2", ["copy"], 1, T0 + 20 + LEASE, T0 + 20)
+        assert again.attempts == 1
+
+    run(backend, scenario)
+
+
+def test_postpone_and_expedite_move_the_matching_pending_jobs(backend: Backend) -> None:
+    async def scenario(store: JobStore) -> None:
+        dead = {"address": "http://dead/hook", "n": 1}
+        ids = await store.enqueue(
+            [
+                NewJob("hook", dead),  # claimed below: running, left alone
+                NewJob("hook", {**dead, "n": 2}),
+                NewJob("hook", dead, run_at=T0 + 500),  # due after ``until``: left alone
+                NewJob("hook", {"address": "http://alive/hook"}),
+                NewJob("other", dead),  # another kind
+            ],
+            T0,
+        )
+        running, first, later, alive, other = ids
+        (taken,) = await store.claim("w1", ["hook"], 1, T0 + LEASE, T0)
+        assert taken.id == running
+        match = {"address": "http://dead/hook"}
+        assert await store.postpone(["hook"], match, T0 + 100, T0 + 1) == 1
+        assert await store.postpone(["hook"], match, T0 + 100, T0 + 2) == 0  # already due then
+        assert await store.postpone([], match, T0 + 200, T0 + 2) == 0
+
+        async def due() -> dict[int, float]:
+            jobs = [await store.get(i) for i in ids]
+            return {j.id: j.run_at for j in jobs if j is not None}
+
+        assert await due() == {
+            running: T0,
+            first: T0 + 100,
+            later: T0 + 500,
+            alive: T0,
+            other: T0,
+        }
+        claimed = await store.claim("w2", ["hook"], 5, T0 + 50 + LEASE, T0 + 50)
+        assert [j.id for j in claimed] == [alive]  # the postponed ones are not due yet
+        with pytest.raises(ValueError):
+            await store.postpone(["hook"], {"address') OR 1=1 --": "x"}, T0 + 200, T0 + 2)
+        with pytest.raises(ValueError):
+            await store.expedite(["hook"], {}, T0 + 2)
+        assert await store.expedite(["hook"], match, T0 + 3) == 2
+        assert await due() == {running: T0, first: T0 + 3, later: T0 + 3, alive: T0, other: T0}
+        # only what is due before ``due_before`` moves: later is left where it is
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 4, due_before=T0 + 3) == 0
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 4, due_before=T0 + 4) == 2
+        assert await store.expedite(["hook"], match, T0 + 5) == 2
+        (parked,) = await store.enqueue([NewJob("hook", dead, run_at=T0 + 50)], T0 + 5)
+        assert await store.postpone(["hook"], match, T0 + 900, T0 + 6, due_before=T0 + 10) == 2
+        assert await due() == {running: T0, first: T0 + 900, later: T0 + 900, alive: T0, other: T0}
+        job = await store.get(parked)
+        assert job is not None and job.run_at == T0 + 50
+        job = await store.get(first)
+        assert job is not None and (job.state, job.attempts) == (JobState.PENDING, 0)
+
+    run(backend, scenario)
+
+
 def test_a_lost_workers_jobs_are_reclaimed_when_the_lease_runs_out(backend: Backend) -> None:
     async def scenario(store: JobStore) -> None:
         again, last, stopping = await store.enqueue(

@@ -9,7 +9,13 @@ import time
 
 from tests.contracts.backends import Backend
 from tests.contracts.test_metadata_store import digest, manifest, push, run
-from wharf.registry.metadata.base import MetadataStore, QuotaCheck
+from wharf.registry.metadata.base import (
+    MetadataStore,
+    PinAndQuota,
+    QuotaAsk,
+    QuotaCheck,
+    UploadSession,
+)
 
 HOUR = 3600.0
 
@@ -127,5 +133,46 @@ def test_far_from_the_limit_an_upper_bound_decides(backend: Backend) -> None:
         await store.set_quota("qf", 4000, now)
         fifth = await store.reserve_quota("qf", digest("qf-5"), 400, now, until)
         assert fifth == QuotaCheck(4000, 0, 3700, 400, False, exact=True)
+
+    run(backend, scenario)
+
+
+def test_admissions_ride_on_the_pin_and_the_upload_claim(backend: Backend) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        now = time.time()
+        until = now + HOUR
+        await store.set_quota("qp", 1000, now)
+        await store.add_blob("qp/r", digest("qp-in"), 300)
+        # pin_and_reserve: the pin as pin_blob, the admission as reserve_quota
+        got = await store.pin_and_reserve(
+            digest("qp-m"), until, now, QuotaAsk("qp", digest("qp-m"), 400, now, until)
+        )
+        assert got == PinAndQuota(True, QuotaCheck(1000, 300, 0, 400, True, exact=True))
+        refused = await store.pin_and_reserve(
+            digest("qp-x"), until, now, QuotaAsk("qp", digest("qp-x"), 301, now, until)
+        )
+        assert refused.pinned and not refused.quota.granted
+        assert (refused.quota.used, refused.quota.reserved) == (300, 400)
+        # take_upload: sized the upload's offset plus the bytes still to come
+        await store.create_upload(
+            UploadSession("qu1", "qp/r", 200, "sha256", b"s", "{}", now - 5, now)
+        )
+        ask = QuotaAsk("qp", digest("qp-u"), 50, now, until)
+        claim = await store.take_upload(
+            "qu1", "qp/r", "A", now + 60, now, pin=(digest("qp-u"), until), quota=ask
+        )
+        assert claim.session is not None and claim.pinned
+        assert claim.quota == QuotaCheck(1000, 300, 400, 250, True, exact=True)
+        # not taken (someone holds the lease): nothing admitted
+        held = await store.take_upload("qu1", "qp/r", "B", now + 60, now, quota=ask)
+        assert held.session is None and held.quota is None
+        # the admissions hold their bytes: 300 used + 400 + 250 reserved leaves 50
+        full = await store.reserve_quota("qp", digest("qp-y"), 51, now, until)
+        assert not full.granted and full.reserved == 650
+        # a released one stops counting; a linked one counts as usage, once
+        await store.release_quota("qp", digest("qp-u"))
+        await store.add_blob("qp/r", digest("qp-m"), 400)
+        after = await store.reserve_quota("qp", digest("qp-y"), 300, now, until)
+        assert (after.used, after.reserved, after.granted) == (700, 0, True)
 
     run(backend, scenario)

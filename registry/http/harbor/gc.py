@@ -53,6 +53,7 @@ from wharf.registry.http.harbor.spec import (
     Param,
     Reply,
     read_body,
+    text_reply,
 )
 from wharf.registry.http.keys import GC
 from wharf.registry.metadata.base import GCRun, GCRunQuery, GCSchedule
@@ -116,7 +117,7 @@ def _service(request: web.Request, actor: Principal) -> GCService:
     return request.config_dict[GC]
 
 
-def _next_time(cron: str) -> str:
+def next_time(cron: str) -> str:
     if not cron:
         return ZERO_TIME
     try:
@@ -139,7 +140,7 @@ def schedule_doc(schedule: GCSchedule | None) -> GCHistory:
         job_status="Scheduled" if schedule.cron else "",
         deleted=False,
         schedule=ScheduleObj(
-            type=schedule.kind, cron=schedule.cron, next_scheduled_time=_next_time(schedule.cron)
+            type=schedule.kind, cron=schedule.cron, next_scheduled_time=next_time(schedule.cron)
         ),
         creation_time=(created and harbor_time(created)) or ZERO_TIME,
         update_time=(schedule.updated and harbor_time(schedule.updated)) or ZERO_TIME,
@@ -395,7 +396,7 @@ async def stop(request: web.Request, actor: Principal) -> web.StreamResponse:
     "/system/gc/{gc_id}/log",
     summary="The log of a garbage collection run (text/plain)",
     params=(GC_ID,),
-    replies={200: Reply("The log")},
+    replies={200: text_reply("The log")},
     errors=(400, 403, 404),
 )
 @authenticated

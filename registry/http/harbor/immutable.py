@@ -22,6 +22,7 @@ from wharf.registry.http.harbor.common import (
     project_ref,
 )
 from wharf.registry.http.harbor.query import list_query, page_of
+from wharf.registry.http.harbor.rules import rule_of, selector_fields
 from wharf.registry.http.harbor.spec import (
     IS_RESOURCE_NAME,
     LISTING,
@@ -68,32 +69,12 @@ class ImmutableRule(Model):
     scope_selectors: dict[str, list[ImmutableSelector]] | None = None
 
 
-def selector_of(sent: ImmutableSelector) -> Selector:
-    return Selector(sent.kind or "", sent.decoration or "", sent.pattern or "", sent.extras or "")
-
-
-def rule_of(sent: ImmutableRule, rule_id: int = 0) -> Rule:
-    return Rule(
-        template=sent.template or IMMUTABLE_TEMPLATE,
-        tag_selectors=tuple(selector_of(s) for s in sent.tag_selectors or ()),
-        scope_selectors={
-            k: tuple(selector_of(s) for s in v) for k, v in (sent.scope_selectors or {}).items()
-        },
-        action=sent.action or IMMUTABLE_ACTION,
-        params=dict(sent.params or {}),
-        priority=sent.priority or 0,
-        disabled=bool(sent.disabled),
-        id=rule_id,
-    )
+def immutable_rule_of(sent: ImmutableRule, rule_id: int = 0) -> Rule:
+    return rule_of(sent, rule_id, template=IMMUTABLE_TEMPLATE, action=IMMUTABLE_ACTION)
 
 
 def selector_doc(selector: Selector) -> ImmutableSelector:
-    return ImmutableSelector(
-        kind=selector.kind,
-        decoration=selector.decoration,
-        pattern=selector.pattern,
-        extras=selector.extras,
-    )
+    return ImmutableSelector(**selector_fields(selector))
 
 
 def rule_doc(found: StoredRule) -> ImmutableRule:
@@ -161,7 +142,7 @@ async def create_rule(request: web.Request, actor: Principal) -> web.StreamRespo
     project = await _project(request, actor, "create")
     sent = await read_body(request, ImmutableRule)
     try:
-        created = await _rules(request).create(project.id, project.name, rule_of(sent))
+        created = await _rules(request).create(project.id, project.name, immutable_rule_of(sent))
     except InvalidRule as exc:
         raise BadRequest(str(exc)) from None
     except Conflict as exc:
@@ -192,7 +173,7 @@ async def update_rule(request: web.Request, actor: Principal) -> web.StreamRespo
     rule = found.rule
     # a body carrying only ``disabled`` (the portal's toggle) keeps the selectors
     if sent.tag_selectors is not None or sent.scope_selectors is not None:
-        rule = rule_of(sent, found.id)
+        rule = immutable_rule_of(sent, found.id)
     elif sent.disabled is not None:
         rule = Rule(
             template=rule.template,

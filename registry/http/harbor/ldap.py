@@ -9,11 +9,37 @@ import orjson
 from aiohttp import web
 
 from wharf.auth.errors import BadRequest
+from wharf.auth.models import LDAP_GROUP
 from wharf.auth.principals import Principal
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_body, json_response, ok
-from wharf.registry.http.harbor.spec import Api, Param, Reply
+from wharf.registry.http.harbor.spec import Api, Model, Param, Reply, read_body
 
 api = Api("Ldap")
+
+
+class LdapPingResult(Model):
+    success: bool
+    message: str
+
+
+class LdapUser(Model):
+    username: str
+    realname: str
+    email: str
+
+
+class LdapImportUsers(Model):
+    ldap_uid_list: list[str]
+
+
+class LdapGroup(Model):
+    """A directory group (Harbor's UserGroup; no id: it is not onboarded)."""
+
+    group_name: str
+    group_type: int  # 1: LDAP
+    ldap_group_dn: str
+
+
 ERRORS = (400, 401, 403)
 
 
@@ -22,7 +48,7 @@ ERRORS = (400, 401, 403)
     "POST",
     "/ldap/ping",
     summary="Try the LDAP settings in force, or some under test (system admins)",
-    replies={200: Reply("The result: {success, message}", dict[str, Any])},
+    replies={200: Reply("The result", LdapPingResult)},
     errors=ERRORS,
 )
 @authenticated
@@ -31,7 +57,7 @@ async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     if (await request.read()).strip():
         body = await json_body(request)
     success, message = await auth_of(request).ldap.ping(actor, body)
-    return json_response({"success": success, "message": message})
+    return json_response(LdapPingResult(success=success, message=message))
 
 
 @api.operation(
@@ -40,14 +66,14 @@ async def ping(request: web.Request, actor: Principal) -> web.StreamResponse:
     "/ldap/users/search",
     summary="Users of the directory (system admins)",
     params=(Param("username", "query", str, "The user id (ldap_uid)"),),
-    replies={200: Reply("The users", list[dict[str, str]])},
+    replies={200: Reply("The users", list[LdapUser])},
     errors=ERRORS,
 )
 @authenticated
 async def search_users(request: web.Request, actor: Principal) -> web.StreamResponse:
     users = await auth_of(request).ldap.search_users(actor, request.query.get("username", ""))
     return json_response(
-        [{"username": u.username, "realname": u.realname, "email": u.email} for u in users]
+        [LdapUser(username=u.username, realname=u.realname, email=u.email) for u in users]
     )
 
 
@@ -60,7 +86,7 @@ async def search_users(request: web.Request, actor: Principal) -> web.StreamResp
         Param("groupname", "query", str, "The group's name"),
         Param("groupdn", "query", str, "The group's DN"),
     ),
-    replies={200: Reply("The groups", list[dict[str, Any]])},
+    replies={200: Reply("The groups", list[LdapGroup])},
     errors=ERRORS,
 )
 @authenticated
@@ -69,7 +95,7 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
         actor, request.query.get("groupname", ""), request.query.get("groupdn", "")
     )
     return json_response(
-        [{"group_name": g.name, "ldap_group_dn": g.dn, "group_type": 1} for g in groups]
+        [LdapGroup(group_name=g.name, group_type=LDAP_GROUP, ldap_group_dn=g.dn) for g in groups]
     )
 
 
@@ -78,6 +104,7 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     "POST",
     "/ldap/users/import",
     summary="Onboard directory users before their first sign-in (system admins)",
+    body=LdapImportUsers,
     replies={
         200: Reply("Imported"),
         404: Reply("Some could not be: [{uid, error}]", list[dict[str, str]]),
@@ -86,9 +113,8 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
 )
 @authenticated
 async def import_users(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    uids = body.get("ldap_uid_list")
-    if not isinstance(uids, list) or not all(isinstance(u, str) and u for u in uids):
+    uids = (await read_body(request, LdapImportUsers)).ldap_uid_list
+    if not uids or not all(uids):
         raise BadRequest("ldap_uid_list must be a list of user ids")
     failed = await auth_of(request).ldap.import_users(actor, uids)
     if failed:

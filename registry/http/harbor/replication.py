@@ -36,6 +36,7 @@ from wharf.registry.http.harbor.spec import (
     Param,
     Reply,
     read_body,
+    text_reply,
 )
 from wharf.registry.http.keys import REPLICATION, SETTINGS
 from wharf.replication.models import Execution, Filter, Policy
@@ -525,7 +526,7 @@ async def list_tasks(request: web.Request, actor: Principal) -> web.StreamRespon
     "/replication/executions/{id}/tasks/{task_id}/log",
     summary="A task's log",
     params=(EXECUTION_ID, TASK_ID),
-    replies={200: Reply("The log (text/plain)")},
+    replies={200: text_reply("The log")},
     errors=ERRORS,
 )
 @authenticated

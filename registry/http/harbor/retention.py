@@ -26,9 +26,19 @@ from wharf.registry.http.harbor.common import (
     paged,
     requested_page,
 )
-from wharf.registry.http.harbor.spec import PAGE, PAGE_HEADERS, Api, Model, Param, Reply, read_body
+from wharf.registry.http.harbor.rules import rule_of, selector_fields
+from wharf.registry.http.harbor.spec import (
+    PAGE,
+    PAGE_HEADERS,
+    Api,
+    Model,
+    Param,
+    Reply,
+    read_body,
+    text_reply,
+)
 from wharf.registry.http.keys import JOBS, RETENTION
-from wharf.registry.policy.models import RetentionExecution, RetentionPolicy, Rule, Selector
+from wharf.registry.policy.models import RetentionExecution, RetentionPolicy, Selector
 from wharf.registry.policy.retention import (
     ALGORITHM,
     RETAIN,
@@ -172,32 +182,8 @@ METADATA = RetentionMetadata(
 STATUS_CODES = {"Pending": 0, "Scheduled": 1, "Running": 2, "Stopped": 3, "Error": 3, "Succeed": 3}
 
 
-def _selector(sent: RetentionSelector) -> Selector:
-    return Selector(sent.kind or "", sent.decoration or "", sent.pattern or "", sent.extras or "")
-
-
-def _rule(sent: RetentionRule, n: int) -> Rule:
-    return Rule(
-        template=sent.template or "",
-        tag_selectors=tuple(_selector(s) for s in sent.tag_selectors or ()),
-        scope_selectors={
-            k: tuple(_selector(s) for s in v) for k, v in (sent.scope_selectors or {}).items()
-        },
-        action=sent.action or RETAIN,
-        params=dict(sent.params or {}),
-        priority=sent.priority or 0,
-        disabled=bool(sent.disabled),
-        id=n,
-    )
-
-
 def _selector_doc(selector: Selector) -> RetentionSelector:
-    return RetentionSelector(
-        kind=selector.kind,
-        decoration=selector.decoration,
-        pattern=selector.pattern,
-        extras=selector.extras,
-    )
+    return RetentionSelector(**selector_fields(selector))
 
 
 def policy_doc(found: RetentionPolicy) -> RetentionPolicyDoc:
@@ -257,7 +243,7 @@ def _policy_of(sent: RetentionPolicyDoc, project: Project) -> RetentionPolicy:
     algorithm = sent.algorithm or ALGORITHM
     if algorithm != ALGORITHM:
         raise BadRequest(f"algorithm {algorithm} is not supported")
-    rules = tuple(_rule(r, n) for n, r in enumerate(sent.rules or ()))
+    rules = tuple(rule_of(r, n, template="", action=RETAIN) for n, r in enumerate(sent.rules or ()))
     return RetentionPolicy(project.id, project.name, algorithm, rules, kind, cron)
 
 
@@ -498,7 +484,7 @@ async def list_tasks(request: web.Request, actor: Principal) -> web.StreamRespon
     "/retentions/{id}/executions/{eid}/tasks/{tid}",
     summary="Get Retention job task log",
     params=(ID, EID, TID),
-    replies={200: Reply("Get Retention job task log successfully.")},
+    replies={200: text_reply("Get Retention job task log successfully.")},
     errors=ERRORS,
 )
 @authenticated

@@ -53,7 +53,8 @@ class Errors(Model):
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """A declared query, path or header parameter (``kind``: int, str or bool)."""
+    """A declared query, path or header parameter (``kind``: int, str or bool); ``many``:
+    a query array of ``kind``, repeated or comma-separated (go-swagger's default csv)."""
 
     name: str
     where: Where
@@ -63,16 +64,25 @@ class Param:
     default: int | str | bool | None = None
     maximum: int | None = None
     minimum: int | None = None
+    many: bool = False
+
+
+def param_values(request: web.Request, param: Param) -> list[str]:
+    """The values of an array (``many``) query parameter: each repeat split at commas."""
+    return [
+        value for raw in request.query.getall(param.name, []) for value in raw.split(",") if value
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A documented answer: what it means, its body's type (a model, ``list[Model]``, …)
-    and the headers it carries besides X-Request-Id."""
+    """A documented answer: what it means, its body's type (a model, ``list[Model]``, …),
+    the headers it carries besides X-Request-Id, and its media type (``TEXT`` for a log)."""
 
     description: str
     schema: Any = None
     headers: tuple[str, ...] = ()
+    media_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +128,19 @@ PROJECT_NAME_OR_ID = Param(
 PROJECT_NAME = Param("project_name", "path", str, "The name of the project", required=True)
 
 PAGE_HEADERS = ("X-Total-Count", "Link")
+
+
+def text_reply(description: str) -> Reply:
+    """A plain-text answer (a log, the ping's "Pong"), a string as Harbor documents it."""
+    return Reply(description, str, ("Content-Type",), media_type="text/plain")
+
+
 HEADER_DOCS: dict[str, tuple[str, str]] = {
     "X-Request-Id": ("string", "The ID of the corresponding request for the response"),
     "X-Total-Count": ("integer", "The total count of the listed resources"),
     "Link": ("string", "Links to the previous and next page"),
     "Location": ("string", "The location of the created resource"),
+    "Content-Type": ("string", "The media type of the answer"),
 }
 
 ERROR_DESCRIPTIONS = {
@@ -302,6 +320,8 @@ def _param_doc(param: Param) -> dict[str, Any]:
         schema["minimum"] = param.minimum
     if (param.where == "path" or param.required) and param.kind is str:
         schema["minLength"] = 1
+    if param.many:
+        schema = {"type": "array", "items": schema}
     return {
         "name": param.name,
         "in": param.where,
@@ -345,7 +365,7 @@ def openapi(apis: Iterable[Api], *, version: str, server: str) -> dict[str, Any]
                 }
                 if reply.schema is not None:
                     answer["content"] = {
-                        "application/json": {
+                        reply.media_type: {
                             "schema": _schema(reply.schema, components, "serialization")
                         }
                     }

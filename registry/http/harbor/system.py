@@ -19,7 +19,7 @@ from wharf.auth.principals import Principal
 from wharf.auth.settings import MODE_NAMES
 from wharf.registry.http.harbor.common import auth_of, authenticated, json_response
 from wharf.registry.http.harbor.projects import Project, owner_names, project_doc
-from wharf.registry.http.harbor.spec import Api, Model, Param, Reply
+from wharf.registry.http.harbor.spec import Api, Model, Param, Reply, text_reply
 from wharf.registry.http.keys import COORDINATION, DRIVER, SETTINGS, STORE
 
 api = Api("system")
@@ -95,7 +95,7 @@ class Search(Model):
     "GET",
     "/ping",
     summary="Whether the API answers",
-    replies={200: Reply("Pong")},
+    replies={200: text_reply("Pong")},
 )
 async def ping(request: web.Request) -> web.StreamResponse:
     return web.Response(text="Pong", content_type="text/plain")

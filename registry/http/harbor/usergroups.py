@@ -3,8 +3,6 @@ name), read, rename, delete."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from wharf.auth.errors import BadRequest
@@ -15,26 +13,54 @@ from wharf.registry.http.harbor.common import (
     auth_of,
     authenticated,
     created,
-    json_body,
     json_response,
     ok,
     paged,
     parse_int,
     requested_page,
 )
-from wharf.registry.http.harbor.spec import PAGE, PAGE_HEADERS, PAGE_SIZE, Api, Param, Reply
+from wharf.registry.http.harbor.spec import (
+    PAGE,
+    PAGE_HEADERS,
+    PAGE_SIZE,
+    Api,
+    Model,
+    Param,
+    Reply,
+    read_body,
+)
 
 api = Api("usergroup")
 GROUP_ID = Param("group_id", "path", int, "The group's id", required=True)
 
 
-def group_doc(group: UserGroup) -> dict[str, Any]:
-    return {
-        "id": group.id,
-        "group_name": group.name,
-        "group_type": group.group_type,
-        "ldap_group_dn": group.ldap_dn,
-    }
+class UserGroupSearchItem(Model):
+    id: int
+    group_name: str
+    group_type: int  # 1 LDAP, 2 HTTP, 3 OIDC
+
+
+class UserGroupDoc(UserGroupSearchItem):
+    """Harbor's UserGroup."""
+
+    ldap_group_dn: str
+
+
+class UserGroupReq(Model):
+    """Harbor's UserGroup as a request: a group to create, or a new name."""
+
+    group_name: str | None = None
+    group_type: int | None = None
+    ldap_group_dn: str | None = None
+
+
+def group_doc(group: UserGroup) -> UserGroupDoc:
+    return UserGroupDoc(
+        id=group.id,
+        group_name=group.name,
+        group_type=group.group_type,
+        ldap_group_dn=group.ldap_dn,
+    )
 
 
 def group_id_of(request: web.Request) -> int:
@@ -52,7 +78,7 @@ def group_id_of(request: web.Request) -> int:
         Param("ldap_group_dn", "query", str, "An LDAP group DN"),
         Param("group_name", "query", str, "Part of the name"),
     ),
-    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    replies={200: Reply("The groups", list[UserGroupDoc], PAGE_HEADERS)},
     errors=(400, 401, 403),
 )
 @authenticated
@@ -70,7 +96,7 @@ async def list_groups(request: web.Request, actor: Principal) -> web.StreamRespo
     "/usergroups/search",
     summary="Groups by name (signed-in users)",
     params=(PAGE, PAGE_SIZE, Param("groupname", "query", str, "Part of the name", required=True)),
-    replies={200: Reply("The groups", list[dict[str, Any]], PAGE_HEADERS)},
+    replies={200: Reply("The groups", list[UserGroupSearchItem], PAGE_HEADERS)},
     errors=(400, 401),
 )
 @authenticated
@@ -79,7 +105,9 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     groups, total = await auth_of(request).usergroups.search(
         actor, request.query.get("groupname", ""), page
     )
-    items = [{"id": g.id, "group_name": g.name, "group_type": g.group_type} for g in groups]
+    items = [
+        UserGroupSearchItem(id=g.id, group_name=g.name, group_type=g.group_type) for g in groups
+    ]
     return paged(request, items, total, page)
 
 
@@ -89,20 +117,17 @@ async def search_groups(request: web.Request, actor: Principal) -> web.StreamRes
     "/usergroups",
     summary="Create a group: an LDAP DN (type 1) or a name (system admins)",
     params=(),
+    body=UserGroupReq,
     replies={201: Reply("Created", headers=("Location",))},
     errors=(400, 401, 403, 404, 409),
 )
 @authenticated
 async def create_group(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    group_type = body.get("group_type")
-    if not isinstance(group_type, int) or isinstance(group_type, bool):
+    body = await read_body(request, UserGroupReq)
+    if body.group_type is None:
         raise BadRequest("group_type must be 1 (LDAP), 2 (HTTP) or 3 (OIDC)")
     group = await auth_of(request).usergroups.create(
-        actor,
-        str(body.get("group_name") or ""),
-        group_type,
-        str(body.get("ldap_group_dn") or ""),
+        actor, body.group_name or "", body.group_type, body.ldap_group_dn or ""
     )
     return created(f"{PREFIX}/usergroups/{group.id}")
 
@@ -113,7 +138,7 @@ async def create_group(request: web.Request, actor: Principal) -> web.StreamResp
     "/usergroups/{group_id}",
     summary="One group (system admins)",
     params=(GROUP_ID,),
-    replies={200: Reply("The group", dict[str, Any])},
+    replies={200: Reply("The group", UserGroupDoc)},
     errors=(400, 401, 403, 404),
 )
 @authenticated
@@ -128,15 +153,14 @@ async def get_group(request: web.Request, actor: Principal) -> web.StreamRespons
     "/usergroups/{group_id}",
     summary="Rename a group (system admins)",
     params=(GROUP_ID,),
+    body=UserGroupReq,
     replies={200: Reply("Renamed")},
     errors=(400, 401, 403, 404),
 )
 @authenticated
 async def update_group(request: web.Request, actor: Principal) -> web.StreamResponse:
-    body = await json_body(request)
-    await auth_of(request).usergroups.rename(
-        actor, group_id_of(request), str(body.get("group_name") or "")
-    )
+    body = await read_body(request, UserGroupReq)
+    await auth_of(request).usergroups.rename(actor, group_id_of(request), body.group_name or "")
     return ok()
 
 

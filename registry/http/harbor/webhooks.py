@@ -46,7 +46,9 @@ from wharf.registry.http.harbor.spec import (
     Param,
     Q,
     Reply,
+    param_values,
     read_body,
+    text_reply,
 )
 from wharf.registry.http.keys import WEBHOOKS
 from wharf.webhook.models import (
@@ -87,6 +89,10 @@ JOB_STATUS = {
     JobState.STOPPED: "stopped",
 }
 JOB_STATE_OF = {v: k for k, v in JOB_STATUS.items()}
+# an array as in Harbor: status=pending&status=error or status=pending,error
+JOB_STATUS_PARAM = Param(
+    "status", "query", str, "pending, running, finished, error or stopped", many=True
+)
 
 
 class WebhookTargetObject(Model):
@@ -291,7 +297,7 @@ def states_of(request: web.Request, table: dict[str, JobState]) -> tuple[JobStat
     """The states a ``q=status=…`` (or the older ``status`` parameters) asks for; None when
     it names none that exists (an empty list)."""
     query = list_query(request)
-    wanted: list[str] = list(request.query.getall("status", []))
+    wanted = param_values(request, JOB_STATUS_PARAM)
     term = query.term("status")
     if isinstance(term, Exact | Fuzzy):
         wanted.append(term.value)
@@ -469,7 +475,7 @@ async def list_tasks(request: web.Request, actor: Principal) -> web.StreamRespon
     f"{BASE}/policies/{{webhook_policy_id}}/executions/{{execution_id}}/tasks/{{task_id}}/log",
     summary="A task's log: each attempt, the address and the receiver's answer",
     params=(*PROJECT, POLICY_ID, EXECUTION_ID, TASK_ID),
-    replies={200: Reply("The log (text/plain)")},
+    replies={200: text_reply("The log")},
     errors=ERRORS,
 )
 @authenticated
@@ -525,7 +531,7 @@ async def last_trigger(request: web.Request, actor: Principal) -> web.StreamResp
         *PROJECT,
         *LISTING,
         Param("policy_id", "query", int, "The policy ID", required=True),
-        Param("status", "query", str, "pending, running, finished, error or stopped"),
+        JOB_STATUS_PARAM,
     ),
     replies={200: Reply("The jobs", list[WebhookJob], PAGE_HEADERS)},
     errors=(400, 401, 403, 404),

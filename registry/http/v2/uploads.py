@@ -112,5 +112,5 @@ async def upload(request: web.Request, route: Route) -> web.StreamResponse:
         session = await uploads.status(name, upload_id)
         if first != session.offset:
             raise RegistryError(RANGE_INVALID, {"offset": session.offset})
-    await uploads.finish(name, upload_id, digest, chunks, actor(request))
+    await uploads.finish(name, upload_id, digest, chunks, actor(request), request.content_length)
     return _created(request, name, digest)
