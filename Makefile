@@ -52,8 +52,11 @@ typecheck: install
 	$(BIN)/mypy -p wharf.registry -p wharf.storage -p wharf.auth -p wharf.gc -p wharf.db -p wharf.coord -p wharf.replication -p wharf.jobs -p wharf.webhook -p wharf.proxy
 	$(BIN)/mypy conformance bench testbed
 
+# pytest on two xdist workers: one work unit per test file, the long mostly waiting ones
+# (browser, e2e clients, HA topologies) first, files that share a machine resource together
+# (tests/conftest.py, "running on two workers")
 test: install system-deps lint typecheck ui-test
-	$(BIN)/pytest -q -ra tests
+	$(BIN)/pytest -q -ra -n 2 --dist loadgroup tests
 
 unit: install
 	$(BIN)/pytest -q -ra tests -m 'not e2e and not services and not slow'

@@ -10,6 +10,68 @@ from .helpers import Client, Server, run_wharf
 from .inproc import ADMIN, InProcessServer, serve_in_process
 from .services import Postgres, run_postgres
 
+# ------------------------------------------------------------------ running on two workers
+# `make test` runs the suite on two xdist workers with `--dist loadgroup`, which this file
+# turns into: every test file is one work unit (its module fixtures start once), except the
+# files in _SHARED_GROUPS, which share something of the machine's and go to one worker
+# together. The long, mostly waiting units are handed out first (_LONG_FIRST), so that the
+# other worker works through the many short files meanwhile instead of one long unit
+# finishing alone at the end. (xdist's own xdist_group marks don't work on pytest 9: xdist
+# renames node ids through an attribute pytest no longer reads.) A run without xdist
+# (`pytest tests/test_x.py`) is untouched.
+_SHARED_GROUPS = {
+    # one private dockerd, one e2e server, podman's storage
+    "tests/e2e/": "e2e",
+    # network namespaces: each picks a free subnet of the host's
+    "tests/test_netns.py": "netns",
+    "tests/test_ha.py": "netns",
+    # the throwaway OpenID provider runs `npm ci` in tests/oidc on first use
+    "tests/test_oidc.py": "oidc",
+    "tests/test_login_latency.py": "oidc",
+}
+_LONG_FIRST = [  # longest first (`--durations`), so that the two workers end close together
+    "netns",
+    "tests/test_ui_browser.py",
+    "e2e",
+    "tests/test_storage_drivers.py",
+    "tests/test_migrate.py",
+    "tests/test_memory.py",
+]
+
+
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    for prefix, group in _SHARED_GROUPS.items():
+        if path.startswith(prefix):
+            return group
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class FileGroups(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    # units go out in the order the workers collected them (pytest_collection_modifyitems)
+    config.option.loadscopereorder = False
+    return FileGroups(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # on a worker xdist has set dist to "no" and loadgroup to whether the run is --dist loadgroup
+    if not hasattr(config, "workerinput") or not getattr(config.option, "loadgroup", False):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        group = _group(item.nodeid)
+        return _LONG_FIRST.index(group) if group in _LONG_FIRST else len(_LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a unit stays
+
 
 @pytest.fixture(scope="session")
 def wharf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
