@@ -82,6 +82,7 @@ class RedisGenerations(Generations):
         self._acked = NEVER  # monotonic time a ping was sent whose PONG has arrived
         self._pending: set[str] = set()  # repositories whose PUBLISH failed
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._outage = _OutageLog("cache of manifest lookups bypassed, reads go to the database")
 
     def start(self) -> None:
@@ -107,6 +108,7 @@ class RedisGenerations(Generations):
         await asyncio.sleep(self.window)
 
     def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
         self._acked = NEVER
@@ -118,7 +120,10 @@ class RedisGenerations(Generations):
 
     async def _listen(self) -> None:
         backoff = 0.05
-        while True:
+        # the flag as well as the cancel: on Python 3.11 a cancel that lands as an awaited
+        # close finishes can be swallowed, and the loop would go on for ever (seen as a
+        # close() that never returned)
+        while not self._closing:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
@@ -150,10 +155,10 @@ class RedisGenerations(Generations):
                 # waiting forever, and with it close() and the process's shutdown (seen
                 # as test_coord hanging in its teardown)
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        asyncio.shield(pubsub.aclose()),  # type: ignore[no-untyped-call]
-                        CLOSE_TIMEOUT,
-                    )
+                    async with asyncio.timeout(CLOSE_TIMEOUT):
+                        await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+            if self._closing:
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
 
