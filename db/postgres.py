@@ -226,7 +226,15 @@ class PostgresDatabase:
         or too slow (``command_timeout``), raises ``DatabaseUnavailable`` from inside too."""
         try:
             async with pool.acquire(timeout=self.acquire_timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+                    # the connection died under the caller: rolling back on it raises
+                    # "the underlying connection is closed" in place of the lost-connection
+                    # error; only then is it the database's absence, not a misuse
+                    if not _lost(conn):
+                        raise
+                    raise ConnectionResetError(f"the connection was lost: {exc}") from exc
         except _UNREACHABLE as exc:
             raise DatabaseUnavailable(
                 f"database {redact(self.url)} unavailable: {type(exc).__name__}: {exc}"
@@ -237,6 +245,15 @@ class PostgresDatabase:
         if pool is None:
             raise RuntimeError(f"database {redact(self.url)} is not open")
         return pool
+
+
+def _lost(conn: Connection) -> bool:
+    """Whether the connection lent to a caller has gone away under it: closed, or taken
+    back by the pool (which detaches a proxy whose connection was terminated)."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 async def _again_on(

@@ -12,6 +12,7 @@ import pytest
 from wharf.auth.models import Project
 from wharf.auth.postgres_store import PostgresAuthStore
 from wharf.auth.store import ProjectNotEmpty
+from wharf.db.errors import DatabaseUnavailable
 from wharf.db.postgres import PostgresDatabase, postgres_statement
 from wharf.registry.config import ConfigError, load_settings
 from wharf.registry.metadata.base import ProjectUnknown
@@ -183,3 +184,34 @@ def test_a_burst_of_jobs_is_claimed_by_walking_the_index(postgres: Postgres) -> 
         "jobburst",
     )
     assert "Index Scan using jobs_ready" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.services
+def test_a_connection_lost_inside_a_transaction_is_the_database_unavailable(
+    postgres: Postgres,
+) -> None:
+    """The server ends the connection in the middle of a write (a restart, a failover):
+    the rollback on the dead connection must not turn that into an unexpected error (a
+    500); it is ``DatabaseUnavailable`` (a 503), and the pool goes on with new ones."""
+    url = postgres.create_database("lostconn")
+
+    async def main() -> None:
+        database = postgres_database(url)
+        await database.open()
+        try:
+
+            async def cut(conn: object) -> None:
+                pid = await conn.fetchval("SELECT pg_backend_pid()")  # type: ignore[attr-defined]
+                await database.read(
+                    lambda other: other.execute("SELECT pg_terminate_backend($1)", pid)
+                )
+                await conn.execute("SELECT 1")  # type: ignore[attr-defined]
+
+            for _ in range(3):
+                with pytest.raises(DatabaseUnavailable):
+                    await database.write(cut)  # type: ignore[arg-type]
+            assert await database.read(lambda conn: conn.fetchval("SELECT 41 + 1")) == 42
+        finally:
+            await database.close()
+
+    asyncio.run(main())
