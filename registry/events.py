@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from wharf.db.errors import DatabaseUnavailable
+
 log = logging.getLogger("wharf.events")
 
 
@@ -235,5 +237,12 @@ class EventBus:
         for subscriber in self._subscribers:
             try:
                 await subscriber(event)
+            except DatabaseUnavailable as exc:
+                # not a fault of the subscriber: what it would have recorded (a webhook
+                # delivery, a replication task) is lost with the database's outage
+                log.warning(
+                    "event subscriber could not run: the database is unavailable",
+                    extra={"event": type(event).__name__, "error": str(exc)},
+                )
             except Exception:
                 log.exception("event subscriber failed", extra={"event": type(event).__name__})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from wharf.db.errors import DatabaseUnavailable
 from wharf.registry.audit import audit_event_for
 from wharf.registry.content.cache import GenerationCache, SharedGenerations
 from wharf.registry.content.service import ContentService
@@ -343,3 +344,24 @@ def test_the_audit_log_records_what_the_events_say() -> None:
         *where,
         "denied",
     )
+
+
+def test_a_subscriber_without_its_database_is_a_warning_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database went away between the change and its event (a restart): the
+    subscriber's loss is the outage's, logged as a warning, and the change stands."""
+
+    async def offline(_event: Event) -> None:
+        raise DatabaseUnavailable("database postgresql://db/wharf unavailable: refused")
+
+    async def scenario(core: ContentService, seen: Recorder) -> None:
+        core.events.subscribe(offline)
+        await push_image(core, "p/app", "v1", b"one")
+        assert isinstance(seen.events[-1], ManifestPushed)
+
+    with caplog.at_level(logging.WARNING, logger="wharf.events"):
+        run(tmp_path, scenario)
+    [record] = [r for r in caplog.records if r.name == "wharf.events"]
+    assert record.levelno == logging.WARNING
+    assert "database is unavailable" in record.getMessage()
