@@ -4,7 +4,7 @@ immutable rules scoped to the pushed repositories, the other no policy. Each rou
 to both in turn, and the ratio with/without is what the gate costs (issue 15's target:
 within 5 % of none).
 
-    .venv/bin/python -m bench.policies --rounds 8 [--workers 2] [--order both]
+    .venv/bin/python -m bench.policies --rounds 12 [--workers 2] [--order both]
 
 Half the rounds bench the server with policies first, half second (``--order`` picks one
 way only): going first or second in a round biases a ratio by several per cent here."""
@@ -12,17 +12,13 @@ way only): going first or second in a round biases a ratio by several per cent h
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import requests
 
-from bench.servers import Server, tree_cpu, wharf_server
+from bench.ab import run_legs, verdict
+from bench.servers import Server, wharf_server
 
 ADMIN = ("admin", "Bench-Policies-1")
 QUOTA = 10**12  # bytes: far above what the bench pushes, so it never refuses
@@ -82,78 +78,15 @@ def prepare(server: Server, *, policies: bool) -> None:
     assert len(rules.json()) == RULES, rules.text
 
 
-def verdict(legs: list[tuple[Path, str]], cpu_with: float, cpu_without: float) -> str:
-    """The gate's cost as issue 15 states it (with policies / without, target >= 0.95),
-    over every leg (a report, and which of its servers, A or B, had the policies): the
-    throughput medians, the per-round ratios, and the servers' CPU per image pushed (CPU
-    time is what the gate adds to each push, and it moves far less with the machine's
-    load than throughput does)."""
-    with_values: list[float] = []
-    without_values: list[float] = []
-    pairs: list[float] = []
-    images = 0
-    for report, policy in legs:
-        scenario = json.loads(report.read_bytes())["scenarios"]["push-images"]
-        rounds = {name: run["rounds"] for name, run in scenario["results"].items()}
-        plain = "B" if policy == "A" else "A"
-        for a, b in zip(rounds[policy], rounds[plain], strict=True):
-            if a["value"] and b["value"]:
-                with_values.append(a["value"])
-                without_values.append(b["value"])
-                pairs.append(a["value"] / b["value"])
-            images += (a["extra"] or {}).get("images", 0)
-    ratio = statistics.median(with_values) / statistics.median(without_values)
-    geomean = math.exp(sum(math.log(x) for x in pairs) / len(pairs))
-    lines = [
-        "",
-        f"gate cost on push-images ({len(pairs)} paired rounds, target: with/without >= 0.95)",
-        f"  throughput, ratio of medians: {ratio:.3f} ({'MET' if ratio >= 0.95 else 'MISS'})",
-        f"  throughput, geometric mean of the per-round ratios: {geomean:.3f}",
-    ]
-    if images and cpu_with:
-        lines.append(
-            f"  server CPU per image: {1000 * cpu_with / images:.2f} ms with, "
-            f"{1000 * cpu_without / images:.2f} ms without "
-            f"(without/with {cpu_without / cpu_with:.3f})"
-        )
-    return "\n".join(lines)
-
-
-def bench_leg(first: Server, second: Server, rounds: int, report: Path) -> int:
-    """push-images on ``first`` (A) then ``second`` (B) each round."""
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--url",
-        first.url,
-        "--baseline-url",
-        second.url,
-        "--scenarios",
-        "push-images",
-        "--rounds",
-        str(rounds),
-        "--user",
-        ADMIN[0],
-        "--password",
-        ADMIN[1],
-        "--no-ceilings",
-        "--json",
-        str(report),
-    ]
-    return subprocess.run(argv, check=False).returncode
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--order",
-        choices=("both", "policies-first", "policies-second"),
+        choices=("both", "feature-first", "feature-second"),
         default="both",
-        help="which server each round benches first; both: half the rounds each way, "
-        "which cancels the bias of going first or second",
+        help="which server each round benches first; both: half the rounds each way",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wharf-bench-policies-") as tmp:
@@ -169,25 +102,10 @@ def main() -> int:
                     f"without: {without.url}",
                     flush=True,
                 )
-                if args.order == "both":
-                    plan = [("A", args.rounds - args.rounds // 2), ("B", args.rounds // 2)]
-                else:
-                    plan = [("A" if args.order == "policies-first" else "B", args.rounds)]
-                servers = (with_policies, without)
-                cpu_before = {s.name: tree_cpu(s.pid) for s in servers}
-                legs: list[tuple[Path, str]] = []
-                for n, (policy, rounds) in enumerate(plan):
-                    if rounds == 0:
-                        continue
-                    first, second = servers if policy == "A" else servers[::-1]
-                    print(f"-- leg {n + 1}: A = {first.name}, B = {second.name}", flush=True)
-                    report = work / f"leg{n + 1}.json"
-                    code = bench_leg(first, second, rounds, report)
-                    if code != 0:
-                        return code
-                    legs.append((report, policy))
-                cpu = {s.name: tree_cpu(s.pid) - cpu_before[s.name] for s in servers}
-                print(verdict(legs, cpu[with_policies.name], cpu[without.name]))
+                ran = run_legs(with_policies, without, args.order, args.rounds, work, ADMIN)
+                if isinstance(ran, int):
+                    return ran
+                print(verdict("gate cost", *ran))
                 return 0
             finally:
                 without.stop()

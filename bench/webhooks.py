@@ -5,10 +5,11 @@ receiver that hangs (accepts connections, never answers), a refused port, or one
 answers 200 at once; B has no policy. Rounds alternate A B A B, and the ratio A/B is what
 the webhook costs (target: within 5 % of none).
 
-    .venv/bin/python -m bench.webhooks --rounds 8 [--receiver hang|refused|ok] [--swap]
+    .venv/bin/python -m bench.webhooks --rounds 8 [--receiver hang|refused|ok] [--order both]
     .venv/bin/python -m bench.webhooks --idle 500 [--receiver hang|refused|none] [--seconds 30]
 
-``--swap`` puts the policy on the second server instead, to cancel any bias of order.
+Half the rounds bench the server with the webhook first, half second (``--order`` picks
+one way only): going first or second biases a single leg's ratio by several per cent.
 ``--idle N`` measures instead what an otherwise idle server burns with a backlog: one
 server with the policy, N push events (one image tagged N times), then the server's CPU
 seconds (all its processes) over ``--seconds``, and how many deliveries are in each state
@@ -20,8 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import requests
 
+from bench.ab import run_legs, verdict
 from bench.client import Registry
 from bench.scenarios import make_image, push_image, put_manifest
 from bench.servers import Server, free_port, tree_cpu, wharf_server
@@ -185,7 +185,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--receiver", choices=("hang", "refused", "ok", "none"), default="hang")
-    parser.add_argument("--swap", action="store_true", help="the policy on the second server")
+    parser.add_argument(
+        "--order",
+        choices=("both", "feature-first", "feature-second"),
+        default="both",
+        help="which server each round benches first; both: half the rounds each way",
+    )
     parser.add_argument("--idle", type=int, default=0, help="measure idle CPU with N deliveries")
     parser.add_argument("--seconds", type=float, default=30.0, help="with --idle: measured")
     parser.add_argument("--settle", type=float, default=15.0, help="with --idle: before")
@@ -197,48 +202,20 @@ def main() -> int:
         if args.receiver == "none":
             parser.error("--receiver none is for --idle (the baseline of an idle server)")
         with receiver(args.receiver) as address:
-            first = start(work, "first", args.workers)
+            first = start(work, "webhook", args.workers)
             try:
-                second = start(work, "second", args.workers)
+                second = start(work, "plain", args.workers)
                 try:
-                    hooked, plain = (second, first) if args.swap else (first, second)
+                    hooked, plain = first, second
                     prepare(hooked, address)
                     prepare(plain, None)
-                    label = f"webhook to a {args.receiver} receiver"
-                    print(
-                        f"A = {first.url} ({'no webhook' if args.swap else label}), "
-                        f"B = {second.url} ({label if args.swap else 'no webhook'})",
-                        flush=True,
-                    )
-                    argv = [
-                        sys.executable,
-                        "-m",
-                        "bench",
-                        "--url",
-                        first.url,
-                        "--baseline-url",
-                        second.url,
-                        "--scenarios",
-                        "push-images",
-                        "--rounds",
-                        str(args.rounds),
-                        "--user",
-                        ADMIN[0],
-                        "--password",
-                        ADMIN[1],
-                        "--no-ceilings",
-                    ]
-                    cpu = [tree_cpu(s.pid) for s in (first, second)]
-                    code = subprocess.run(argv, check=False).returncode
-                    pushed = 300 * args.rounds  # push-images: 300 images a round
-                    for name, server, before in zip("AB", (first, second), cpu, strict=True):
-                        used = tree_cpu(server.pid) - before
-                        print(
-                            f"server {name} CPU: {used:.1f} s over the run "
-                            f"= {1000 * used / pushed:.1f} ms per image pushed to it",
-                            flush=True,
-                        )
-                    return code
+                    label = f"a webhook to a {args.receiver} receiver"
+                    print(f"{label}: {hooked.url}; none: {plain.url}", flush=True)
+                    ran = run_legs(hooked, plain, args.order, args.rounds, work, ADMIN)
+                    if isinstance(ran, int):
+                        return ran
+                    print(verdict(label, *ran))
+                    return 0
                 finally:
                     second.stop()
             finally:
