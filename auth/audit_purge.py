@@ -24,7 +24,7 @@ from typing import Any
 
 from wharf.auth.store import AuditPurge, AuthStore, PurgeCursor
 from wharf.db.errors import DatabaseUnavailable
-from wharf.jobs.cron import Cron, InvalidCron
+from wharf.jobs.cron import Cron, InvalidCron, TickWindow
 from wharf.jobs.models import Job, JobState, NewJob
 from wharf.jobs.runner import Handler, JobContext, PermanentFailure
 from wharf.jobs.store import JobStore
@@ -296,15 +296,11 @@ class ScheduleTicker:
 
     def __init__(self, service: AuditPurgeService, *, catch_up: float = 5.0) -> None:
         self.service = service
-        self.catch_up = catch_up
-        self._last: float | None = None
+        self.window = TickWindow(catch_up)
 
     async def tick(self, now: float | None = None) -> int | None:
         now = time.time() if now is None else now
-        since = now - self.catch_up
-        if self._last is not None:
-            since = max(since, self._last)
-        self._last = now
+        since = self.window.advance(now)
         try:
             return await self.service.run_scheduled(since, now)
         except DatabaseUnavailable as exc:

@@ -14,7 +14,7 @@ from typing import Any
 from wharf.db.errors import DatabaseUnavailable
 from wharf.gc.collector import DELETE_CONCURRENCY, MAX_WORKERS, Options, Report, collect
 from wharf.gc.lock import GCBusy
-from wharf.jobs.cron import Cron, InvalidCron
+from wharf.jobs.cron import Cron, InvalidCron, TickWindow
 from wharf.registry.content.cache import Generations
 from wharf.registry.events import Actor, EventBus
 from wharf.registry.metadata.base import GCRun, GCRunQuery, GCSchedule, MetadataStore
@@ -204,15 +204,11 @@ class ScheduleTicker:
 
     def __init__(self, service: GCService, *, catch_up: float = 5.0) -> None:
         self.service = service
-        self.catch_up = catch_up
-        self._last: float | None = None
+        self.window = TickWindow(catch_up)
 
     async def tick(self, now: float | None = None) -> int | None:
         now = time.time() if now is None else now
-        since = now - self.catch_up
-        if self._last is not None:
-            since = max(since, self._last)
-        self._last = now
+        since = self.window.advance(now)
         try:
             return await self.service.run_scheduled(since, now)
         except DatabaseUnavailable as exc:

@@ -137,3 +137,21 @@ class Cron:
                                 return when.timestamp()
             day += dt.timedelta(days=1)
         return None
+
+
+class TickWindow:
+    """The span of time a leader's schedule tick covers: from the previous tick to now,
+    or after a gap (leadership just taken, a pause) ``catch_up`` seconds back at most, so
+    a new leader does not replay the firings its predecessor ran."""
+
+    def __init__(self, catch_up: float = 5.0) -> None:
+        self.catch_up = catch_up
+        self._last: float | None = None
+
+    def advance(self, now: float) -> float:
+        """Where this tick's window (ending at ``now``) starts; the next one starts here."""
+        since = now - self.catch_up
+        if self._last is not None:
+            since = max(since, self._last)
+        self._last = now
+        return since

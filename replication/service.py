@@ -34,7 +34,7 @@ from typing import Any
 from wharf.auth.errors import AlreadyExists, BadRequest, NotFound, Precondition
 from wharf.coord.generations import Generations
 from wharf.db.errors import DatabaseUnavailable
-from wharf.jobs.cron import Cron, InvalidCron
+from wharf.jobs.cron import Cron, InvalidCron, TickWindow
 from wharf.jobs.models import Job, JobState, NewJob
 from wharf.jobs.runner import Handler, JobContext, PermanentFailure
 from wharf.jobs.store import JobStore
@@ -787,15 +787,11 @@ class ReplicationTicker:
 
     def __init__(self, service: ReplicationService, *, catch_up: float = 5.0) -> None:
         self.service = service
-        self.catch_up = catch_up
-        self._last: float | None = None
+        self.window = TickWindow(catch_up)
 
     async def tick(self, now: float | None = None) -> list[int]:
         now = self.service.clock() if now is None else now
-        since = now - self.catch_up
-        if self._last is not None:
-            since = max(since, self._last)
-        self._last = now
+        since = self.window.advance(now)
         try:
             started = await self.service.run_scheduled(since, now)
             await self.service.settle()

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wharf.db.errors import DatabaseUnavailable
-from wharf.jobs.cron import Cron, InvalidCron
+from wharf.jobs.cron import Cron, InvalidCron, TickWindow
 from wharf.jobs.models import NewJob
 from wharf.jobs.runner import Handler, JobContext, PermanentFailure
 from wharf.jobs.store import JobStore
@@ -492,15 +492,11 @@ class ScheduleTicker:
 
     def __init__(self, service: RetentionService, *, catch_up: float = 5.0) -> None:
         self.service = service
-        self.catch_up = catch_up
-        self._last: float | None = None
+        self.window = TickWindow(catch_up)
 
     async def tick(self, now: float | None = None) -> list[int]:
         now = time.time() if now is None else now
-        since = now - self.catch_up
-        if self._last is not None:
-            since = max(since, self._last)
-        self._last = now
+        since = self.window.advance(now)
         started: list[int] = []
         try:
             policies = await self.service.store.scheduled_policies()
