@@ -79,7 +79,11 @@ def run(
 
 
 async def policy_for(
-    service: WebhookService, store: WebhookStore, project: str, *event_types: str
+    service: WebhookService,
+    store: WebhookStore,
+    project: str,
+    *event_types: str,
+    address: str = "http://127.0.0.1:9/hook",
 ) -> int:
     found = await service.auth_store.get_project(project)
     assert found is not None
@@ -88,12 +92,20 @@ async def policy_for(
             project_id=found.id,
             project_name=project,
             name=f"{project}-{len(await store.policies())}",
-            targets=(Target("http://127.0.0.1:9/hook"),),
+            targets=(Target(address),),
             event_types=event_types or EVENT_TYPES,
         )
     )
     service.invalidate()
     return created.id
+
+
+async def pushed(service: WebhookService, count: int) -> None:
+    """``count`` tagged pushes into team/app, as the core publishes them."""
+    for n in range(count):
+        await service.on_event(
+            ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
+        )
 
 
 async def payloads(jobs: SQLiteJobStore) -> list[dict[str, object]]:
@@ -252,22 +264,10 @@ def test_a_hanging_receiver_holds_few_runner_slots(tmp_path: Path) -> None:
     threading.Thread(target=accept, daemon=True).start()
 
     async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
-        found = await service.auth_store.get_project("team")
-        assert found is not None
-        await store.create_policy(
-            Policy(
-                project_id=found.id,
-                project_name="team",
-                name="hangs",
-                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
-                event_types=("PUSH_ARTIFACT",),
-            )
+        await policy_for(
+            service, store, "team", "PUSH_ARTIFACT", address=f"http://127.0.0.1:{port}/hook"
         )
-        service.invalidate()
-        for n in range(10):
-            await service.on_event(
-                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
-            )
+        await pushed(service, 10)
         claimed = counting_claims(jobs)
         runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
         await runner.start()
@@ -316,22 +316,10 @@ def test_a_dead_receivers_backlog_waits_unclaimed_then_goes_out_once(tmp_path: P
     Hooked.event_ids = []
 
     async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
-        found = await service.auth_store.get_project("team")
-        assert found is not None
-        await store.create_policy(
-            Policy(
-                project_id=found.id,
-                project_name="team",
-                name="dead",
-                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
-                event_types=("PUSH_ARTIFACT",),
-            )
+        await policy_for(
+            service, store, "team", "PUSH_ARTIFACT", address=f"http://127.0.0.1:{port}/hook"
         )
-        service.invalidate()
-        for n in range(40):
-            await service.on_event(
-                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
-            )
+        await pushed(service, 40)
         claimed = counting_claims(jobs)
         runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
         await runner.start()
@@ -384,22 +372,10 @@ def test_a_backlog_parked_by_one_process_goes_out_when_another_gets_through(
         second = WebhookService(
             store, first.auth_store, jobs, first.enqueue, first.sealer, first.options
         )
-        found = await first.auth_store.get_project("team")
-        assert found is not None
-        await store.create_policy(
-            Policy(
-                project_id=found.id,
-                project_name="team",
-                name="dead",
-                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
-                event_types=("PUSH_ARTIFACT",),
-            )
+        await policy_for(
+            first, store, "team", "PUSH_ARTIFACT", address=f"http://127.0.0.1:{port}/hook"
         )
-        first.invalidate()
-        for n in range(12):
-            await first.on_event(
-                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
-            )
+        await pushed(first, 12)
         options = RunnerOptions(concurrency=4, poll_interval=0.02)
         runner = JobRunner(jobs, first.handlers, options)
         await runner.start()
@@ -438,22 +414,10 @@ def test_a_receiver_that_never_comes_back_leaves_no_backlog(tmp_path: Path) -> N
     port = free_port()
 
     async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
-        found = await service.auth_store.get_project("team")
-        assert found is not None
-        await store.create_policy(
-            Policy(
-                project_id=found.id,
-                project_name="team",
-                name="gone",
-                targets=(Target(f"http://127.0.0.1:{port}/hook"),),
-                event_types=("PUSH_ARTIFACT",),
-            )
+        await policy_for(
+            service, store, "team", "PUSH_ARTIFACT", address=f"http://127.0.0.1:{port}/hook"
         )
-        service.invalidate()
-        for n in range(12):
-            await service.on_event(
-                ManifestPushed(ADMIN, "team/app", f"sha256:{n:064x}", "m", f"v{n}", None)
-            )
+        await pushed(service, 12)
         runner = JobRunner(jobs, service.handlers, RunnerOptions(concurrency=4, poll_interval=0.02))
         await runner.start()
         try:
@@ -486,18 +450,13 @@ def test_task_logs_do_not_show_a_targets_password(tmp_path: Path) -> None:
     port = free_port()
 
     async def scenario(service: WebhookService, jobs: SQLiteJobStore, store: WebhookStore) -> None:
-        found = await service.auth_store.get_project("team")
-        assert found is not None
-        await store.create_policy(
-            Policy(
-                project_id=found.id,
-                project_name="team",
-                name="secret",
-                targets=(Target(f"http://bob:s3cret@127.0.0.1:{port}/hook"),),
-                event_types=("PUSH_ARTIFACT",),
-            )
+        await policy_for(
+            service,
+            store,
+            "team",
+            "PUSH_ARTIFACT",
+            address=f"http://bob:s3cret@127.0.0.1:{port}/hook",
         )
-        service.invalidate()
         await service.on_event(
             ManifestPushed(ADMIN, "team/app", "sha256:" + "b" * 64, "m", "v", None)
         )
